@@ -1,0 +1,11 @@
+//! jazz-synth: an LSTM jazz improviser (deepjazz lineage) as a plugin, a
+//! standalone player and a trainer. Domain modules are plain Rust; the plugin
+//! glue (`plugin`, `params`) and the binaries stay thin.
+
+pub mod corpus;
+pub mod engine;
+pub mod grammar;
+pub mod lstm;
+pub mod theory;
+pub mod train;
+pub mod weights;
