@@ -919,10 +919,8 @@ pub struct AutoOptions {
 
 /// Fewest pitched notes a track needs to be picked as the melody automatically.
 const MIN_MELODY_NOTES: usize = 8;
-/// Least share of notes sounding alone for a track to count as a melody.
+/// Least share of single-note onsets for a track to count as a melody.
 const MIN_MONOPHONY: f64 = 0.5;
-/// Tracks within this share of the most monophonic one compete on register.
-const MONOPHONY_MARGIN: f64 = 0.1;
 
 /// How a track looks as a melody candidate.
 #[derive(Clone, Debug, PartialEq)]
@@ -932,11 +930,18 @@ pub struct TrackProfile {
     pub name: Option<String>,
     /// Pitched (non-drum) notes.
     pub notes: usize,
-    /// Share (0..=1) of the notes that overlap no other note of the track by more than 1/16
-    /// quarter note.
+    /// Onsets: notes starting within 1/16 quarter note of each other count as one.
+    pub onsets: usize,
+    /// Onsets where a single note starts.
+    pub single_onsets: usize,
+    /// `single_onsets / onsets`, 0..=1: 1 for a line, near 0 for block chords. Legato overlaps
+    /// do not lower it, double stops do.
     pub monophony: f64,
     /// Mean MIDI note number.
     pub mean_key: f64,
+    /// Melody score: single-note onsets, doubled for every octave the mean pitch lies above
+    /// middle C (halved for every octave below), so a busy bass line loses to the solo above it.
+    pub score: f64,
 }
 
 /// The melody-candidate profile of every track with pitched notes.
@@ -945,30 +950,33 @@ pub fn track_profiles(song: &MidiSong) -> Vec<TrackProfile> {
     song.tracks
         .iter()
         .filter_map(|t| {
-            let mut notes: Vec<&MidiNote> = t.pitched_notes().collect();
-            if notes.is_empty() {
+            let mut starts: Vec<u64> = t.pitched_notes().map(|n| n.start).collect();
+            if starts.is_empty() {
                 return None;
             }
-            notes.sort_by_key(|n| (n.start, n.end));
-            let mut alone = 0;
-            let mut latest_end = 0u64;
-            for (i, n) in notes.iter().enumerate() {
-                let overlaps_earlier = i > 0 && latest_end > n.start + tolerance;
-                let overlaps_later = notes
-                    .get(i + 1)
-                    .is_some_and(|next| next.start + tolerance < n.end);
-                if !overlaps_earlier && !overlaps_later {
-                    alone += 1;
+            starts.sort_unstable();
+            let (mut onsets, mut single_onsets) = (0, 0);
+            let mut i = 0;
+            while i < starts.len() {
+                let mut j = i + 1;
+                while j < starts.len() && starts[j] - starts[i] <= tolerance {
+                    j += 1;
                 }
-                latest_end = latest_end.max(n.end);
+                onsets += 1;
+                single_onsets += usize::from(j - i == 1);
+                i = j;
             }
-            let count = notes.len();
+            let notes = starts.len();
+            let mean_key = t.pitched_notes().map(|n| f64::from(n.key)).sum::<f64>() / notes as f64;
             Some(TrackProfile {
                 index: t.index,
                 name: t.name.clone(),
-                notes: count,
-                monophony: alone as f64 / count as f64,
-                mean_key: notes.iter().map(|n| f64::from(n.key)).sum::<f64>() / count as f64,
+                notes,
+                onsets,
+                single_onsets,
+                monophony: single_onsets as f64 / onsets as f64,
+                mean_key,
+                score: single_onsets as f64 * ((mean_key - 60.0) / 12.0).exp2(),
             })
         })
         .collect()
@@ -1003,6 +1011,13 @@ fn pick_track<'a>(
     Ok(track)
 }
 
+/// The track [`load_auto`] takes the melody from: the given one, else among tracks with at
+/// least 8 pitched notes and at least half of their onsets single notes, the best
+/// [`TrackProfile::score`]. Errors name the file and list its tracks.
+pub fn choose_melody_track(song: &MidiSong, options: &AutoOptions) -> Result<usize, CorpusError> {
+    choose_melody(song, options).map(|t| t.index)
+}
+
 fn choose_melody<'a>(
     song: &'a MidiSong,
     options: &AutoOptions,
@@ -1010,27 +1025,18 @@ fn choose_melody<'a>(
     if let Some(index) = options.melody_track {
         return pick_track(song, index, "melody");
     }
-    let candidates: Vec<TrackProfile> = track_profiles(song)
+    let chosen = track_profiles(song)
         .into_iter()
         .filter(|p| Some(p.index) != options.chord_track)
         .filter(|p| p.notes >= MIN_MELODY_NOTES && p.monophony >= MIN_MONOPHONY)
-        .collect();
-    let best_monophony = candidates.iter().map(|p| p.monophony).fold(0.0, f64::max);
-    let chosen = candidates
-        .iter()
-        .filter(|p| p.monophony >= best_monophony - MONOPHONY_MARGIN)
-        .max_by(|a, b| {
-            a.mean_key
-                .total_cmp(&b.mean_key)
-                .then(b.index.cmp(&a.index))
-        });
+        .max_by(|a, b| a.score.total_cmp(&b.score).then(b.index.cmp(&a.index)));
     match chosen {
         Some(p) => Ok(&song.tracks[p.index]),
         None => Err(CorpusError::file(
             &song.path,
             format!(
                 "has no usable melody: no track has at least {MIN_MELODY_NOTES} pitched notes \
-                 that mostly sound one at a time ({}); choose one with --melody-track",
+                 that mostly start one at a time ({}); choose one with --melody-track",
                 song.describe_tracks()
             ),
         )),
