@@ -158,7 +158,8 @@ struct KeyEvent {
 /// One track chunk of a MIDI file.
 #[derive(Clone, Debug)]
 pub struct MidiTrack {
-    /// Zero-based position of the track chunk in the file.
+    /// Zero-based position of the track chunk in the file (of the channel, for a format 0 file
+    /// split by channel).
     pub index: usize,
     /// The first track-name meta event, if any, trimmed.
     pub name: Option<String>,
@@ -193,7 +194,8 @@ pub struct MidiSong {
     pub format: u16,
     /// The file's division: ticks per quarter note (always > 0).
     pub ticks_per_quarter: u16,
-    /// Every track chunk, in file order.
+    /// Every track chunk, in file order. A format 0 file whose one track uses several channels
+    /// is given as one track per channel, in channel order (named "channel N", 1-based).
     pub tracks: Vec<MidiTrack>,
     /// SHA-256 of the file's bytes, lowercase hex.
     pub sha256: String,
@@ -290,19 +292,16 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
         }
     };
 
-    let chunks = track_chunks(tracks.unread()).map_err(fail)?;
-    if chunks.len() < declared_tracks {
-        return Err(fail(format!(
-            "is truncated: its header announces {declared_tracks} tracks but only {} are present",
-            chunks.len()
-        )));
+    if declared_tracks == 0 {
+        return Err(fail("contains no track (its header announces 0)".into()));
     }
-    if chunks.is_empty() {
-        return Err(fail("contains no track".into()));
-    }
+    let chunks = track_chunks(tracks.unread(), declared_tracks).map_err(fail)?;
     let mut parsed = Vec::with_capacity(chunks.len());
     for (index, chunk) in chunks.into_iter().enumerate() {
         parsed.push(read_track(index, chunk).map_err(fail)?);
+    }
+    if format == 0 && parsed.len() == 1 {
+        parsed = split_by_channel(parsed.remove(0));
     }
     Ok(MidiSong {
         path: path.to_path_buf(),
@@ -313,19 +312,34 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
     })
 }
 
-/// Splits the bytes after the header into `MTrk` chunk bodies, refusing cut chunks.
-fn track_chunks(mut rest: &[u8]) -> Result<Vec<&[u8]>, String> {
+/// Splits the bytes after the header into the `declared` `MTrk` chunk bodies, refusing cut
+/// chunks. Unknown chunks with a readable id are skipped, as the standard asks; bytes after the
+/// last declared track are padding some writers leave and are ignored.
+fn track_chunks(mut rest: &[u8], declared: usize) -> Result<Vec<&[u8]>, String> {
     let mut chunks = Vec::new();
-    while !rest.is_empty() {
+    while chunks.len() < declared {
+        if rest.is_empty() {
+            return Err(format!(
+                "is truncated: its header announces {declared} tracks but only {} are present",
+                chunks.len()
+            ));
+        }
         if rest.len() < 8 {
             return Err(format!(
-                "is truncated: {} stray bytes where a chunk header (8 bytes) should start",
-                rest.len()
+                "is truncated: {} stray bytes where track {} should start",
+                rest.len(),
+                chunks.len()
             ));
         }
         let id = &rest[..4];
         let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
         let body = &rest[8..];
+        if id != b"MTrk" && !id.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return Err(format!(
+                "is corrupt: garbage where track {} should start",
+                chunks.len()
+            ));
+        }
         if body.len() < len {
             return Err(format!(
                 "is truncated: track {} should hold {len} bytes but the file ends after {}",
@@ -335,15 +349,48 @@ fn track_chunks(mut rest: &[u8]) -> Result<Vec<&[u8]>, String> {
         }
         if id == b"MTrk" {
             chunks.push(&body[..len]);
-        } else if !id.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-            return Err(format!(
-                "is corrupt: garbage where chunk {} should start",
-                chunks.len()
-            ));
         }
         rest = &body[len..];
     }
     Ok(chunks)
+}
+
+/// A format 0 file keeps every part in its one track; one track per channel lets the melody
+/// and the chords be told apart like the tracks of a format 1 file.
+fn split_by_channel(track: MidiTrack) -> Vec<MidiTrack> {
+    let mut channels: Vec<u8> = track.notes.iter().map(|n| n.channel).collect();
+    channels.sort_unstable();
+    channels.dedup();
+    if channels.len() < 2 {
+        return vec![track];
+    }
+    channels
+        .iter()
+        .enumerate()
+        .map(|(index, &channel)| {
+            let label = format!("channel {}", u16::from(channel) + 1);
+            MidiTrack {
+                index,
+                name: Some(match &track.name {
+                    Some(name) => format!("{name}, {label}"),
+                    None => label,
+                }),
+                notes: track
+                    .notes
+                    .iter()
+                    .filter(|n| n.channel == channel)
+                    .copied()
+                    .collect(),
+                end: track.end,
+                key_events: track
+                    .key_events
+                    .iter()
+                    .filter(|e| e.channel == channel)
+                    .copied()
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 fn read_track(index: usize, chunk: &[u8]) -> Result<MidiTrack, String> {

@@ -347,6 +347,52 @@ fn same_music_at_any_division_gives_the_same_values() {
     );
 }
 
+#[test]
+fn a_format_0_file_is_read_as_one_track_per_channel() {
+    let mut events: Vec<Ev> = Vec::new();
+    let melody: Vec<(f64, f64, u8)> = (0..16)
+        .map(|i| (i as f64 * 0.5, 0.5, 72 + (i % 5) as u8))
+        .collect();
+    events.extend(notes(96, &melody));
+    for (start, key) in [
+        (0.0, 48),
+        (0.0, 52),
+        (0.0, 55),
+        (4.0, 53),
+        (4.0, 57),
+        (4.0, 60),
+    ] {
+        for (tick, _, key, vel) in notes(96, &[(start, 4.0, key)]) {
+            events.push((tick, 3, key, vel));
+        }
+    }
+    let bytes = smf_bytes(
+        Header::new(Format::SingleTrack, Timing::Metrical(u15::new(96))),
+        vec![track_events("Song", &events, true)],
+    );
+    let file = TempFile::new("format0.mid", &bytes);
+    let song = read_midi(&file.0).unwrap();
+    let names: Vec<&str> = song
+        .tracks
+        .iter()
+        .map(|t| t.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(names, ["Song, channel 1", "Song, channel 4"]);
+    assert_eq!(choose_melody_track(&song, &AutoOptions::default()), Ok(0));
+    let corpus = load_auto(&file.0, &AutoOptions::default()).unwrap();
+    assert_eq!(corpus.measures, 2);
+    assert_eq!(corpus.values.len(), 16);
+}
+
+#[test]
+fn padding_after_the_last_track_is_ignored() {
+    let mut bytes = format1(96, &[("Lead", notes(96, &[(0.0, 1.0, 60)]))]);
+    let clean = parse_midi(&bytes, Path::new("clean.mid")).unwrap();
+    bytes.extend_from_slice(&[0; 5]);
+    let padded = parse_midi(&bytes, Path::new("padded.mid")).unwrap();
+    assert_eq!(padded.tracks[0].notes, clean.tracks[0].notes);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Broken files
 
@@ -435,6 +481,20 @@ fn corrupted_bytes_never_panic() {
         }
         let _ = parse_midi(&bytes, Path::new("noise.mid"));
     }
+}
+
+#[test]
+fn a_header_announcing_more_tracks_than_present_is_truncation() {
+    let mut bytes = format1(96, &[("Lead", notes(96, &[(0.0, 1.0, 60)]))]);
+    bytes[11] = 3; // the track count's low byte
+    let message = file_error(
+        parse_midi(&bytes, Path::new("few.mid")),
+        Path::new("few.mid"),
+    );
+    assert!(
+        message.contains("announces 3 tracks but only 1"),
+        "{message}"
+    );
 }
 
 #[test]
