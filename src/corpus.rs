@@ -36,24 +36,29 @@
 //!   decides, ties go to the earlier time), so triplets give `0.333`, and notes shorter than 1/8
 //!   quarter note become zero-length — which the original then sets to 0.25.
 //! - A part that needs voices is split into voices by first fit, and in those versions the
-//!   voices keep no rests. The original merges the Guitar's two voices back into one line, so
-//!   the melody is every Guitar note in time order (voice 1 before voice 2 at equal offsets) and
-//!   has no rests; the simultaneous guitar notes that music21 turned into chords are dropped by
-//!   `parse_melody`, as the original does.
+//!   voices keep no rests. (music21 sizes the voice list from its overlap groups and drops a
+//!   note no voice can take; first fit over as many voices as needed drops none, and gives the
+//!   same 769 Piano and 1106 Guitar elements as music21 on this file.) The original merges the
+//!   Guitar's two voices back into one line, so the melody is every Guitar note in time order
+//!   (voice 1 before voice 2 at equal offsets) and has no rests; the 224 double stops music21
+//!   made chords of are dropped by `parse_melody`, as in the original.
 //! - Only elements starting in [476, 548] quarter notes are kept. They are grouped into measures
-//!   with `itertools.groupby` on `int(offset / 4)`, so a measure without elements makes no group
-//!   and later groups pair with the chord group of the same *index*, not the same bar. In the
-//!   original, group 0 of both lists holds only metadata at offset 0 (instrument, key, tempo,
-//!   time signature): that group is the "first measure" the original skips, so no bar of music
-//!   is lost. The Piano has a chord at exactly 548 and the Guitar does not, so the chord list has
-//!   one group more, which is the one the original deletes.
+//!   with `itertools.groupby` on `int(offset / 4)`, so a measure without elements would make no
+//!   group and later groups would pair with the chord group of the same *index*, not the same
+//!   bar (reproduced; on this file every bar from 119 to 136 has both). In the original, group 0
+//!   of both lists holds only metadata at offset 0 (instrument, key, tempo, time signature):
+//!   that group is the "first measure" the original skips, so no bar of music is lost. The Piano
+//!   has a chord at exactly 548 and the Guitar no note there, so the chord list has one group
+//!   more, which is the one the original deletes.
 //!
-//! Result on `original_metheny.mid`: 18 measures (bars 119–136), 193 values, 78 distinct — the
-//! course's reported `n_values = 78`, and exactly the corpus music21 3.1–5.1 give. The original
-//! deepjazz README reports 90, which no music21 release reproduces with this code: 2.x gives 306
-//! values / 121 distinct (unquantized rests such as `R,0.042`), 10.x gives 211 / 87 with rests
-//! (it builds measures, fills each bar with rests and makes chords of the guitar's double stops,
-//! and its trailing whole rest at 548 breaks the original's length assertion).
+//! Result on `original_metheny.mid`: 18 measures (bars 119–136), 193 values, 78 distinct: the
+//! course's `n_values = 78`, and value for value what the original code prints under music21
+//! 3.1, 4.1 and 5.1. The 90 distinct values reported for the original come from no release
+//! tried: 2.0.11, 2.1.2 and 2.2.1 give 306 values / 121 distinct (rests left unquantized, such
+//! as `R,0.042`, and 1/8 durations); a port to 10.5 gives 211 / 87 (10.5 puts voices inside
+//! measures, fills every bar with rests, so 85 of its values are rests, makes chords of more
+//! double stops, and its whole rest at 548 breaks the original's length assertion unless the
+//! last melody group is dropped too).
 //!
 //! # The automatic mode
 //!
