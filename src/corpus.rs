@@ -878,7 +878,64 @@ pub fn load_metheny(path: impl AsRef<Path>) -> Result<Corpus, CorpusError> {
     metheny_corpus(&read_midi(path)?)
 }
 
+/// A chord under a measure of the solo.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeasureChord {
+    /// Where it starts, in quarter notes from the start of its measure (0 ≤ beat < 4).
+    pub beat: f64,
+    /// Its MIDI note numbers, in the order music21 lists them.
+    pub pitches: Vec<u8>,
+}
+
+/// The chords under each measure of [`load_metheny`]'s corpus (18 measures on the original
+/// file), as the original's generator plays its solo over them, measure by measure.
+pub fn load_metheny_chords(path: impl AsRef<Path>) -> Result<Vec<Vec<MeasureChord>>, CorpusError> {
+    let song = read_midi(path)?;
+    Ok(metheny_measures(&song)?
+        .into_iter()
+        .map(|measure| {
+            measure
+                .chords
+                .into_iter()
+                .map(|c| MeasureChord {
+                    beat: c.offset.rem_euclid(MEASURE_TWELFTHS) as f64
+                        / TWELFTHS_PER_QUARTER as f64,
+                    pitches: c.pitches,
+                })
+                .collect()
+        })
+        .collect())
+}
+
 fn metheny_corpus(song: &MidiSong) -> Result<Corpus, CorpusError> {
+    let measures = metheny_measures(song)?;
+    let mut values = Vec::new();
+    for measure in &measures {
+        let chords: Vec<ChordAt> = measure
+            .chords
+            .iter()
+            .map(|c| ChordAt {
+                offset: c.offset,
+                chord: Chord::from_midi(&c.pitches),
+            })
+            .collect();
+        measure_values(&measure.line, &chords, ScaleTest::ByName, &mut values);
+    }
+    Ok(Corpus {
+        values,
+        measures: measures.len(),
+        source: Corpus::source_of(song),
+    })
+}
+
+/// One measure of the original: melody notes (no rests in music21 3–5's view) and the Piano
+/// chords of the group with the same index.
+struct MethenyMeasure {
+    line: Vec<LineElement>,
+    chords: Vec<PartElement>,
+}
+
+fn metheny_measures(song: &MidiSong) -> Result<Vec<MethenyMeasure>, CorpusError> {
     let fail = |reason: String| CorpusError::file(&song.path, reason);
     let find = |name: &str, role: &str| {
         song.track_named(name).ok_or_else(|| {
@@ -922,8 +979,7 @@ fn metheny_corpus(song: &MidiSong) -> Result<Corpus, CorpusError> {
         )));
     }
 
-    let mut values = Vec::new();
-    let mut measures = 0;
+    let mut measures = Vec::with_capacity(melody_groups.len());
     for (notes, chords) in melody_groups.iter().zip(&chord_groups) {
         // parse_melody keeps notes and rests only; the guitar's double stops are chords.
         let line: Vec<LineElement> = notes
@@ -935,25 +991,15 @@ fn metheny_corpus(song: &MidiSong) -> Result<Corpus, CorpusError> {
                 key: e.pitches.first().copied(),
             })
             .collect();
-        if line.is_empty() {
-            // The original would fail here (`measure[0]`); a group of chords only has no value.
-            continue;
+        // The original would fail on a group of chords only (`measure[0]`); it has no value.
+        if !line.is_empty() {
+            measures.push(MethenyMeasure {
+                line,
+                chords: chords.to_vec(),
+            });
         }
-        let chords: Vec<ChordAt> = chords
-            .iter()
-            .map(|c| ChordAt {
-                offset: c.offset,
-                chord: Chord::from_midi(&c.pitches),
-            })
-            .collect();
-        measure_values(&line, &chords, ScaleTest::ByName, &mut values);
-        measures += 1;
     }
-    Ok(Corpus {
-        values,
-        measures,
-        source: Corpus::source_of(song),
-    })
+    Ok(measures)
 }
 
 // ---------------------------------------------------------------------------------------------

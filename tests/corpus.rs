@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use jazz_synth::corpus::{
-    choose_melody_track, load_auto, load_many, load_metheny, parse_midi, read_midi, track_profiles,
-    AutoOptions, CorpusError, Preset,
+    choose_melody_track, load_auto, load_many, load_metheny, load_metheny_chords, parse_midi,
+    read_midi, track_profiles, AutoOptions, CorpusError, Preset,
 };
 use jazz_synth::grammar::Value;
 use midly::num::{u15, u28, u4, u7};
@@ -197,6 +197,24 @@ fn vocabulary_is_sorted_by_printed_form_and_indices_point_into_it() {
         .try_indices(&vocab[1..])
         .expect_err("first value removed");
     assert_eq!(missing.to_string(), names[0]);
+}
+
+#[test]
+fn metheny_chords_come_with_every_corpus_measure() {
+    let chords = load_metheny_chords(METHENY).unwrap();
+    assert_eq!(chords.len(), load_metheny(METHENY).unwrap().measures);
+    // Chord groups of the original: 2 2 2 3 3 3 4 1 4 3 2 4 2 4 2 4 2 4 (music21 3.1).
+    let counts: Vec<usize> = chords.iter().map(Vec::len).collect();
+    assert_eq!(
+        counts,
+        [2, 2, 2, 3, 3, 3, 4, 1, 4, 3, 2, 4, 2, 4, 2, 4, 2, 4]
+    );
+    for measure in &chords {
+        for chord in measure {
+            assert!((0.0..4.0).contains(&chord.beat), "{chord:?}");
+            assert!(chord.pitches.len() >= 2, "{chord:?}");
+        }
+    }
 }
 
 #[test]
