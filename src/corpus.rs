@@ -74,8 +74,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::grammar::{Role, Value};
-use crate::theory::{pitch_class, Chord, Interval};
+use crate::grammar::{interval_range, role_of, Role, Value};
+use crate::theory::{pitch_class, Chord};
 
 /// Time positions are counted in twelfths of a quarter note once quantized: every multiple of
 /// 1/4 and of 1/3 quarter note is a whole number of twelfths, so comparisons stay exact.
@@ -684,9 +684,10 @@ struct ChordAt {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ScaleTest {
     /// The original compares note names with the derived scale's spelling, so some pitch
-    /// classes of the scale do not count (see `Chord::scale_by_name`).
+    /// classes of the scale do not count (`grammar::role_of`, `Chord::scale_by_name`).
     ByName,
-    /// Any pitch class of the derived scale counts.
+    /// Any pitch class of the derived scale counts, as when `grammar::decode_pitch` turns an `S`
+    /// back into a note.
     ByPitchClass,
 }
 
@@ -717,27 +718,22 @@ fn measure_values(
             });
             continue;
         };
-        let pc = pitch_class(key);
-        let in_scale = match scale_test {
-            ScaleTest::ByName => chord.is_scale_tone_by_name(pc),
-            ScaleTest::ByPitchClass => chord.is_scale_tone(pc),
+        let role = match scale_test {
+            ScaleTest::ByName => role_of(key, &chord),
+            ScaleTest::ByPitchClass => {
+                let pc = pitch_class(key);
+                if chord.is_chord_tone(pc) {
+                    Role::Chord
+                } else if chord.is_scale_tone(pc) {
+                    Role::Scale
+                } else if chord.is_approach_tone(pc) {
+                    Role::Approach
+                } else {
+                    Role::Other
+                }
+            }
         };
-        let role = if chord.is_chord_tone(pc) {
-            Role::Chord
-        } else if in_scale {
-            Role::Scale
-        } else if chord.is_approach_tone(pc) {
-            Role::Approach
-        } else {
-            Role::Other
-        };
-        let range = previous.map(|prev| {
-            let step = Interval::between(prev, key);
-            (
-                step.add(Interval::MINOR_THIRD),
-                step.subtract(Interval::MINOR_THIRD),
-            )
-        });
+        let range = previous.map(|prev| interval_range(prev, key));
         previous = Some(key);
         out.push(Value {
             role,
@@ -810,7 +806,7 @@ impl Corpus {
             self.values.iter().map(|v| (v.to_string(), v)).collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         keyed.dedup_by(|a, b| a.0 == b.0);
-        keyed.into_iter().map(|(_, v)| v.clone()).collect()
+        keyed.into_iter().map(|(_, v)| *v).collect()
     }
 
     /// Index in `vocab` of every value of the corpus.
@@ -840,7 +836,7 @@ impl Corpus {
                 lookup
                     .binary_search_by(|(k, _)| k.as_str().cmp(&key))
                     .map(|at| lookup[at].1)
-                    .map_err(|_| v.clone())
+                    .map_err(|_| *v)
             })
             .collect()
     }
