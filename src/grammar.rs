@@ -434,6 +434,7 @@ fn next_note(
     } else {
         (b, a)
     };
+    // Only MIDI pitches can be candidates, however wide the range.
     let first = lower.transpose(prev).max(0);
     let last = upper.transpose(prev).min(127);
     let fits = |p: i32| fits_role(role, chord, pitch_class(p));

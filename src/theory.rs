@@ -139,7 +139,7 @@ impl Interval {
     /// The pitch `midi` moved by this interval (MIDI note numbers; may leave
     /// 0..=127).
     pub fn transpose(&self, midi: i32) -> i32 {
-        midi + self.semitones
+        midi.saturating_add(self.semitones)
     }
 
     /// The same interval in the other direction (music21's `reverse()`):
@@ -828,6 +828,19 @@ mod tests {
         // The original's piano voicing E-4 G4 C4 B-3 G#2 (from deepjazz's docs).
         assert_eq!(chord(&[63, 67, 60, 58, 44]).0, "C");
         assert_eq!(Chord::from_midi(&[]), Chord::EMPTY);
+    }
+
+    #[test]
+    fn roots_of_music21s_own_examples() {
+        let root = |notes: &[u8]| name_with_octave(notes[find_root(notes).unwrap()]);
+        assert_eq!(root(&[52, 60, 79]), "C4"); // E3 C4 G5
+        assert_eq!(root(&[57, 63, 67]), "A3"); // A3 E-4 G4: A dim7 without 3rd
+        assert_eq!(root(&[51, 69, 67]), "A4"); // E-3 A4 G4
+        assert_eq!(root(&[52, 60, 67, 70, 76, 79]), "C4"); // E3 C4 G4 B-4 E5 G5
+        assert_eq!(root(&[60, 65, 67]), "F4"); // C4 F4 G4: "F9 in 2nd inversion"
+                                               // Seven letters (a 13th chord): the bass, wherever it is listed.
+        assert_eq!(root(&[62, 65, 57, 60, 64, 67, 71]), "A3");
+        assert_eq!(root(&[61, 60]), "C#4"); // one letter (C# C): the first pitch
     }
 
     #[test]
