@@ -36,7 +36,7 @@ fn params() -> LstmParams {
         &mut p.dense_bias,
     ] {
         for x in buf.iter_mut() {
-            *x = if k % 7 == 0 {
+            *x = if k.is_multiple_of(7) {
                 specials[k % specials.len()]
             } else {
                 ((k * 2_654_435_761) % 1000) as f32 / 997.0 - 0.5
