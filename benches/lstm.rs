@@ -2,6 +2,7 @@
 //! feeding back the argmax as the engine does. Target: median ≤ 1 µs.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use jazz_synth::grammar::Value;
 use jazz_synth::lstm::{argmax, LstmParams, Model, Provenance};
 use std::hint::black_box;
 
@@ -24,7 +25,7 @@ fn seed_size_model() -> Model {
             *x = (s as f32 / u32::MAX as f32 - 0.5) * 0.5;
         }
     }
-    let vocab = (0..n).map(|i| format!("C,{i}.000")).collect();
+    let vocab = (0..n).map(vocab_value).collect();
     Model::new(p, vocab, Provenance::default()).expect("consistent model")
 }
 
@@ -50,3 +51,8 @@ fn lstm_step(c: &mut Criterion) {
 
 criterion_group!(benches, lstm_step);
 criterion_main!(benches);
+
+/// A distinct grammar value per index: chord tones of increasing length.
+fn vocab_value(i: usize) -> Value {
+    Value::parse(&format!("C,{}.250", i + 1)).expect("a grammar value")
+}

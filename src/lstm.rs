@@ -33,50 +33,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-// ---------------------------------------------------------------------------
-// VOCAB SWITCH. Until `grammar::Value` lands, the vocabulary holds the value
-// strings verbatim and validation is a structural check. When it lands these
-// three items become: `pub use crate::grammar::Value;`,
-// `Value::parse(text).map_err(|e| e.to_string())` and `value.to_string()`.
-// ---------------------------------------------------------------------------
-
-/// One vocabulary entry: a grammar value such as `C,0.250` or `S,0.500,<m3,P-4>`.
-pub type Value = String;
+pub use crate::grammar::Value;
 
 /// Parses one vocabulary entry as it is stored in a weights file.
 pub fn parse_vocab_entry(text: &str) -> Result<Value, String> {
-    let mut fields = text.splitn(3, ',');
-    let role = fields.next().unwrap_or("");
-    if !matches!(role, "R" | "C" | "S" | "A" | "X") {
-        return Err(format!("role `{role}` is not one of R C S A X"));
-    }
-    let duration = fields.next().ok_or("missing duration")?;
-    match duration.parse::<f64>() {
-        Ok(d) if d.is_finite() && d >= 0.0 => {}
-        _ => {
-            return Err(format!(
-                "duration `{duration}` is not a number of quarter notes"
-            ))
-        }
-    }
-    if let Some(range) = fields.next() {
-        let inner = range
-            .strip_prefix('<')
-            .and_then(|r| r.strip_suffix('>'))
-            .ok_or_else(|| format!("interval range `{range}` is not `<UP,DOWN>`"))?;
-        if inner.split(',').count() != 2 || inner.split(',').any(str::is_empty) {
-            return Err(format!("interval range `{range}` is not `<UP,DOWN>`"));
-        }
-    }
-    Ok(text.to_string())
+    Value::parse(text).map_err(|e| e.to_string())
 }
 
 /// The text a vocabulary entry is stored as (the original's value string).
 pub fn vocab_entry_text(value: &Value) -> String {
     value.to_string()
 }
-
-// ---------------------------------------------------------------------------
 
 /// The learned parameters, in Keras layout (row-major, gate order i, f, c, o).
 #[derive(Clone, Debug, PartialEq)]

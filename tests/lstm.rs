@@ -2,6 +2,7 @@
 //! equations, its state handling, sampling, and the no-allocation promise.
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use jazz_synth::grammar::Value;
 use jazz_synth::lstm::{argmax, sample, LstmParams, Model, Provenance};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -29,7 +30,7 @@ fn random_params(n_values: usize, hidden: usize, seed: u64, scale: f32) -> LstmP
 }
 
 fn model(params: LstmParams) -> Model {
-    let vocab = (0..params.n_values).map(|i| format!("C,{i}.000")).collect();
+    let vocab = (0..params.n_values).map(vocab_value).collect();
     Model::new(params, vocab, Provenance::default()).expect("consistent model")
 }
 
@@ -253,13 +254,9 @@ fn a_model_can_be_built_on_one_thread_and_played_on_another() {
 #[test]
 fn inconsistent_models_are_refused_with_a_reason() {
     let params = random_params(5, 3, 1, 0.5);
-    let err = Model::new(
-        params.clone(),
-        vec!["C,1.000".into()],
-        Provenance::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = Model::new(params.clone(), vec![vocab_value(0)], Provenance::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("vocabulary has 1 values"), "{err}");
 
     let mut short = params.clone();
@@ -277,8 +274,13 @@ fn inconsistent_models_are_refused_with_a_reason() {
 }
 
 fn model_err(params: LstmParams) -> String {
-    let vocab = (0..params.n_values).map(|i| format!("C,{i}.000")).collect();
+    let vocab = (0..params.n_values).map(vocab_value).collect();
     Model::new(params, vocab, Provenance::default())
         .unwrap_err()
         .to_string()
+}
+
+/// A distinct grammar value per index: chord tones of increasing length.
+fn vocab_value(i: usize) -> Value {
+    Value::parse(&format!("C,{}.250", i + 1)).expect("a grammar value")
 }

@@ -1,6 +1,7 @@
 //! The weights file: bit-exact round trip, atomic saving, and a loader that
 //! names the first thing wrong with a bad file instead of loading it.
 
+use jazz_synth::grammar::Value;
 use jazz_synth::lstm::{LstmParams, Model, Provenance, TrainingFile};
 use jazz_synth::weights::{self, WeightsError};
 use safetensors::tensor::TensorView;
@@ -65,7 +66,7 @@ fn provenance() -> Provenance {
 fn model() -> Model {
     Model::new(
         params(),
-        VOCAB.iter().map(|s| s.to_string()).collect(),
+        VOCAB.iter().map(|s| Value::parse(s).unwrap()).collect(),
         provenance(),
     )
     .expect("consistent model")
