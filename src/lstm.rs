@@ -530,6 +530,23 @@ fn tanh_fast<const FMA: bool>(x: f32) -> f32 {
     2.0 * sigmoid_fast::<FMA>(2.0 * x) - 1.0
 }
 
+/// e^x (relative error ~1e-7), σ and tanh (absolute error ~1e-7): the
+/// portable, vectorizable approximations, for the f32 trainer.
+#[inline(always)]
+pub(crate) fn exp_approx(x: f32) -> f32 {
+    exp_fast::<false>(x)
+}
+
+#[inline(always)]
+pub(crate) fn sigmoid_approx(x: f32) -> f32 {
+    sigmoid_fast::<false>(x)
+}
+
+#[inline(always)]
+pub(crate) fn tanh_approx(x: f32) -> f32 {
+    tanh_fast::<false>(x)
+}
+
 #[inline(always)]
 fn step_kernel<const FMA: bool>(k: &Kernels<'_>, s: State<'_>, n_values: usize) {
     let h_old = &s.h[..k.hidden];

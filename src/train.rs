@@ -49,7 +49,7 @@
 
 use crate::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, Array3, Axis, NdFloat};
+use ndarray::{s, Array1, Array2, Array3, Axis, NdFloat};
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
@@ -383,21 +383,53 @@ pub fn file_record(path: &Path) -> std::io::Result<TrainingFile> {
 // The network, generic over f32 (training) and f64 (gradient checks)
 // ---------------------------------------------------------------------------
 
-/// Floating-point type the trainer runs in.
+/// Floating-point type the trainer runs in. f32 (training) uses the
+/// inference model's vectorizable approximations of e^x, σ and tanh (errors
+/// ~1e-7, below f32's own rounding of the sums around them; libm's `tanhf`
+/// alone took a third of an epoch); f64 (gradient checks) uses libm.
 pub trait Real: NdFloat {
     /// Conversion from f64 (rounding for f32).
     fn of(x: f64) -> Self;
+    fn exp_act(self) -> Self;
+    fn sigmoid_act(self) -> Self;
+    fn tanh_act(self) -> Self;
 }
 
 impl Real for f32 {
+    #[inline(always)]
     fn of(x: f64) -> f32 {
         x as f32
+    }
+    #[inline(always)]
+    fn exp_act(self) -> f32 {
+        crate::lstm::exp_approx(self)
+    }
+    #[inline(always)]
+    fn sigmoid_act(self) -> f32 {
+        crate::lstm::sigmoid_approx(self)
+    }
+    #[inline(always)]
+    fn tanh_act(self) -> f32 {
+        crate::lstm::tanh_approx(self)
     }
 }
 
 impl Real for f64 {
+    #[inline(always)]
     fn of(x: f64) -> f64 {
         x
+    }
+    #[inline(always)]
+    fn exp_act(self) -> f64 {
+        self.exp()
+    }
+    #[inline(always)]
+    fn sigmoid_act(self) -> f64 {
+        1.0 / (1.0 + (-self).exp())
+    }
+    #[inline(always)]
+    fn tanh_act(self) -> f64 {
+        self.tanh()
     }
 }
 
@@ -593,41 +625,100 @@ pub struct BatchResult<F> {
     pub targets: usize,
 }
 
-fn sigmoid<F: Real>(x: F) -> F {
-    F::one() / (F::one() + (-x).exp())
+/// Buffers of one forward/backward pass, sized for a maximum batch and
+/// reused across batches (allocating them per batch cost page faults).
+#[derive(Clone, Debug)]
+pub struct Workspace<F> {
+    /// `hs[t]` / `cs[t]`: state before step `t`; `[tx + 1, batch, H]`.
+    hs: Array3<F>,
+    cs: Array3<F>,
+    /// Activated gates i, f, g, o per step, `[tx, batch, 4H]`.
+    gates: Array3<F>,
+    /// tanh(c) per step, `[tx, batch, H]`.
+    tanh_c: Array3<F>,
+    /// Softmax outputs per step, `[tx, batch, n]`.
+    probs: Array3<F>,
+    dh_next: Array2<F>,
+    dc_next: Array2<F>,
+    dh: Array2<F>,
+    dlogits: Array2<F>,
+    dz: Array2<F>,
+}
+
+impl<F: Real> Workspace<F> {
+    /// Buffers for batches of up to `max_batch` windows of `tx` steps.
+    pub fn new(tx: usize, max_batch: usize, n_values: usize, hidden: usize) -> Workspace<F> {
+        let (b, n, h) = (max_batch, n_values, hidden);
+        Workspace {
+            hs: Array3::zeros((tx + 1, b, h)),
+            cs: Array3::zeros((tx + 1, b, h)),
+            gates: Array3::zeros((tx, b, 4 * h)),
+            tanh_c: Array3::zeros((tx, b, h)),
+            probs: Array3::zeros((tx, b, n)),
+            dh_next: Array2::zeros((b, h)),
+            dc_next: Array2::zeros((b, h)),
+            dh: Array2::zeros((b, h)),
+            dlogits: Array2::zeros((b, n)),
+            dz: Array2::zeros((b, 4 * h)),
+        }
+    }
+
+    fn fits(&self, tx: usize, batch: usize, n_values: usize, hidden: usize) -> bool {
+        let (t1, b, h) = self.hs.dim();
+        t1 == tx + 1 && b >= batch && h == hidden && self.probs.dim().2 == n_values
+    }
 }
 
 /// Forward pass through all steps of `batch` and backpropagation through
 /// time; writes the gradient of [`BatchResult::loss`] into `grads` (which it
-/// overwrites) and returns the loss.
-///
-/// The layers' forward and backward are side by side: the LSTM cell
-/// (`z = x·W + h·U + b`, gates, `c`, `h`), then the dense softmax layer, then
-/// in reverse the softmax/cross-entropy gradient, the dense gradient, and the
-/// cell gradient.
+/// overwrites) and returns the loss. Allocates its buffers; training uses
+/// [`forward_backward_with`].
 pub fn forward_backward<F: Real>(
     net: &Network<F>,
     batch: &Batch,
     grads: &mut Network<F>,
 ) -> BatchResult<F> {
+    let mut ws = Workspace::new(batch.tx(), batch.size(), net.n_values(), net.hidden());
+    forward_backward_with(net, batch, grads, &mut ws)
+}
+
+/// [`forward_backward`] with reusable buffers (reallocated if too small).
+///
+/// The layers' forward and backward are side by side: forward the LSTM cell
+/// (`z = x·W + h·U + b`, gates, `c`, `h`) then the dense softmax layer;
+/// backward, step by step from the last, the softmax/cross-entropy gradient,
+/// the dense gradient, then the cell gradient.
+pub fn forward_backward_with<F: Real>(
+    net: &Network<F>,
+    batch: &Batch,
+    grads: &mut Network<F>,
+    ws: &mut Workspace<F>,
+) -> BatchResult<F> {
     let (tx, bsz) = (batch.tx(), batch.size());
     let (n, h) = (net.n_values(), net.hidden());
+    if !ws.fits(tx, bsz, n, h) {
+        *ws = Workspace::new(tx, bsz, n, h);
+    }
+    if grads.n_values() != n || grads.hidden() != h {
+        *grads = Network::zeros(n, h);
+    }
     let inv_b = F::one() / F::of(bsz as f64);
-
-    // ---- forward ----
-    // hs[t] / cs[t] hold the state *before* step t; hs[tx] the last output.
-    let mut hs = Array3::<F>::zeros((tx + 1, bsz, h));
-    let mut cs = Array3::<F>::zeros((tx + 1, bsz, h));
-    let mut gates = Array3::<F>::zeros((tx, bsz, 4 * h)); // activated i, f, g, o
-    let mut tanh_c = Array3::<F>::zeros((tx, bsz, h));
-    let mut probs = Array3::<F>::zeros((tx, bsz, n));
+    let mut hs = ws.hs.slice_mut(s![.., ..bsz, ..]);
+    let mut cs = ws.cs.slice_mut(s![.., ..bsz, ..]);
+    let mut gates = ws.gates.slice_mut(s![.., ..bsz, ..]);
+    let mut tanh_c = ws.tanh_c.slice_mut(s![.., ..bsz, ..]);
+    let mut probs = ws.probs.slice_mut(s![.., ..bsz, ..]);
+    hs.index_axis_mut(Axis(0), 0).fill(F::zero());
+    cs.index_axis_mut(Axis(0), 0).fill(F::zero());
     let mut result = BatchResult {
         loss: F::zero(),
         correct: 0,
         targets: 0,
     };
+
+    // ---- forward ----
     for t in 0..tx {
-        // LSTM cell forward: z = b + x·W (a row lookup) + h·U, then the gates.
+        // LSTM cell: z = b + x·W (a row lookup) + h·U, then the gates.
         let mut z = gates.index_axis_mut(Axis(0), t);
         for (b, mut row) in z.rows_mut().into_iter().enumerate() {
             row.assign(&net.bias);
@@ -642,25 +733,42 @@ pub fn forward_backward<F: Real>(
             F::one(),
             &mut z,
         );
+        let (before, mut after) = cs.view_mut().split_at(Axis(0), t + 1);
+        let c_prev = before.index_axis(Axis(0), t);
+        let mut c_next = after.index_axis_mut(Axis(0), 0);
+        let mut h_next = hs.index_axis_mut(Axis(0), t + 1);
+        let mut tc = tanh_c.index_axis_mut(Axis(0), t);
         for b in 0..bsz {
+            let zrow = z.row_mut(b).into_slice().expect("contiguous row");
+            let (ifg, o) = zrow.split_at_mut(3 * h);
+            let (i_f, g) = ifg.split_at_mut(2 * h);
+            for v in i_f.iter_mut() {
+                *v = v.sigmoid_act();
+            }
+            for v in o.iter_mut() {
+                *v = v.sigmoid_act();
+            }
+            for v in g.iter_mut() {
+                *v = v.tanh_act();
+            }
+            let (i, f) = i_f.split_at(h);
+            let c_prev = c_prev.row(b);
+            let c_prev = c_prev.as_slice().expect("contiguous row");
+            let c_next = c_next.row_mut(b).into_slice().expect("contiguous row");
+            let tc = tc.row_mut(b).into_slice().expect("contiguous row");
+            let h_next = h_next.row_mut(b).into_slice().expect("contiguous row");
             for u in 0..h {
-                let i = sigmoid(z[[b, u]]);
-                let f = sigmoid(z[[b, h + u]]);
-                let g = z[[b, 2 * h + u]].tanh();
-                let o = sigmoid(z[[b, 3 * h + u]]);
-                z[[b, u]] = i;
-                z[[b, h + u]] = f;
-                z[[b, 2 * h + u]] = g;
-                z[[b, 3 * h + u]] = o;
-                let c = f * cs[[t, b, u]] + i * g;
-                let t_c = c.tanh();
-                cs[[t + 1, b, u]] = c;
-                tanh_c[[t, b, u]] = t_c;
-                hs[[t + 1, b, u]] = o * t_c;
+                c_next[u] = f[u] * c_prev[u] + i[u] * g[u];
+            }
+            for u in 0..h {
+                tc[u] = c_next[u].tanh_act();
+            }
+            for u in 0..h {
+                h_next[u] = o[u] * tc[u];
             }
         }
 
-        // Dense + softmax forward, cross-entropy and accuracy.
+        // Dense + softmax, cross-entropy and accuracy.
         let mut p = probs.index_axis_mut(Axis(0), t);
         for mut row in p.rows_mut() {
             row.assign(&net.dense_bias);
@@ -672,64 +780,70 @@ pub fn forward_backward<F: Real>(
             F::one(),
             &mut p,
         );
-        for (b, mut row) in p.rows_mut().into_iter().enumerate() {
+        for (b, row) in p.rows_mut().into_iter().enumerate() {
+            let row = row.into_slice().expect("contiguous row");
             let max = row.iter().fold(F::neg_infinity(), |m, &v| m.max(v));
-            if let Some(y) = batch.targets[t][b] {
+            let target = batch.targets[t][b];
+            let mut loss = F::zero();
+            if let Some(y) = target {
                 if argmax(row.iter().copied()) == y {
                     result.correct += 1;
                 }
                 result.targets += 1;
-                // −log softmax[y] = max + log Σ exp(l − max) − l_y; the log
-                // term is added below, once the sum is known.
-                result.loss += (max - row[y]) * inv_b;
+                // −log softmax[y] = max + log Σ exp(l − max) − l_y
+                loss = max - row[y];
             }
             let mut sum = F::zero();
             for v in row.iter_mut() {
-                *v = (*v - max).exp();
+                *v = (*v - max).exp_act();
                 sum += *v;
             }
-            if batch.targets[t][b].is_some() {
-                result.loss += sum.ln() * inv_b;
+            if target.is_some() {
+                result.loss += (loss + sum.ln()) * inv_b;
             }
             let inv_sum = F::one() / sum;
-            row.mapv_inplace(|v| v * inv_sum);
+            for v in row.iter_mut() {
+                *v *= inv_sum;
+            }
         }
     }
 
     // ---- backward ----
-    if grads.n_values() != n || grads.hidden() != h {
-        *grads = Network::zeros(n, h);
-    }
     for buf in grads.buffers_mut() {
         buf.fill(F::zero());
     }
-    let mut dh_next = Array2::<F>::zeros((bsz, h));
-    let mut dc_next = Array2::<F>::zeros((bsz, h));
-    let mut dh = Array2::<F>::zeros((bsz, h));
-    let mut dlogits = Array2::<F>::zeros((bsz, n));
-    let mut dz = Array2::<F>::zeros((bsz, 4 * h));
+    let mut dh_next = ws.dh_next.slice_mut(s![..bsz, ..]);
+    let mut dc_next = ws.dc_next.slice_mut(s![..bsz, ..]);
+    let mut dh = ws.dh.slice_mut(s![..bsz, ..]);
+    let mut dlogits = ws.dlogits.slice_mut(s![..bsz, ..]);
+    let mut dz = ws.dz.slice_mut(s![..bsz, ..]);
+    dh_next.fill(F::zero());
+    dc_next.fill(F::zero());
     for t in (0..tx).rev() {
-        // Softmax + cross-entropy backward: (p − y) / B, zero rows for zero targets.
+        // Softmax + cross-entropy backward: (p − y) / B; zero for a zero target.
         dlogits.assign(&probs.index_axis(Axis(0), t));
-        for (b, mut row) in dlogits.rows_mut().into_iter().enumerate() {
+        let dense_bias_grad = grads.dense_bias.as_slice_mut().expect("contiguous");
+        for (b, row) in dlogits.rows_mut().into_iter().enumerate() {
+            let row = row.into_slice().expect("contiguous row");
             match batch.targets[t][b] {
                 Some(y) => {
                     row[y] -= F::one();
-                    row.mapv_inplace(|v| v * inv_b);
+                    for (v, gb) in row.iter_mut().zip(dense_bias_grad.iter_mut()) {
+                        *v *= inv_b;
+                        *gb += *v;
+                    }
                 }
                 None => row.fill(F::zero()),
             }
         }
         // Dense backward.
-        let h_t = hs.index_axis(Axis(0), t + 1);
         general_mat_mul(
             F::one(),
-            &h_t.t(),
+            &hs.index_axis(Axis(0), t + 1).t(),
             &dlogits,
             F::one(),
             &mut grads.dense_kernel,
         );
-        grads.dense_bias += &dlogits.sum_axis(Axis(0));
         dh.assign(&dh_next);
         general_mat_mul(F::one(), &dlogits, &net.dense_kernel.t(), F::one(), &mut dh);
 
@@ -737,38 +851,53 @@ pub fn forward_backward<F: Real>(
         let g_t = gates.index_axis(Axis(0), t);
         let tc = tanh_c.index_axis(Axis(0), t);
         let c_prev = cs.index_axis(Axis(0), t);
+        let bias_grad = grads.bias.as_slice_mut().expect("contiguous");
         for b in 0..bsz {
+            let g_row = g_t.row(b);
+            let g_row = g_row.as_slice().expect("contiguous row");
+            let (i, rest) = g_row.split_at(h);
+            let (f, rest) = rest.split_at(h);
+            let (g, o) = rest.split_at(h);
+            let tc = tc.row(b);
+            let tc = tc.as_slice().expect("contiguous row");
+            let c_prev = c_prev.row(b);
+            let c_prev = c_prev.as_slice().expect("contiguous row");
+            let dh = dh.row(b);
+            let dh = dh.as_slice().expect("contiguous row");
+            let dc_next = dc_next.row_mut(b).into_slice().expect("contiguous row");
+            let dz_row = dz.row_mut(b).into_slice().expect("contiguous row");
+            let (dzi, rest) = dz_row.split_at_mut(h);
+            let (dzf, rest) = rest.split_at_mut(h);
+            let (dzg, dzo) = rest.split_at_mut(h);
             for u in 0..h {
-                let i = g_t[[b, u]];
-                let f = g_t[[b, h + u]];
-                let g = g_t[[b, 2 * h + u]];
-                let o = g_t[[b, 3 * h + u]];
-                let t_c = tc[[b, u]];
-                let d_h = dh[[b, u]];
-                let d_o = d_h * t_c;
-                let d_c = d_h * o * (F::one() - t_c * t_c) + dc_next[[b, u]];
-                dz[[b, u]] = d_c * g * i * (F::one() - i);
-                dz[[b, h + u]] = d_c * c_prev[[b, u]] * f * (F::one() - f);
-                dz[[b, 2 * h + u]] = d_c * i * (F::one() - g * g);
-                dz[[b, 3 * h + u]] = d_o * o * (F::one() - o);
-                dc_next[[b, u]] = d_c * f;
+                let d_c = dh[u] * o[u] * (F::one() - tc[u] * tc[u]) + dc_next[u];
+                dzi[u] = d_c * g[u] * i[u] * (F::one() - i[u]);
+                dzf[u] = d_c * c_prev[u] * f[u] * (F::one() - f[u]);
+                dzg[u] = d_c * i[u] * (F::one() - g[u] * g[u]);
+                dzo[u] = dh[u] * tc[u] * o[u] * (F::one() - o[u]);
+                dc_next[u] = d_c * f[u];
+            }
+            for (gb, &d) in bias_grad.iter_mut().zip(dz_row.iter()) {
+                *gb += d;
+            }
+            if let Some(x) = batch.inputs[t][b] {
+                let k = grads
+                    .kernel
+                    .row_mut(x)
+                    .into_slice()
+                    .expect("contiguous row");
+                for (k, &d) in k.iter_mut().zip(dz_row.iter()) {
+                    *k += d;
+                }
             }
         }
-        let h_prev = hs.index_axis(Axis(0), t);
         general_mat_mul(
             F::one(),
-            &h_prev.t(),
+            &hs.index_axis(Axis(0), t).t(),
             &dz,
             F::one(),
             &mut grads.recurrent_kernel,
         );
-        grads.bias += &dz.sum_axis(Axis(0));
-        for (b, row) in dz.rows().into_iter().enumerate() {
-            if let Some(x) = batch.inputs[t][b] {
-                let mut k = grads.kernel.row_mut(x);
-                k += &row;
-            }
-        }
         general_mat_mul(
             F::one(),
             &dz,
@@ -875,6 +1004,7 @@ pub struct Trainer<'a> {
     net: Network<f32>,
     grads: Network<f32>,
     adam: Adam<f32>,
+    workspace: Workspace<f32>,
     order: Vec<usize>,
     history: Vec<EpochStats>,
 }
@@ -923,6 +1053,12 @@ impl<'a> Trainer<'a> {
             rng,
             grads: Network::zeros(n, config.hidden),
             adam: Adam::new(config, n, config.hidden),
+            workspace: Workspace::new(
+                config.tx,
+                config.batch.min(config.windows),
+                n,
+                config.hidden,
+            ),
             net,
             history: Vec::with_capacity(config.epochs),
         })
@@ -938,7 +1074,8 @@ impl<'a> Trainer<'a> {
         for chunk in self.order.chunks(self.config.batch) {
             let batch_windows: Vec<&[usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
             let batch = Batch::from_windows(&batch_windows);
-            let result = forward_backward(&self.net, &batch, &mut self.grads);
+            let result =
+                forward_backward_with(&self.net, &batch, &mut self.grads, &mut self.workspace);
             self.adam.update(&mut self.net, &self.grads);
             loss_sum += f64::from(result.loss) * chunk.len() as f64;
             correct += result.correct;
