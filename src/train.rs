@@ -328,7 +328,7 @@ pub enum TrainError {
     EmptyVocab,
     /// A hyper-parameter is out of range.
     BadConfig(String),
-    /// The loss became NaN or infinite.
+    /// The loss or a weight became NaN or infinite.
     Diverged { epoch: usize },
     /// The trained weights could not form a model.
     Model(ModelError),
@@ -1082,7 +1082,12 @@ impl<'a> Trainer<'a> {
             targets += result.targets;
         }
         let loss = loss_sum / self.windows.len() as f64;
-        if !loss.is_finite() {
+        let weights_finite = self
+            .net
+            .buffers()
+            .iter()
+            .all(|b| b.iter().all(|x| x.is_finite()));
+        if !loss.is_finite() || !weights_finite {
             return Err(TrainError::Diverged { epoch });
         }
         let stats = EpochStats {
