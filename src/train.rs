@@ -1108,8 +1108,15 @@ impl<'a> Trainer<'a> {
     }
 
     /// Finishes the run: the model (provenance: hyper-parameters, final loss
-    /// and accuracy) and the report.
+    /// and accuracy) and the report. The vocabulary is stored as a weights
+    /// file stores it (printed and parsed back, so durations keep three
+    /// decimals, `0.333` for a triplet), so saving and loading the model
+    /// changes nothing.
     pub fn finish(self, vocab: Vec<Value>) -> Result<(Model, TrainReport), TrainError> {
+        let vocab = vocab
+            .into_iter()
+            .map(|v| Value::parse(&v.to_string()).unwrap_or(v))
+            .collect();
         let last = self.history.last().cloned();
         let mut hyperparameters = match serde_json::to_value(&self.config) {
             Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
