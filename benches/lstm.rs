@@ -3,7 +3,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jazz_synth::grammar::Value;
-use jazz_synth::lstm::{argmax, LstmParams, Model, Provenance};
+use jazz_synth::lstm::{argmax, sample, LstmParams, Model, Provenance};
+use rand::SeedableRng;
 use std::hint::black_box;
 
 fn seed_size_model() -> Model {
@@ -49,7 +50,17 @@ fn lstm_step(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, lstm_step);
+/// `sample` at deepjazz's temperature 0.5 over one step's probabilities.
+fn lstm_sample(c: &mut Criterion) {
+    let mut model = seed_size_model();
+    let probs = model.step(Some(3)).to_vec();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    c.bench_function("lstm_sample_t0.5", |b| {
+        b.iter(|| sample(black_box(&probs), 0.5, &mut rng))
+    });
+}
+
+criterion_group!(benches, lstm_step, lstm_sample);
 criterion_main!(benches);
 
 /// A distinct grammar value per index: chord tones of increasing length.

@@ -381,26 +381,6 @@ fn a_diverging_run_stops_with_an_error() {
     assert!(err.to_string().contains("--lr"), "{err}");
 }
 
-/// The seed hyper-parameters on a synthetic 90-value corpus of the real one's
-/// length (~200 values).
-#[test]
-fn seed_setup_learns_on_a_synthetic_corpus() {
-    let corpus = synthetic_corpus(200, 90, 11);
-    let mut first = None;
-    let (_, report) = train::train(&corpus, vocab(90), &TrainConfig::default(), |s| {
-        first.get_or_insert(s.loss);
-    })
-    .unwrap();
-    let last = report.epochs.last().unwrap();
-    assert!(
-        last.loss < first.unwrap() / 2.0,
-        "{} → {}",
-        first.unwrap(),
-        last.loss
-    );
-    assert!(last.accuracy > report.baseline_accuracy);
-}
-
 const METHENY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../shared/data/original_metheny.mid"
