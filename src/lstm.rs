@@ -21,12 +21,24 @@
 //! ```
 //!
 //! σ is the logistic sigmoid, the `recurrent_activation` default of tf.keras
-//! 2.x. Legacy Keras (1.x / early 2.x, which the original deepjazz ran on)
-//! defaulted to `hard_sigmoid` (`clip(0.2·x + 0.5, 0, 1)`); weights trained
-//! that way and imported here would behave slightly differently. The
-//! Coursera assignment ran on tf.keras, so σ it is.
+//! (TensorFlow 2). Standalone Keras 1.x/2.x, which deepjazz and, as far as we
+//! know, the course notebook ran on, defaulted to `hard_sigmoid`
+//! (`clip(0.2·x + 0.5, 0, 1)`): weights imported from such a model would
+//! behave slightly differently here. Our trainer uses σ too, so our own
+//! weights are consistent.
 //!
 //! Because `x` is one-hot, `x · kernel` is a row lookup of `kernel`.
+//!
+//! # Speed
+//!
+//! At the seed size (90 values, H = 64) a step multiplies h by ~90 KB of
+//! weights, more than a 32 KB L1 cache holds, so it streams them from L2:
+//! on the development machine (Zen 3, ~2.5 GHz) that alone takes ~0.9 µs,
+//! and a whole step ~1.25 µs. The weights are repacked at construction
+//! (gate blocks of 16 units, dense columns padded to 96) so every product
+//! reads memory in order with its accumulators in registers; transcendental
+//! functions are vectorizable polynomial approximations (errors ~1e-7);
+//! an AVX2+FMA kernel is chosen at run time where the CPU has it.
 
 use rand::RngExt;
 use serde::{Deserialize, Serialize};

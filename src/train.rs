@@ -19,7 +19,9 @@
 //! outputs the categorical cross-entropy averaged over the batch, summed over
 //! the outputs. A zero target contributes 0 to the loss and its gradient.
 //! The epoch loss is the batch losses averaged over samples, as Keras's
-//! progress bar does.
+//! progress bar does; [`EpochStats::loss_per_value`] divides it by the
+//! Tx − 1 outputs that have a target. Keras computes `log(clip(p, 1e-7))`;
+//! we compute the exact log-softmax, which differs only where p < 1e-7.
 //!
 //! **Accuracy** is the fraction of real targets (the `m · (Tx − 1)` steps
 //! that have one) where the most probable value (first maximum) is the
@@ -44,8 +46,11 @@
 //! 32 and 28). The loss and accuracy of a batch are measured in its forward
 //! pass, before its update, as Keras reports them.
 //!
-//! Everything runs on one thread in a fixed order, so the same inputs give
-//! the same weights bit for bit on the same machine.
+//! Training runs in f32 (as Keras); the gradient checks run the same code in
+//! f64 (see [`Real`]). Everything runs on one thread in a fixed order, so the
+//! same inputs give the same weights bit for bit on the same machine.
+//! Another CPU may differ in the last bits (the matrix products pick AVX2 or
+//! FMA kernels by what the CPU has).
 
 use crate::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
 use ndarray::linalg::general_mat_mul;
