@@ -426,3 +426,48 @@ fn the_shipped_model_improvises_without_getting_stuck() {
         seen.len()
     );
 }
+
+#[test]
+fn corrupted_files_are_refused_without_panicking() {
+    // Deterministic mutations of the shipped file: flipped bytes anywhere
+    // (header and data), truncations and junk insertions.
+    let good = weights::DEFAULT_WEIGHTS;
+    let header_end = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    let mut refused = 0;
+    for round in 0..3000 {
+        let mut bytes = good.to_vec();
+        match round % 3 {
+            0 => {
+                // Mostly inside the header, where the structure is.
+                let at = if round % 2 == 0 {
+                    next(header_end)
+                } else {
+                    next(bytes.len())
+                };
+                bytes[at] ^= 1 << next(8);
+            }
+            1 => bytes.truncate(next(bytes.len())),
+            _ => {
+                let at = next(header_end);
+                let junk = [b'"', b'}', b'9', b',', 0xff, b'['][next(6)];
+                bytes.insert(at, junk);
+            }
+        }
+        if weights::load(&bytes).is_err() {
+            refused += 1;
+        }
+    }
+    // Flips inside tensor data can leave a valid (different) model; almost
+    // everything else must be refused.
+    assert!(
+        refused > 2000,
+        "only {refused} of 3000 corrupted files refused"
+    );
+}
