@@ -371,17 +371,35 @@ impl fmt::Display for TrainError {
 
 impl std::error::Error for TrainError {}
 
-/// Provenance record of a training file: its name and SHA-256.
+/// Provenance records of a corpus's files: file name (without directories,
+/// so the record does not depend on where the trainer ran) and SHA-256.
+pub fn training_files(sources: &[crate::corpus::SourceFile]) -> Vec<TrainingFile> {
+    sources
+        .iter()
+        .map(|s| TrainingFile {
+            name: file_name(&s.path),
+            sha256: s.sha256.clone(),
+        })
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Provenance record of a training file read from disk (as
+/// [`training_files`] records a corpus's files).
 pub fn file_record(path: &Path) -> std::io::Result<TrainingFile> {
     use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path)?;
     let digest = Sha256::digest(&bytes);
     let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    Ok(TrainingFile { name, sha256 })
+    Ok(TrainingFile {
+        name: file_name(path),
+        sha256,
+    })
 }
 
 // ---------------------------------------------------------------------------

@@ -424,6 +424,11 @@ fn seed_setup_learns_the_metheny_solo_and_gives_the_shipped_weights() {
     );
 
     let shipped = jazz_synth::weights::default_model();
+    assert_eq!(
+        shipped.provenance().training_files,
+        train::training_files(&corpus.source),
+        "the shipped weights name the Metheny file and its SHA-256"
+    );
     let text = |m: &Model| m.vocab().iter().map(|v| v.to_string()).collect::<Vec<_>>();
     assert!(
         text(&shipped) == text(&model),
