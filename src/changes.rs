@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::theory::{Chord, PcSet, Quality};
+
 /// Semitones above the root, for readability of the symbol table below.
 const B9: u8 = 1;
 const NINE: u8 = 2;
@@ -57,6 +59,27 @@ impl ChordSymbol {
     /// True when the chord has a minor third and no major third.
     pub fn is_minor(&self) -> bool {
         self.has(MIN3) && !self.has(MAJ3)
+    }
+
+    /// The chord as the grammar sees it: its pitch classes (bass included),
+    /// the written root (not a guess from the notes: `C6` keeps root C, where
+    /// an analysis of C E G A could call it A minor), and music21's quality
+    /// rule judged on that root (major or minor third with a perfect fifth or
+    /// none; everything else, e.g. m7b5, dim7, aug, sus, is `Other`).
+    pub fn to_chord(&self) -> Chord {
+        let plain_fifth = self.has(FIFTH) || (!self.has(FLAT5) && !self.has(SHARP5));
+        let quality = if self.has(MAJ3) && plain_fifth {
+            Quality::Major
+        } else if self.has(MIN3) && !self.has(MAJ3) && plain_fifth {
+            Quality::Minor
+        } else {
+            Quality::Other
+        };
+        Chord {
+            pcs: PcSet(self.pitch_classes()),
+            root: self.root,
+            quality,
+        }
     }
 
     fn has(&self, semitones: u8) -> bool {
@@ -546,6 +569,7 @@ struct Segment {
     /// Length in quarter-note beats.
     length: f64,
     symbol: ChordSymbol,
+    chord: Chord,
     /// 1-based bar number, for displays.
     bar: usize,
 }
@@ -574,6 +598,12 @@ impl Progression {
     /// progression repeats, negative positions wrap too). Never allocates.
     pub fn symbol_at(&self, beat: f64) -> ChordSymbol {
         self.segments[self.segment_index(beat)].symbol
+    }
+
+    /// The chord sounding at `beat` (quarter notes from the start; the
+    /// progression repeats). Never allocates.
+    pub fn chord_at(&self, beat: f64) -> Chord {
+        self.segments[self.segment_index(beat)].chord
     }
 
     fn segment_index(&self, beat: f64) -> usize {
@@ -772,6 +802,7 @@ pub fn parse_changes_in(text: &str, beats_per_bar: u32) -> Result<Progression, C
                 start: b as f64 * bpb + i as f64 * each,
                 length: each,
                 symbol,
+                chord: symbol.to_chord(),
                 bar: b + 1,
             });
         }

@@ -288,3 +288,26 @@ fn builtin_progressions() {
     assert_eq!(blues.symbol_at(20.0).to_string(), "Bdim7");
     assert_eq!(blues.symbol_at(14.0).to_string(), "F7");
 }
+
+#[test]
+fn symbols_become_grammar_chords_with_their_written_root() {
+    use jazz_synth::theory::{PcSet, Quality};
+    let chord = |s: &str| parse_symbol(s).unwrap().to_chord();
+    let c6 = chord("C6");
+    assert_eq!((c6.root, c6.quality), (C, Quality::Major));
+    assert_eq!(c6.pcs, PcSet(parse_symbol("C6").unwrap().pitch_classes()));
+    assert!(c6.is_chord_tone(A));
+    assert_eq!(chord("Dm7").quality, Quality::Minor);
+    assert_eq!(chord("G7").quality, Quality::Major);
+    assert_eq!(chord("G7#9").quality, Quality::Major);
+    assert_eq!(chord("Bm7b5").quality, Quality::Other);
+    assert_eq!(chord("Bdim7").quality, Quality::Other);
+    assert_eq!(chord("Caug").quality, Quality::Other);
+    assert_eq!(chord("Csus4").quality, Quality::Other);
+    let slash = chord("C/Bb");
+    assert_eq!(slash.root, C);
+    assert!(slash.is_chord_tone(BB));
+    let p = parse_changes("Dm7 G7 | Cmaj7").unwrap();
+    assert_eq!(p.chord_at(2.0), chord("G7"));
+    assert_eq!(p.chord_at(9.0), chord("G7"));
+}
