@@ -309,5 +309,6 @@ fn symbols_become_grammar_chords_with_their_written_root() {
     assert!(slash.is_chord_tone(BB));
     let p = parse_changes("Dm7 G7 | Cmaj7").unwrap();
     assert_eq!(p.chord_at(2.0), chord("G7"));
-    assert_eq!(p.chord_at(9.0), chord("G7"));
+    assert_eq!(p.chord_at(10.0), chord("G7"));
+    assert_eq!(p.chord_at(9.0), chord("Dm7"));
 }
