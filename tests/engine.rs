@@ -4,8 +4,8 @@
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use jazz_synth::engine::{
-    sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn, NoteEvent, Output,
-    Rhythm, Settings, Transport,
+    draw_value, sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn,
+    NoteEvent, Output, Rhythm, Settings, Transport,
 };
 use jazz_synth::grammar::{Role, Value};
 use jazz_synth::lstm::{self, LstmParams, Model, Provenance};
@@ -584,6 +584,44 @@ fn argmax_solo_is_the_feed_back_argmax_sequence() {
     assert_eq!(host.values(), expected);
     let seed_does_not_matter = sample_sequence(&mut model(), 24, 0.0, 999);
     assert_eq!(seed_does_not_matter, expected);
+}
+
+#[test]
+fn draw_value_follows_the_tempered_distribution() {
+    let probs = [0.5f32, 0.25, 0.15, 0.1, 0.0];
+    let mut weights = [0.0f32; 8];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    assert_eq!(draw_value(&probs, 0.0, &mut rng, &mut weights), 0);
+    assert_eq!(
+        draw_value(&[0.1, 0.4, 0.4, 0.1], 0.0, &mut rng, &mut weights),
+        1,
+        "first maximum"
+    );
+    for temperature in [0.25f32, 0.5, 0.7, 1.0, 2.0] {
+        let tempered: Vec<f64> = probs
+            .iter()
+            .map(|&p| f64::from(p).powf(1.0 / f64::from(temperature)))
+            .collect();
+        let z: f64 = tempered.iter().sum();
+        let mut counts = [0usize; 5];
+        let n = 200_000;
+        for _ in 0..n {
+            counts[draw_value(&probs, temperature, &mut rng, &mut weights)] += 1;
+        }
+        assert_eq!(counts[4], 0, "a zero probability is never drawn");
+        for i in 0..5 {
+            let expected = tempered[i] / z;
+            let got = counts[i] as f64 / n as f64;
+            assert!(
+                (got - expected).abs() < 0.005,
+                "T={temperature} value {i}: {got} vs {expected}"
+            );
+        }
+    }
+    // Too small a scratch buffer falls back to lstm::sample: same distribution.
+    let mut small = [0.0f32; 2];
+    let i = draw_value(&probs, 0.5, &mut rng, &mut small);
+    assert!(i < 4);
 }
 
 #[test]
