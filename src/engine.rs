@@ -558,7 +558,10 @@ impl Engine {
             return None;
         }
         let spb = self.sample_rate * 60.0 / tempo.clamp(TEMPO_RANGE_BPM.0, TEMPO_RANGE_BPM.1);
-        match t.position_beats.filter(|p| p.is_finite()) {
+        // Positions beyond a trillion beats (centuries at any tempo) are
+        // host garbage; treating them as "no position" keeps tick arithmetic
+        // far from overflow.
+        match t.position_beats.filter(|p| p.is_finite() && p.abs() < 1e12) {
             Some(p) => {
                 self.free_clock = None;
                 t.playing.then_some((p, spb))

@@ -1002,6 +1002,54 @@ fn no_position_is_silent_unless_free_run() {
     );
 }
 
+#[test]
+fn garbage_transport_is_silence_not_a_panic() {
+    let mut engine = Engine::new(Box::new(model()), settings(), 48_000.0);
+    let mut out = Output::with_capacity(16);
+    let garbage = [
+        Transport::playing_at(f64::NAN, 120.0),
+        Transport::playing_at(1e300, 120.0),
+        Transport::playing_at(-1e300, 120.0),
+        Transport::playing_at(f64::INFINITY, 120.0),
+        Transport::playing_at(4.0, 0.0),
+        Transport::playing_at(4.0, -120.0),
+        Transport::playing_at(4.0, f64::NAN),
+    ];
+    for t in garbage {
+        for n in [0, 1, 512] {
+            engine.process(&t, n, &[], &mut out);
+        }
+    }
+    assert!(
+        out.notes.is_empty() && out.generated.is_empty(),
+        "{:?}",
+        out.notes
+    );
+    // Extreme but valid: negative positions (pre-roll) and huge tempos play.
+    engine.process(&Transport::playing_at(-2.0, 120.0), 48_000, &[], &mut out);
+    assert_eq!(
+        out.generated.iter().map(|g| g.beat).collect::<Vec<_>>(),
+        [-2, -1]
+    );
+    out.clear();
+    engine.process(&Transport::playing_at(0.0, 1e9), 4096, &[], &mut out);
+    // Clamped to 1000 BPM: 2880 samples per beat, so beats 0 and 1 in 4096 samples.
+    assert_eq!(
+        out.generated.iter().map(|g| g.sample).collect::<Vec<_>>(),
+        [0, 2880]
+    );
+    out.clear();
+    let mut tiny = Output::with_capacity(0);
+    engine.process(
+        &Transport::playing_at(100.0, 1000.0),
+        48_000,
+        &[],
+        &mut tiny,
+    );
+    assert!(tiny.notes.len() <= tiny.notes.capacity());
+    assert_eq!(check_pairing(&[]), None);
+}
+
 // ---------------------------------------------------------------------------
 // Chords.
 // ---------------------------------------------------------------------------
