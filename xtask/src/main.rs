@@ -85,12 +85,22 @@ fn ensure_jack() -> Result<Option<Child>, String> {
 }
 
 fn run_tests(extra: &[String]) -> ExitCode {
-    if !step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"])) {
+    if !step(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    ) {
         return ExitCode::FAILURE;
     }
     if !step(
         "cargo clippy",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     ) {
         return ExitCode::FAILURE;
     }
@@ -125,8 +135,8 @@ fn run_tests(extra: &[String]) -> ExitCode {
             failed += count(rest, " failed");
             ignored += count(rest, " ignored");
         }
-        if line.starts_with("SUMMARY ") {
-            summary_lines.push(line["SUMMARY ".len()..].to_string());
+        if let Some(rest) = line.strip_prefix("SUMMARY ") {
+            summary_lines.push(rest.to_string());
         }
     }
     let ok = child.wait().map(|s| s.success()).unwrap_or(false);
