@@ -67,7 +67,7 @@ pub enum ProgressionChoice {
     #[name = "Rhythm changes A"]
     RhythmChangesA,
     #[id = "metheny"]
-    #[name = "And Then I Knew (Metheny solo)"]
+    #[name = "Metheny solo"]
     Metheny,
 }
 

@@ -66,6 +66,8 @@ pub struct JazzSynth {
     swap_pending: bool,
     /// A retired model the return channel had no room for yet; sent on a later block.
     retired: Option<Box<Model>>,
+    /// How many models have been swapped in and retired since creation.
+    swaps: u64,
 }
 
 impl Default for JazzSynth {
@@ -82,6 +84,7 @@ impl Default for JazzSynth {
             loader: None,
             swap_pending: false,
             retired: None,
+            swaps: 0,
         }
     }
 }
@@ -90,6 +93,11 @@ impl JazzSynth {
     /// The parameters (shared with the host wrapper).
     pub fn params_handle(&self) -> Arc<JazzSynthParams> {
         self.params.clone()
+    }
+
+    /// How many loaded models have replaced the playing one so far (diagnostics, tests).
+    pub fn model_swaps(&self) -> u64 {
+        self.swaps
     }
 
     /// Takes a freshly loaded model, if the loader has one and no swap is pending.
@@ -110,6 +118,7 @@ impl JazzSynth {
     fn return_retired(&mut self) {
         if let Some(old) = self.engine.as_mut().and_then(Engine::take_retired) {
             self.swap_pending = false;
+            self.swaps += 1;
             match self.retired.take() {
                 None => self.retired = Some(old),
                 // Only one swap is ever in flight, so this is one retired model too many: rather
@@ -460,7 +469,10 @@ impl WeightsSource {
     /// Returns the source and whether it came from the environment.
     pub fn resolve(session_path: &str, env: Option<OsString>) -> (WeightsSource, bool) {
         if !session_path.trim().is_empty() {
-            return (WeightsSource::File(PathBuf::from(session_path.trim())), false);
+            return (
+                WeightsSource::File(PathBuf::from(session_path.trim())),
+                false,
+            );
         }
         match env.filter(|p| !p.is_empty()) {
             Some(path) => (WeightsSource::File(PathBuf::from(path)), true),
@@ -538,10 +550,8 @@ fn run_loader(
         let generation = params.weights_path.generation();
         if seen_generation != Some(generation) {
             seen_generation = Some(generation);
-            let (wanted, from_env) = WeightsSource::resolve(
-                &params.weights_path.get(),
-                std::env::var_os(WEIGHTS_ENV),
-            );
+            let (wanted, from_env) =
+                WeightsSource::resolve(&params.weights_path.get(), std::env::var_os(WEIGHTS_ENV));
             let latest = ready.as_ref().map(|(s, ..)| s).unwrap_or(&current);
             if wanted != *latest {
                 match wanted.load() {
