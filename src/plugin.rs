@@ -172,19 +172,12 @@ fn engine_transport(t: &Transport) -> engine::Transport {
     }
 }
 
-/// Sample offset of an engine note event.
-fn event_sample(event: &engine::NoteEvent) -> u32 {
-    match *event {
-        engine::NoteEvent::On { sample, .. } | engine::NoteEvent::Off { sample, .. } => sample,
-    }
-}
-
 /// Stable in-place sort by sample offset (insertion sort: no allocation, and a note-off keeps
 /// its place before a note-on at the same sample).
 fn sort_by_sample(events: &mut [engine::NoteEvent]) {
     for i in 1..events.len() {
         let mut j = i;
-        while j > 0 && event_sample(&events[j - 1]) > event_sample(&events[j]) {
+        while j > 0 && events[j - 1].sample() > events[j].sample() {
             events.swap(j - 1, j);
             j -= 1;
         }
@@ -409,7 +402,7 @@ impl Plugin for JazzSynth {
         let mut next = 0;
         let events = &self.output.notes;
         for (i, out) in first.iter_mut().enumerate() {
-            while next < events.len() && event_sample(&events[next]) as usize <= i {
+            while next < events.len() && events[next].sample() as usize <= i {
                 if preview_on || matches!(events[next], engine::NoteEvent::Off { .. }) {
                     play_preview(&mut self.preview, &events[next]);
                 }
@@ -638,6 +631,13 @@ mod tests {
             .load()
             .unwrap_err();
         assert!(err.contains("/nonexistent/solo.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn vst3_hosts_file_it_under_instrument_and_generator() {
+        let info = nice_plug::wrapper::vst3::PluginInfo::for_plugin::<JazzSynth>();
+        assert_eq!(info.subcategories, "Instrument|Generator");
+        assert_eq!(info.name, "jazz-synth");
     }
 
     #[test]
