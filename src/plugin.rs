@@ -477,9 +477,19 @@ impl WeightsSource {
     pub fn load(&self) -> Result<Box<Model>, String> {
         match self {
             WeightsSource::Embedded => Ok(Box::new(weights::default_model())),
+            // The weights loader's messages already name the file.
             WeightsSource::File(path) => weights::load_file(path)
                 .map(Box::new)
-                .map_err(|err| format!("{}: {err}", path.display())),
+                .map_err(|err| err.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WeightsSource::Embedded => f.write_str("the embedded weights"),
+            WeightsSource::File(path) => write!(f, "the weights in {}", path.display()),
         }
     }
 }
@@ -550,7 +560,7 @@ fn run_loader(
                 match wanted.load() {
                     Ok(model) => ready = Some((wanted, from_env, model)),
                     Err(err) => nice_error!(
-                        "jazz-synth: could not load the weights file {err}; \
+                        "jazz-synth: could not load the weights file: {err}; \
                          the current model keeps playing"
                     ),
                 }
@@ -565,7 +575,7 @@ fn run_loader(
                         // on a machine without the environment variable.
                         params.weights_path.record(path.to_string_lossy());
                     }
-                    nice_log!("jazz-synth: weights ready: {source:?}");
+                    nice_log!("jazz-synth: playing {source}");
                     current = source;
                 }
                 Err(TrySendError::Full(model)) => ready = Some((source, from_env, model)),
