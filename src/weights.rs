@@ -69,6 +69,17 @@ pub const METADATA_KEYS: [&str; 7] = [
 /// model is ~200 KB; this leaves room for vocabularies of thousands).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
+/// The shipped model: the seed setup trained on the Metheny solo, embedded
+/// at build time. Produced by `jazz-train ../shared/data/original_metheny.mid
+/// --out weights/metheny.safetensors` (seed hyper-parameters).
+pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../weights/metheny.safetensors");
+
+/// The embedded default model ([`DEFAULT_WEIGHTS`]). The file is checked by
+/// the test suite, so loading it cannot fail in a built binary.
+pub fn default_model() -> Model {
+    load(DEFAULT_WEIGHTS).expect("the embedded weights are valid (checked by tests/weights.rs)")
+}
+
 /// Why a weights file cannot be used. Each variant names the first problem
 /// found; `Display` gives a sentence a user can act on.
 #[derive(Debug)]

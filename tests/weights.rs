@@ -374,3 +374,55 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn the_shipped_model_is_the_seed_training_of_the_metheny_solo() {
+    let model = weights::default_model();
+    assert_eq!(model.hidden_size(), 64);
+    assert_eq!(model.n_values(), model.vocab().len());
+    let prov = model.provenance();
+    let hp = &prov.hyperparameters;
+    for (key, value) in [
+        ("windows", serde_json::json!(60)),
+        ("tx", serde_json::json!(30)),
+        ("hidden", serde_json::json!(64)),
+        ("epochs", serde_json::json!(100)),
+        ("batch", serde_json::json!(32)),
+        ("seed", serde_json::json!(0)),
+        ("lr", serde_json::json!(0.01)),
+        ("decay", serde_json::json!(0.01)),
+    ] {
+        assert_eq!(hp[key], value, "hyper-parameter {key}");
+    }
+    // Trained from the very file the tests read.
+    let midi = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/original_metheny.mid"
+    ));
+    let record = jazz_synth::train::file_record(midi).expect("the Metheny file");
+    assert_eq!(prov.training_files, vec![record]);
+    // It learned: far below the untrained loss of 29 · ln(n_values).
+    let untrained = 29.0 * (model.n_values() as f32).ln();
+    assert!(prov.final_loss.unwrap() < untrained / 4.0);
+    // The embedded bytes are exactly what this crate writes for that model.
+    assert_eq!(weights::to_bytes(&model), weights::DEFAULT_WEIGHTS);
+}
+
+#[test]
+fn the_shipped_model_improvises_without_getting_stuck() {
+    // The original's predict_and_sample: zero input and state, argmax fed back.
+    let mut model = weights::default_model();
+    let mut input = None;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..50 {
+        let probs = model.step(input);
+        let next = jazz_synth::lstm::argmax(probs);
+        seen.insert(next);
+        input = Some(next);
+    }
+    assert!(
+        seen.len() >= 5,
+        "only {} distinct values in 50 steps",
+        seen.len()
+    );
+}
