@@ -2,10 +2,14 @@
 //! standalone player and a trainer. Domain modules are plain Rust; the plugin
 //! glue (`plugin`, `params`) and the binaries stay thin.
 
+pub mod changes;
 pub mod corpus;
 pub mod engine;
 pub mod grammar;
 pub mod lstm;
+pub mod params;
+pub mod plugin;
+pub mod preview;
 pub mod theory;
 pub mod train;
 pub mod weights;
