@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod engine;
 pub mod grammar;
 pub mod lstm;
+pub mod midiclock;
 pub mod theory;
 pub mod train;
 pub mod weights;
