@@ -7,6 +7,7 @@ pub mod engine;
 pub mod grammar;
 pub mod lstm;
 pub mod midiclock;
+pub mod render;
 pub mod theory;
 pub mod train;
 pub mod weights;

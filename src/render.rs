@@ -1,0 +1,565 @@
+//! Offline rendering: the engine on a simulated transport, written to a
+//! format-1 Standard MIDI File (tempo, chords, solo) and optionally to a WAV
+//! file through a small preview voice. Files are written atomically.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use midly::num::{u15, u24, u28, u4, u7};
+use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+
+/// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
+/// 4, 5, 6, 8, 10, 12 and 16, so every duration the grammar produces (16ths,
+/// triplets) is a whole number of ticks.
+pub const TICKS_PER_QUARTER: u16 = 480;
+
+/// One note of a rendered solo or chord voicing, in samples from the start
+/// of the render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderedNote {
+    /// First sample of the note (the note-on).
+    pub start: u64,
+    /// Sample of the note-off; `end > start`.
+    pub end: u64,
+    /// MIDI note number.
+    pub note: u8,
+    pub velocity: u8,
+    /// MIDI channel, 0–15.
+    pub channel: u8,
+}
+
+/// A chord held over a span of the progression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChordSpan {
+    /// Start, in quarter notes from the start of the render.
+    pub start_beat: f64,
+    /// End, in quarter notes; `end_beat > start_beat`.
+    pub end_beat: f64,
+    /// The chord as written (`Dm7`, `G7b9`), for the MIDI text event.
+    pub symbol: String,
+    /// A close voicing, MIDI note numbers, lowest first.
+    pub voicing: Vec<u8>,
+}
+
+/// Everything a render produced: the timeline the files are written from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    /// Samples per second of the simulated transport.
+    pub sample_rate: f64,
+    /// Constant tempo, quarter notes per minute.
+    pub tempo_bpm: f64,
+    /// Beats per bar (the denominator is always a quarter note).
+    pub beats_per_bar: u32,
+    /// Length in samples; every note ends at or before it.
+    pub length_samples: u64,
+    /// The solo, in order of onset; monophonic.
+    pub solo: Vec<RenderedNote>,
+    pub chords: Vec<ChordSpan>,
+    /// MIDI channel (0–15) of the chord track's notes.
+    pub chord_channel: u8,
+}
+
+impl Timeline {
+    /// Samples per quarter note.
+    pub fn samples_per_beat(&self) -> f64 {
+        self.sample_rate * 60.0 / self.tempo_bpm
+    }
+
+    /// A sample position as MIDI ticks ([`TICKS_PER_QUARTER`] per quarter note).
+    pub fn sample_to_tick(&self, sample: u64) -> u64 {
+        (sample as f64 / self.samples_per_beat() * f64::from(TICKS_PER_QUARTER)).round() as u64
+    }
+}
+
+/// Failure to produce an output file; the message names the file.
+#[derive(Debug)]
+pub struct RenderError {
+    pub message: String,
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+impl RenderError {
+    fn io(path: &Path, e: io::Error) -> Self {
+        RenderError {
+            message: format!("cannot write {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the
+/// complete new one, never a partial write: a temporary file beside the
+/// target, flushed to disk, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| RenderError {
+            message: format!("cannot write {}: not a file name", path.display()),
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        RenderError::io(path, e)
+    })
+}
+
+/// A format-1 Standard MIDI File: track 0 tempo and time signature, track 1
+/// the chords (a text event with the symbol and the voicing's notes), track
+/// 2 the solo.
+pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
+    let end_tick = t.sample_to_tick(t.length_samples);
+    let micros_per_quarter = (60_000_000.0 / t.tempo_bpm)
+        .round()
+        .clamp(1.0, 16_777_215.0) as u32;
+
+    // (absolute tick, order at equal ticks, event): note-offs sort before
+    // note-ons at the same tick so a repeated pitch is not cut by its own off.
+    let mut conductor: Vec<(u64, u8, TrackEventKind)> = vec![
+        (
+            0,
+            0,
+            TrackEventKind::Meta(MetaMessage::TrackName(b"jazz-synth")),
+        ),
+        (
+            0,
+            1,
+            TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros_per_quarter))),
+        ),
+        (
+            0,
+            2,
+            // Numerator, denominator as a power of two (2 = quarter), MIDI
+            // clocks per metronome click, 32nds per quarter.
+            TrackEventKind::Meta(MetaMessage::TimeSignature(
+                t.beats_per_bar.clamp(1, 255) as u8,
+                2,
+                24,
+                8,
+            )),
+        ),
+    ];
+
+    let beat_to_tick = |b: f64| (b * f64::from(TICKS_PER_QUARTER)).round() as u64;
+    let mut chords: Vec<(u64, u8, TrackEventKind)> = vec![(
+        0,
+        0,
+        TrackEventKind::Meta(MetaMessage::TrackName(b"Chords")),
+    )];
+    let chord_ch = u4::new(t.chord_channel & 0x0F);
+    for span in &t.chords {
+        let on = beat_to_tick(span.start_beat);
+        let off = beat_to_tick(span.end_beat).min(end_tick).max(on + 1);
+        chords.push((
+            on,
+            1,
+            TrackEventKind::Meta(MetaMessage::Text(span.symbol.as_bytes())),
+        ));
+        for &n in &span.voicing {
+            chords.push((
+                on,
+                2,
+                TrackEventKind::Midi {
+                    channel: chord_ch,
+                    message: MidiMessage::NoteOn {
+                        key: u7::new(n & 0x7F),
+                        vel: u7::new(64),
+                    },
+                },
+            ));
+            chords.push((
+                off,
+                0,
+                TrackEventKind::Midi {
+                    channel: chord_ch,
+                    message: MidiMessage::NoteOff {
+                        key: u7::new(n & 0x7F),
+                        vel: u7::new(0),
+                    },
+                },
+            ));
+        }
+    }
+
+    let mut solo: Vec<(u64, u8, TrackEventKind)> =
+        vec![(0, 0, TrackEventKind::Meta(MetaMessage::TrackName(b"Solo")))];
+    for n in &t.solo {
+        let ch = u4::new(n.channel & 0x0F);
+        let on = t.sample_to_tick(n.start);
+        let off = t.sample_to_tick(n.end).max(on + 1);
+        solo.push((
+            on,
+            2,
+            TrackEventKind::Midi {
+                channel: ch,
+                message: MidiMessage::NoteOn {
+                    key: u7::new(n.note & 0x7F),
+                    vel: u7::new(n.velocity.clamp(1, 127)),
+                },
+            },
+        ));
+        solo.push((
+            off,
+            1,
+            TrackEventKind::Midi {
+                channel: ch,
+                message: MidiMessage::NoteOff {
+                    key: u7::new(n.note & 0x7F),
+                    vel: u7::new(0),
+                },
+            },
+        ));
+    }
+
+    let tracks: Vec<Vec<TrackEvent>> = [
+        conductor.as_mut_slice(),
+        chords.as_mut_slice(),
+        solo.as_mut_slice(),
+    ]
+    .into_iter()
+    .map(|events| to_track(events, end_tick))
+    .collect();
+    let smf = Smf {
+        header: Header::new(
+            Format::Parallel,
+            Timing::Metrical(u15::new(TICKS_PER_QUARTER)),
+        ),
+        tracks,
+    };
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes)
+        .expect("writing to a Vec cannot fail");
+    bytes
+}
+
+fn to_track<'a>(
+    events: &mut [(u64, u8, TrackEventKind<'a>)],
+    end_tick: u64,
+) -> Vec<TrackEvent<'a>> {
+    events.sort_by_key(|&(tick, order, _)| (tick, order));
+    let mut track = Vec::with_capacity(events.len() + 1);
+    let mut now = 0u64;
+    for &(tick, _, kind) in events.iter() {
+        track.push(TrackEvent {
+            delta: delta(tick - now),
+            kind,
+        });
+        now = tick;
+    }
+    track.push(TrackEvent {
+        delta: delta(end_tick.saturating_sub(now)),
+        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    });
+    track
+}
+
+fn delta(ticks: u64) -> u28 {
+    u28::new(ticks.min(u64::from(u28::max_value().as_int())) as u32)
+}
+
+/// Writes the timeline as a Standard MIDI File, atomically.
+pub fn write_midi(t: &Timeline, path: &Path) -> Result<(), RenderError> {
+    write_atomic(path, &midi_file_bytes(t))
+}
+
+/// A small monophonic synth voice for previews: a few decaying harmonics
+/// with a short attack and release, so notes are audible and clicks are not.
+///
+/// Stands in for the plugin's preview voice (`preview.rs`) until both share
+/// one; the interface is the same shape: note on, note off, next sample.
+#[derive(Clone, Debug)]
+pub struct RenderVoice {
+    sample_rate: f32,
+    phase: f32,
+    freq: f32,
+    level: f32,
+    target: f32,
+    velocity: f32,
+    age: f32,
+}
+
+impl RenderVoice {
+    pub fn new(sample_rate: f32) -> Self {
+        RenderVoice {
+            sample_rate,
+            phase: 0.0,
+            freq: 440.0,
+            level: 0.0,
+            target: 0.0,
+            velocity: 0.0,
+            age: 0.0,
+        }
+    }
+
+    /// Starts `note` (MIDI note number) at `velocity` (1–127).
+    pub fn note_on(&mut self, note: u8, velocity: u8) {
+        self.freq = 440.0 * 2f32.powf((f32::from(note) - 69.0) / 12.0);
+        self.velocity = f32::from(velocity) / 127.0;
+        self.target = 1.0;
+        self.age = 0.0;
+    }
+
+    pub fn note_off(&mut self) {
+        self.target = 0.0;
+    }
+
+    /// The next output sample, roughly in [-1, 1].
+    pub fn next_sample(&mut self) -> f32 {
+        // 4 ms attack, 40 ms release: one-pole smoothing toward the target.
+        let time = if self.target > self.level {
+            0.004
+        } else {
+            0.04
+        };
+        let coeff = 1.0 - (-1.0 / (time * self.sample_rate)).exp();
+        self.level += (self.target - self.level) * coeff;
+        if self.level < 1e-5 && self.target == 0.0 {
+            self.level = 0.0;
+            return 0.0;
+        }
+        self.age += 1.0 / self.sample_rate;
+        let tau = std::f32::consts::TAU;
+        let p = self.phase;
+        // Upper harmonics die faster than the fundamental, like a plucked
+        // or struck string: bright onset, round tail.
+        let bright = (-self.age * 6.0).exp();
+        let s = (tau * p).sin()
+            + 0.5 * bright * (2.0 * tau * p).sin()
+            + 0.25 * bright * (3.0 * tau * p).sin();
+        self.phase = (p + self.freq / self.sample_rate).fract();
+        let body = 0.6 + 0.4 * (-self.age * 1.5).exp();
+        s * self.level * self.velocity * body * 0.5
+    }
+}
+
+/// Renders the timeline to 16-bit mono PCM samples: the solo through one
+/// voice, the chords softer through one voice per chord tone.
+pub fn render_audio(t: &Timeline) -> Vec<i16> {
+    let sr = t.sample_rate as f32;
+    let spb = t.samples_per_beat();
+    // Event list: (sample, is_on, voice slot, note, velocity). Slot 0 is the
+    // solo; chord tones use slots 1.. by their index in the voicing.
+    let mut events: Vec<(u64, bool, usize, u8, u8)> = Vec::new();
+    for n in &t.solo {
+        events.push((n.end, false, 0, n.note, 0));
+        events.push((n.start, true, 0, n.note, n.velocity));
+    }
+    let mut slots = 1;
+    for span in &t.chords {
+        let on = (span.start_beat * spb).round() as u64;
+        let off = (span.end_beat * spb).round() as u64;
+        for (i, &n) in span.voicing.iter().enumerate() {
+            events.push((off, false, 1 + i, n, 0));
+            events.push((on, true, 1 + i, n, 40));
+        }
+        slots = slots.max(1 + span.voicing.len());
+    }
+    // Offs before ons at the same sample.
+    events.sort_by_key(|&(s, on, _, _, _)| (s, on));
+    // A release tail after the last note.
+    let tail = (0.5 * t.sample_rate) as u64;
+    let total = t.length_samples + tail;
+    let mut voices = vec![RenderVoice::new(sr); slots];
+    let mut out = Vec::with_capacity(total as usize);
+    let mut next = 0;
+    for s in 0..total {
+        while next < events.len() && events[next].0 <= s {
+            let (_, on, slot, note, vel) = events[next];
+            if on {
+                voices[slot].note_on(note, vel);
+            } else {
+                voices[slot].note_off();
+            }
+            next += 1;
+        }
+        let mix: f32 = voices.iter_mut().map(RenderVoice::next_sample).sum();
+        out.push((mix.clamp(-1.0, 1.0) * 0.8 * f32::from(i16::MAX)) as i16);
+    }
+    out
+}
+
+/// Writes the timeline's audio as a 16-bit mono WAV file, atomically.
+pub fn write_wav(t: &Timeline, path: &Path) -> Result<(), RenderError> {
+    let samples = render_audio(t);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: t.sample_rate.round() as u32,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = io::Cursor::new(Vec::with_capacity(samples.len() * 2 + 44));
+    {
+        let mut w = hound::WavWriter::new(&mut cursor, spec).map_err(|e| RenderError {
+            message: format!("cannot write {}: {e}", path.display()),
+        })?;
+        for s in samples {
+            w.write_sample(s).map_err(|e| RenderError {
+                message: format!("cannot write {}: {e}", path.display()),
+            })?;
+        }
+        w.finalize().map_err(|e| RenderError {
+            message: format!("cannot write {}: {e}", path.display()),
+        })?;
+    }
+    write_atomic(path, cursor.get_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeline() -> Timeline {
+        // 120 BPM at 48 kHz: 24000 samples per beat.
+        Timeline {
+            sample_rate: 48_000.0,
+            tempo_bpm: 120.0,
+            beats_per_bar: 4,
+            length_samples: 4 * 24_000,
+            solo: vec![
+                RenderedNote {
+                    start: 0,
+                    end: 12_000,
+                    note: 62,
+                    velocity: 100,
+                    channel: 0,
+                },
+                RenderedNote {
+                    start: 24_000,
+                    end: 48_000,
+                    note: 62,
+                    velocity: 100,
+                    channel: 0,
+                },
+                RenderedNote {
+                    start: 48_000,
+                    end: 56_000,
+                    note: 65,
+                    velocity: 90,
+                    channel: 0,
+                },
+            ],
+            chords: vec![
+                ChordSpan {
+                    start_beat: 0.0,
+                    end_beat: 2.0,
+                    symbol: "Dm7".into(),
+                    voicing: vec![50, 53, 57, 60],
+                },
+                ChordSpan {
+                    start_beat: 2.0,
+                    end_beat: 4.0,
+                    symbol: "G7".into(),
+                    voicing: vec![55, 59, 62, 65],
+                },
+            ],
+            chord_channel: 1,
+        }
+    }
+
+    #[test]
+    fn midi_file_has_tempo_chords_and_solo_tracks() {
+        let bytes = midi_file_bytes(&timeline());
+        let smf = Smf::parse(&bytes).unwrap();
+        assert_eq!(smf.header.format, Format::Parallel);
+        assert_eq!(smf.tracks.len(), 3);
+        assert!(smf.tracks[0]
+            .iter()
+            .any(|e| matches!(e.kind, TrackEventKind::Meta(MetaMessage::Tempo(t)) if t.as_int() == 500_000)));
+        let texts: Vec<&[u8]> = smf.tracks[1]
+            .iter()
+            .filter_map(|e| match e.kind {
+                TrackEventKind::Meta(MetaMessage::Text(t)) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, vec![b"Dm7".as_slice(), b"G7".as_slice()]);
+        // Solo: (tick, on?, key), repeated D stays two separate notes.
+        let mut tick = 0u32;
+        let mut solo = Vec::new();
+        for e in &smf.tracks[2] {
+            tick += e.delta.as_int();
+            match e.kind {
+                TrackEventKind::Midi {
+                    message: MidiMessage::NoteOn { key, .. },
+                    ..
+                } => solo.push((tick, true, key.as_int())),
+                TrackEventKind::Midi {
+                    message: MidiMessage::NoteOff { key, .. },
+                    ..
+                } => solo.push((tick, false, key.as_int())),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            solo,
+            vec![
+                (0, true, 62),
+                (240, false, 62),
+                (480, true, 62),
+                (960, false, 62),
+                (960, true, 65),
+                (1120, false, 65)
+            ]
+        );
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("jazz-synth-atomic-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("solo.mid");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new contents").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new contents");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_write_into_a_missing_directory_names_the_file() {
+        let path = Path::new("/nonexistent-dir-jazz-synth/solo.mid");
+        let e = write_atomic(path, b"x").unwrap_err();
+        assert!(
+            e.message.contains("/nonexistent-dir-jazz-synth/solo.mid"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn audio_sounds_during_notes_and_falls_silent_after() {
+        let t = timeline();
+        let pcm = render_audio(&t);
+        assert_eq!(
+            pcm.len() as u64,
+            t.length_samples + (0.5 * t.sample_rate) as u64
+        );
+        let peak = |a: usize, b: usize| pcm[a..b].iter().map(|s| s.unsigned_abs()).max().unwrap();
+        assert!(peak(1_000, 10_000) > 1_000);
+        // The last chord and note have ended; after the release tail, silence.
+        assert!(peak(pcm.len() - 100, pcm.len()) < 50);
+    }
+}
