@@ -85,12 +85,22 @@ fn ensure_jack() -> Result<Option<Child>, String> {
 }
 
 fn run_tests(extra: &[String]) -> ExitCode {
-    if !step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"])) {
+    if !step(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    ) {
         return ExitCode::FAILURE;
     }
     if !step(
         "cargo clippy",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     ) {
         return ExitCode::FAILURE;
     }
