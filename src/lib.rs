@@ -5,6 +5,7 @@
 pub mod corpus;
 pub mod engine;
 pub mod grammar;
+pub mod jackio;
 pub mod live;
 pub mod lstm;
 pub mod midiclock;

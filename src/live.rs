@@ -3,7 +3,21 @@
 //! selection, Ctrl-C handling and jitter statistics.
 
 use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use crate::changes::{self, Progression};
+use crate::engine::{
+    ChordSource, Engine, Generated, MidiIn, NoteEvent, Output, Rhythm, Settings, Transport,
+};
+use crate::lstm::Model;
+use crate::midiclock::{self, ClockFollower};
+use crate::theory;
+use crate::weights;
 
 /// How a port was asked for did not match the ports there are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +53,11 @@ impl fmt::Display for PortError {
                 self.what
             )?,
         }
-        write!(f, "{}", port_list(&self.what, &self.available))?;
+        write!(
+            f,
+            "{}",
+            port_list(&format!("Available {}s", self.what), &self.available)
+        )?;
         if let Some(note) = &self.note {
             write!(f, "\n{note}")?;
         }
@@ -49,12 +67,12 @@ impl fmt::Display for PortError {
 
 impl std::error::Error for PortError {}
 
-/// "Available MIDI outputs:\n  0: name\n..." or a line saying there are none.
-pub fn port_list(what: &str, names: &[String]) -> String {
+/// "`heading`:\n  0: name\n  1: ..." or "`heading`: none."
+pub fn port_list(heading: &str, names: &[String]) -> String {
     if names.is_empty() {
-        return format!("Available {what}s: none.");
+        return format!("{heading}: none.");
     }
-    let mut s = format!("Available {what}s:");
+    let mut s = format!("{heading}:");
     for (i, n) in names.iter().enumerate() {
         s.push_str(&format!("\n  {i}: {n}"));
     }
@@ -176,6 +194,793 @@ impl fmt::Display for JitterStats {
             self.p99_us / 1000.0,
             self.max_us / 1000.0
         )
+    }
+}
+
+/// Default tempo, quarter notes per minute.
+pub const DEFAULT_TEMPO_BPM: f64 = 120.0;
+/// Bars are 4/4: four quarter notes.
+pub const BEATS_PER_BAR: u32 = 4;
+
+/// The musical choices every front end shares (live, JACK, render), as the
+/// user gave them; `None` means the engine's default.
+#[derive(Clone, Debug, Default)]
+pub struct MusicOptions {
+    /// A weights file instead of the embedded model.
+    pub weights: Option<PathBuf>,
+    pub seed: Option<u64>,
+    /// 0 = always the most likely value (the original's argmax).
+    pub temperature: Option<f32>,
+    /// Quarter notes per minute.
+    pub tempo_bpm: Option<f64>,
+    /// Chord text, e.g. `"Dm7 G7 | Cmaj7"`.
+    pub chords: Option<String>,
+    /// Name (or unique part of a name) of a built-in progression.
+    pub progression: Option<String>,
+    /// Lowest and highest MIDI note the solo may use.
+    pub low: Option<u8>,
+    pub high: Option<u8>,
+    /// MIDI channel 1–16, as synths display it.
+    pub channel: Option<u8>,
+    /// Note-on velocity 1–127.
+    pub velocity: Option<u8>,
+    pub rhythm: Option<Rhythm>,
+    /// Chords come from notes held on a MIDI input instead of a progression.
+    pub chords_from_midi: bool,
+}
+
+/// A validated setup: the model, the engine settings and the changes.
+#[derive(Clone)]
+pub struct Setup {
+    pub model: Model,
+    pub settings: Settings,
+    /// Quarter notes per minute (the internal clock's tempo).
+    pub tempo_bpm: f64,
+    pub beats_per_bar: u32,
+    /// The changes played: `--chords` or the chosen built-in progression.
+    pub progression: Progression,
+    /// True when `--chords` replaced the built-in progression.
+    pub custom_changes: bool,
+}
+
+impl Setup {
+    /// Loads the weights, parses the chords and checks every value; the
+    /// error says which option is wrong and how.
+    pub fn from_options(o: &MusicOptions) -> Result<Setup, String> {
+        let mut settings = Settings::default();
+        if let Some(t) = o.temperature {
+            if !t.is_finite() || !(0.0..=10.0).contains(&t) {
+                return Err(format!(
+                    "--temperature {t}: use a number from 0 (always the most likely value) to 10"
+                ));
+            }
+            settings.temperature = t;
+        }
+        if let Some(seed) = o.seed {
+            settings.seed = seed;
+        }
+        let tempo_bpm = o.tempo_bpm.unwrap_or(DEFAULT_TEMPO_BPM);
+        if !tempo_bpm.is_finite() || !(20.0..=400.0).contains(&tempo_bpm) {
+            return Err(format!(
+                "--tempo {tempo_bpm}: use 20 to 400 quarter notes per minute"
+            ));
+        }
+        for (flag, v) in [("--low", o.low), ("--high", o.high)] {
+            if let Some(n) = v {
+                if n > 127 {
+                    return Err(format!("{flag} {n}: MIDI notes go from 0 to 127"));
+                }
+            }
+        }
+        settings.low = o.low.unwrap_or(settings.low);
+        settings.high = o.high.unwrap_or(settings.high);
+        if settings.low >= settings.high {
+            return Err(format!(
+                "--low {} is not below --high {}: the solo needs a range of notes",
+                settings.low, settings.high
+            ));
+        }
+        if let Some(ch) = o.channel {
+            if !(1..=16).contains(&ch) {
+                return Err(format!("--channel {ch}: MIDI channels are 1 to 16"));
+            }
+            settings.channel = ch - 1;
+        }
+        if let Some(v) = o.velocity {
+            if !(1..=127).contains(&v) {
+                return Err(format!("--velocity {v}: use 1 to 127"));
+            }
+            settings.velocity = v;
+        }
+        if let Some(r) = o.rhythm {
+            settings.rhythm = r;
+        }
+        if o.chords_from_midi {
+            settings.chord_source = ChordSource::MidiInput;
+        }
+
+        let (progression, custom_changes) = match (&o.chords, &o.progression) {
+            (Some(_), Some(_)) => {
+                return Err("give either --chords or --progression, not both".into())
+            }
+            (Some(text), None) => (parse_chords_option(text)?, true),
+            (None, Some(name)) => {
+                let index = changes::builtin_by_name(name).ok_or_else(|| {
+                    format!(
+                        "--progression \"{name}\": no such built-in progression.\n{}",
+                        progression_list()
+                    )
+                })?;
+                settings.progression = index;
+                (builtin_progression(index)?, false)
+            }
+            (None, None) => (builtin_progression(settings.progression)?, false),
+        };
+
+        let model = match &o.weights {
+            Some(path) => weights::load_file(path)
+                .map_err(|e| format!("cannot use the weights file {}: {e}", path.display()))?,
+            None => weights::default_model(),
+        };
+        Ok(Setup {
+            model,
+            settings,
+            tempo_bpm,
+            beats_per_bar: BEATS_PER_BAR,
+            progression,
+            custom_changes,
+        })
+    }
+
+    /// A fresh engine for this setup at `sample_rate` Hz, before its first block.
+    pub fn engine(&self, sample_rate: f64) -> Engine {
+        let mut e = Engine::new(Box::new(self.model.clone()), self.settings, sample_rate);
+        if self.custom_changes {
+            e.set_progression(Some(self.progression.clone()));
+        }
+        e
+    }
+
+    /// The chord under a generated value: the symbol from the changes, or
+    /// the chord recognised from MIDI input.
+    pub fn chord_label(&self, g: &Generated) -> String {
+        match self.settings.chord_source {
+            ChordSource::Progression => self.progression.symbol_at(g.beat as f64).to_string(),
+            ChordSource::MidiInput => chord_name(&g.chord),
+        }
+    }
+
+    /// The live line for one generated value: `bar:beat  chord  role  note  value`.
+    pub fn note_line(&self, g: &Generated) -> String {
+        let bpb = i64::from(self.beats_per_bar.max(1));
+        let bar = g.beat.div_euclid(bpb) + 1;
+        let beat = g.beat.rem_euclid(bpb) + 1;
+        let value = self
+            .model
+            .vocab()
+            .get(g.value_index)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into());
+        let role = value.chars().next().unwrap_or('?');
+        let note = g.note.map(note_name).unwrap_or_else(|| "rest".into());
+        format!(
+            "{bar:>4}:{beat}  {:<8} {role}  {note:<5} {value}",
+            self.chord_label(g)
+        )
+    }
+}
+
+fn builtin_progression(index: usize) -> Result<Progression, String> {
+    changes::builtin(index).ok_or_else(|| format!("built-in progression {index} is missing"))
+}
+
+/// "Built-in progressions: ..." with their names, for errors and `--help`.
+pub fn progression_list() -> String {
+    let mut s = String::from("Built-in progressions:");
+    for (name, _) in changes::BUILTIN {
+        s.push_str(&format!("\n  {name}"));
+    }
+    s
+}
+
+/// Parses `--chords`; an error repeats the text with a caret under the bad symbol.
+pub fn parse_chords_option(text: &str) -> Result<Progression, String> {
+    changes::parse_changes(text).map_err(|e| {
+        let caret = " ".repeat(e.column.saturating_sub(1));
+        format!("--chords: {e}\n  {text}\n  {caret}^")
+    })
+}
+
+/// A MIDI note as music21 names it, with octave: 60 → `C4`, 70 → `B-4`.
+pub fn note_name(note: u8) -> String {
+    format!(
+        "{}{}",
+        theory::pitch_name(i32::from(note)),
+        i32::from(note) / 12 - 1
+    )
+}
+
+fn chord_name(c: &theory::Chord) -> String {
+    let quality = match c.quality {
+        theory::Quality::Major => "",
+        theory::Quality::Minor => "m",
+        _ => "?",
+    };
+    format!("{}{quality}", theory::pitch_name(i32::from(c.root)))
+}
+
+/// Somewhere MIDI messages go: a midir connection, a test recorder.
+pub trait MidiSink {
+    /// Sends one complete MIDI message now.
+    fn send(&mut self, message: &[u8]) -> Result<(), String>;
+}
+
+impl MidiSink for midir::MidiOutputConnection {
+    fn send(&mut self, message: &[u8]) -> Result<(), String> {
+        midir::MidiOutputConnection::send(self, message)
+            .map_err(|e| format!("the MIDI port stopped taking messages: {e}"))
+    }
+}
+
+/// Why a MIDI port could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The name matched no port: the user can pick another (exit code 2).
+    Port(PortError),
+    /// The MIDI system itself failed.
+    System(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Port(e) => e.fmt(f),
+            OpenError::System(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+const CLIENT_NAME: &str = "jazz-synth";
+
+fn no_alsa_note(e: &dyn fmt::Display) -> String {
+    format!(
+        "The ALSA MIDI sequencer is not available here ({e}); this machine may have no sound \
+         hardware or the snd-seq kernel module is not loaded.\n\
+         Try `--jack` with a running JACK server, or `jazz-synth render --out solo.mid --wav solo.wav`."
+    )
+}
+
+/// Whether ALSA's sequencer device exists. Asking midir without it works
+/// too, but makes libasound print its own error lines to stderr.
+fn sequencer_present() -> bool {
+    !cfg!(target_os = "linux") || std::path::Path::new("/dev/snd/seq").exists()
+}
+
+fn midi_output() -> Result<midir::MidiOutput, String> {
+    if !sequencer_present() {
+        return Err(no_alsa_note(&"/dev/snd/seq does not exist"));
+    }
+    midir::MidiOutput::new(CLIENT_NAME).map_err(|e| no_alsa_note(&e))
+}
+
+fn midi_input() -> Result<midir::MidiInput, String> {
+    if !sequencer_present() {
+        return Err(no_alsa_note(&"/dev/snd/seq does not exist"));
+    }
+    midir::MidiInput::new(CLIENT_NAME).map_err(|e| no_alsa_note(&e))
+}
+
+/// Names of the MIDI output ports (ALSA on Linux), in midir's order.
+pub fn output_port_names() -> Result<Vec<String>, String> {
+    let out = midi_output()?;
+    Ok(out
+        .ports()
+        .iter()
+        .map(|p| out.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect())
+}
+
+/// Names of the MIDI input ports (for `--chords-in`, `--clock-in`).
+pub fn input_port_names() -> Result<Vec<String>, String> {
+    let inp = midi_input()?;
+    Ok(inp
+        .ports()
+        .iter()
+        .map(|p| inp.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect())
+}
+
+/// Opens the MIDI output port `query` names (index, name or part of a name).
+/// Returns the connection and the port's full name.
+pub fn open_output(query: &str) -> Result<(midir::MidiOutputConnection, String), OpenError> {
+    let out = match midi_output() {
+        Ok(o) => o,
+        Err(note) => {
+            return Err(OpenError::Port(PortError {
+                query: query.into(),
+                what: "MIDI output".into(),
+                kind: PortErrorKind::NotFound,
+                available: Vec::new(),
+                note: Some(note),
+            }))
+        }
+    };
+    let ports = out.ports();
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| out.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect();
+    let i = choose_port(&names, query, "MIDI output").map_err(OpenError::Port)?;
+    let name = names[i].clone();
+    let conn = out
+        .connect(&ports[i], "jazz-synth out")
+        .map_err(|e| OpenError::System(format!("cannot open the MIDI output \"{name}\": {e}")))?;
+    Ok((conn, name))
+}
+
+/// Creates a virtual ALSA output port named `jazz-synth` that synths and
+/// DAWs can connect to.
+pub fn open_virtual() -> Result<midir::MidiOutputConnection, OpenError> {
+    use midir::os::unix::VirtualOutput;
+    let out = midi_output().map_err(OpenError::System)?;
+    out.create_virtual(CLIENT_NAME).map_err(|e| {
+        OpenError::System(format!(
+            "cannot create the virtual MIDI port \"{CLIENT_NAME}\": {e}"
+        ))
+    })
+}
+
+/// A short MIDI message with the time it arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimedMessage {
+    pub time: Instant,
+    pub len: u8,
+    pub bytes: [u8; 3],
+}
+
+impl TimedMessage {
+    pub fn new(time: Instant, message: &[u8]) -> Self {
+        let mut bytes = [0u8; 3];
+        let len = message.len().min(3);
+        bytes[..len].copy_from_slice(&message[..len]);
+        TimedMessage {
+            time,
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    pub fn message(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Opens a MIDI input port; its messages (up to 3 bytes, SysEx dropped)
+/// arrive on the returned channel stamped with their arrival time.
+pub fn open_input(
+    query: &str,
+    what: &str,
+) -> Result<(midir::MidiInputConnection<()>, Receiver<TimedMessage>), OpenError> {
+    let mut inp = match midi_input() {
+        Ok(i) => i,
+        Err(note) => {
+            return Err(OpenError::Port(PortError {
+                query: query.into(),
+                what: what.into(),
+                kind: PortErrorKind::NotFound,
+                available: Vec::new(),
+                note: Some(note),
+            }))
+        }
+    };
+    // The clock is what --clock-in is for: keep timing messages.
+    inp.ignore(midir::Ignore::SysexAndActiveSense);
+    let ports = inp.ports();
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| inp.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect();
+    let i = choose_port(&names, query, what).map_err(OpenError::Port)?;
+    let (tx, rx) = crossbeam_channel::bounded(4096);
+    let name = names[i].clone();
+    let conn = inp
+        .connect(
+            &ports[i],
+            "jazz-synth in",
+            move |_stamp, message, _| {
+                if message.first().is_some_and(|&b| b != 0xF0) {
+                    // A full queue means the player has stopped reading; drop.
+                    let _ = tx.try_send(TimedMessage::new(Instant::now(), message));
+                }
+            },
+            (),
+        )
+        .map_err(|e| OpenError::System(format!("cannot open the MIDI input \"{name}\": {e}")))?;
+    Ok((conn, rx))
+}
+
+/// Where the live player's beat comes from.
+pub enum ClockSource {
+    /// Its own tempo, from the monotonic clock.
+    Internal,
+    /// An external MIDI clock (`--clock-in`): messages with arrival times.
+    External(Receiver<TimedMessage>),
+}
+
+/// Options of one live run.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Stop after this many bars; `None` = until interrupted.
+    pub bars: Option<u32>,
+    /// Send MIDI clock (24 per quarter note) with start and stop.
+    pub clock_out: bool,
+    /// Print a line per generated value.
+    pub print_notes: bool,
+    /// Engine block length in samples of the 48 kHz timeline.
+    pub block_samples: u32,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            bars: None,
+            clock_out: false,
+            print_notes: true,
+            block_samples: 48,
+        }
+    }
+}
+
+/// Why a live run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--bars` were played.
+    Finished,
+    /// Ctrl-C (or SIGTERM/SIGHUP).
+    Interrupted,
+}
+
+/// What a live run did.
+#[derive(Clone, Debug)]
+pub struct LiveReport {
+    pub reason: StopReason,
+    /// Note-ons sent.
+    pub notes: usize,
+    /// Values generated (notes and rests).
+    pub values: usize,
+    /// Note-on send time against the ideal time of its beat.
+    pub jitter: Option<JitterStats>,
+}
+
+/// The live player's simulated timeline runs at this rate: it only sets the
+/// resolution of event times (≈21 µs), not any audio.
+pub const LIVE_SAMPLE_RATE: f64 = 48_000.0;
+/// Each block is computed this long before it starts, so an event at the
+/// block's first sample is never late because of the engine's own work.
+const LOOKAHEAD: Duration = Duration::from_millis(2);
+/// The last stretch before an event is waited by spinning: sleeping
+/// overshoots by tens of microseconds or more.
+const SPIN: Duration = Duration::from_micros(400);
+
+/// Waits until `deadline`: sleeps, then spins the last [`SPIN`].
+pub fn wait_until(deadline: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        let left = deadline - now;
+        if left > SPIN {
+            std::thread::sleep(left - SPIN);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Asks for real-time scheduling for the calling thread; fine if refused
+/// (no privileges): the spin-wait keeps timing tight on an idle machine.
+pub fn try_realtime_priority() -> bool {
+    // SAFETY: plain libc call on the current thread with a valid param struct.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 20 };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0
+    }
+}
+
+/// A message a player sends in one block, with its place in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scheduled {
+    /// Sample offset in the block.
+    pub offset: u32,
+    /// Order among messages at the same sample: note-offs, clock, note-ons.
+    pub order: u8,
+    pub len: u8,
+    pub bytes: [u8; 3],
+    pub note_on: bool,
+}
+
+impl Scheduled {
+    pub fn message(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn realtime(offset: u32, status: u8) -> Self {
+        Scheduled {
+            offset,
+            order: 1,
+            len: 1,
+            bytes: [status, 0, 0],
+            note_on: false,
+        }
+    }
+
+    /// All Notes Off (CC 123) on `channel` (0–15).
+    pub fn all_notes_off(offset: u32, channel: u8) -> Self {
+        Scheduled {
+            offset,
+            order: 0,
+            len: 3,
+            bytes: [0xB0 | (channel & 0x0F), 123, 0],
+            note_on: false,
+        }
+    }
+}
+
+pub(crate) fn note_message(ev: &NoteEvent) -> Scheduled {
+    match *ev {
+        NoteEvent::On {
+            sample,
+            channel,
+            note,
+            velocity,
+        } => Scheduled {
+            offset: sample,
+            order: 2,
+            len: 3,
+            bytes: [0x90 | (channel & 0x0F), note & 0x7F, velocity.clamp(1, 127)],
+            note_on: true,
+        },
+        NoteEvent::Off {
+            sample,
+            channel,
+            note,
+        } => Scheduled {
+            offset: sample,
+            order: 0,
+            len: 3,
+            bytes: [0x80 | (channel & 0x0F), note & 0x7F, 0],
+            note_on: false,
+        },
+    }
+}
+
+/// Turns MIDI input (`--chords-in`) into the engine's input events.
+/// Turns MIDI input (`--chords-in`) into the engine's input events at
+/// `sample` in the block; anything but notes is ignored.
+pub(crate) fn chord_input(msg: &[u8], sample: u32) -> Option<MidiIn> {
+    match *msg {
+        [status, note, velocity, ..] if status & 0xF0 == 0x90 && velocity > 0 => {
+            Some(MidiIn::NoteOn {
+                sample,
+                note: note & 0x7F,
+                velocity,
+            })
+        }
+        [status, note, ..] if status & 0xF0 == 0x90 || status & 0xF0 == 0x80 => {
+            Some(MidiIn::NoteOff {
+                sample,
+                note: note & 0x7F,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The messages that silence the solo channel on any synth: the engine's
+/// own note-off for what sounds, then All Notes Off (CC 123), then Stop.
+fn shutdown_messages(engine: &mut Engine, channel: u8) -> Vec<Scheduled> {
+    let mut out = Output::with_capacity(8);
+    engine.all_notes_off(0, &mut out);
+    let mut msgs: Vec<Scheduled> = out.notes.iter().map(note_message).collect();
+    msgs.push(Scheduled::all_notes_off(0, channel));
+    msgs.push(Scheduled::realtime(0, midiclock::STOP));
+    msgs
+}
+
+/// Plays live: drives the engine from the monotonic clock (or an external
+/// MIDI clock) in small blocks and sends each event at its time.
+///
+/// Ends after `opts.bars`, when `stop` is set (Ctrl-C), or on the first
+/// failed send; in every case the sounding note is ended, All Notes Off and
+/// MIDI Stop are sent (best effort after a failure) before returning.
+/// Lines per generated value go to `log` when `opts.print_notes`.
+pub fn run_live(
+    setup: &Setup,
+    sink: &mut dyn MidiSink,
+    clock: ClockSource,
+    chords_in: Option<Receiver<TimedMessage>>,
+    opts: &LiveOptions,
+    stop: &AtomicBool,
+    log: &mut dyn Write,
+) -> Result<LiveReport, String> {
+    let sr = LIVE_SAMPLE_RATE;
+    let block = opts.block_samples.clamp(1, 4800);
+    let mut engine = setup.engine(sr);
+    let mut out = Output::with_capacity(256);
+    let mut midi_in: Vec<MidiIn> = Vec::with_capacity(256);
+    let mut scheduled: Vec<Scheduled> = Vec::with_capacity(512);
+    let mut jitter_us: Vec<f64> = Vec::new();
+    let (mut notes, mut values) = (0usize, 0usize);
+    let channel = setup.settings.channel;
+    let bpb = f64::from(setup.beats_per_bar);
+    let end_beats = opts.bars.map(|b| f64::from(b) * bpb);
+    let time_sig = (setup.beats_per_bar, 4);
+
+    let external = match clock {
+        ClockSource::External(rx) => Some(rx),
+        ClockSource::Internal => None,
+    };
+    let mut follower = ClockFollower::new(setup.tempo_bpm);
+    let origin = Instant::now();
+    let secs = |t: Instant| t.saturating_duration_since(origin).as_secs_f64();
+    let spb_internal = sr * 60.0 / setup.tempo_bpm;
+
+    // A short lead so the first beat is not late because of start-up work.
+    let t0 = origin + Duration::from_millis(30);
+    let at = |sample: u64| t0 + Duration::from_secs_f64(sample as f64 / sr);
+    let mut s: u64 = 0;
+
+    let run = (|| -> Result<StopReason, String> {
+        if opts.clock_out && external.is_none() {
+            wait_until(t0);
+            sink.send(&[midiclock::START])?;
+        }
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(StopReason::Interrupted);
+            }
+            let block_start = at(s);
+            wait_until(block_start.checked_sub(LOOKAHEAD).unwrap_or(block_start));
+
+            midi_in.clear();
+            if let Some(rx) = &chords_in {
+                drain(rx, |m| {
+                    if midi_in.len() < midi_in.capacity() {
+                        if let Some(ev) = chord_input(m.message(), 0) {
+                            midi_in.push(ev);
+                        }
+                    }
+                });
+            }
+
+            let (transport, n) = match &external {
+                None => {
+                    let n = match end_beats {
+                        Some(e) => {
+                            let end_sample = (e * spb_internal).round() as u64;
+                            if s >= end_sample {
+                                wait_until(block_start);
+                                return Ok(StopReason::Finished);
+                            }
+                            block.min((end_sample - s) as u32)
+                        }
+                        None => block,
+                    };
+                    let t = Transport {
+                        playing: true,
+                        tempo_bpm: setup.tempo_bpm,
+                        position_beats: Some(s as f64 / spb_internal),
+                        time_sig,
+                    };
+                    (t, n)
+                }
+                Some(rx) => {
+                    drain(rx, |m| {
+                        follower.on_message(secs(m.time), m.message());
+                    });
+                    let ft = follower.transport_for_block(secs(block_start), f64::from(block) / sr);
+                    if let Some(e) = end_beats {
+                        if ft.playing && ft.position_beats >= e {
+                            wait_until(block_start);
+                            return Ok(StopReason::Finished);
+                        }
+                    }
+                    let t = Transport {
+                        playing: ft.playing,
+                        tempo_bpm: ft.tempo_bpm,
+                        position_beats: Some(ft.position_beats),
+                        time_sig,
+                    };
+                    (t, block)
+                }
+            };
+
+            out.clear();
+            engine.process(&transport, n, &midi_in, &mut out);
+            scheduled.clear();
+            scheduled.extend(out.notes.iter().map(note_message));
+            if opts.clock_out && transport.playing {
+                if let Some(p) = transport.position_beats {
+                    let spb = sr * 60.0 / transport.tempo_bpm;
+                    for (_, offset) in midiclock::ticks_in_block(p, n, spb) {
+                        scheduled.push(Scheduled::realtime(offset, midiclock::CLOCK));
+                    }
+                }
+            }
+            scheduled.sort_by_key(|m| (m.offset, m.order));
+            for m in &scheduled {
+                let deadline = at(s + u64::from(m.offset));
+                wait_until(deadline);
+                sink.send(m.message())?;
+                if m.note_on {
+                    notes += 1;
+                    jitter_us.push(
+                        Instant::now()
+                            .saturating_duration_since(deadline)
+                            .as_secs_f64()
+                            * 1e6,
+                    );
+                }
+            }
+            for g in &out.generated {
+                values += 1;
+                if opts.print_notes {
+                    // A closed terminal must not stop the music.
+                    let _ = writeln!(log, "{}", setup.note_line(g));
+                }
+            }
+            s += u64::from(n);
+        }
+    })();
+
+    // Whatever happened, leave nothing sounding. After a failed send the
+    // port is probably gone; try anyway and report the first error.
+    let mut shutdown_error = None;
+    for m in shutdown_messages(&mut engine, channel) {
+        if let Err(e) = sink.send(m.message()) {
+            shutdown_error.get_or_insert(e);
+        }
+    }
+    let _ = log.flush();
+    let reason = run?;
+    if let Some(e) = shutdown_error {
+        return Err(e);
+    }
+    Ok(LiveReport {
+        reason,
+        notes,
+        values,
+        jitter: JitterStats::from_errors_us(&jitter_us),
+    })
+}
+
+fn drain(rx: &Receiver<TimedMessage>, mut f: impl FnMut(&TimedMessage)) {
+    loop {
+        match rx.try_recv() {
+            Ok(m) => f(&m),
+            Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+        }
+    }
+}
+
+/// Records what a live run sends, with send times (for tests).
+#[derive(Default)]
+pub struct RecordingSink {
+    pub sent: Vec<(Instant, Vec<u8>)>,
+    /// Fail every send after this many messages (a lost port).
+    pub fail_after: Option<usize>,
+}
+
+impl MidiSink for RecordingSink {
+    fn send(&mut self, message: &[u8]) -> Result<(), String> {
+        if self.fail_after.is_some_and(|n| self.sent.len() >= n) {
+            return Err("the MIDI port went away".into());
+        }
+        self.sent.push((Instant::now(), message.to_vec()));
+        Ok(())
     }
 }
 

@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+use rand::SeedableRng;
+
+use crate::engine::{Generated, NoteEvent, Output, Transport};
+use crate::live::Setup;
+use crate::lstm::{self, Model};
 
 /// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
 /// 4, 5, 6, 8, 10, 12 and 16, so every duration the grammar produces (16ths,
@@ -422,6 +427,172 @@ pub fn write_wav(t: &Timeline, path: &Path) -> Result<(), RenderError> {
         })?;
     }
     write_atomic(path, cursor.get_ref())
+}
+
+/// Sample rate of rendered files, Hz.
+pub const RENDER_SAMPLE_RATE: f64 = 48_000.0;
+/// Engine block length for rendering, samples. Any size gives the same
+/// solo; this one is a common host buffer.
+pub const RENDER_BLOCK: u32 = 512;
+
+/// A generated value with its absolute sample in the render.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GeneratedAt {
+    /// Samples from the start of the render.
+    pub sample: u64,
+    pub generated: Generated,
+}
+
+/// Runs the engine of `setup` on a simulated transport: playing from beat 0
+/// at the setup's tempo for `bars` bars, `block` samples at a time. Every
+/// note sounding at the end is ended at the last sample.
+pub fn render_timeline(
+    setup: &Setup,
+    bars: u32,
+    sample_rate: f64,
+    block: u32,
+) -> (Timeline, Vec<GeneratedAt>) {
+    let block = block.max(1);
+    let mut engine = setup.engine(sample_rate);
+    let spb = sample_rate * 60.0 / setup.tempo_bpm;
+    let total_beats = f64::from(bars) * f64::from(setup.beats_per_bar);
+    let length = (total_beats * spb).round() as u64;
+    let mut out = Output::with_capacity(256);
+    let mut solo = SoloCollector::default();
+    let mut generated = Vec::new();
+    let mut s = 0u64;
+    while s < length {
+        let n = block.min((length - s) as u32);
+        let transport = Transport {
+            playing: true,
+            tempo_bpm: setup.tempo_bpm,
+            position_beats: Some(s as f64 / spb),
+            time_sig: (setup.beats_per_bar, 4),
+        };
+        out.clear();
+        engine.process(&transport, n, &[], &mut out);
+        solo.add(&out, s);
+        generated.extend(out.generated.iter().map(|g| GeneratedAt {
+            sample: s + u64::from(g.sample),
+            generated: *g,
+        }));
+        s += u64::from(n);
+    }
+    out.clear();
+    engine.all_notes_off(0, &mut out);
+    solo.add(&out, length);
+    let solo = solo.finish(length);
+
+    let solo_channel = setup.settings.channel;
+    let chord_channel = if solo_channel == 1 { 0 } else { 1 };
+    let timeline = Timeline {
+        sample_rate,
+        tempo_bpm: setup.tempo_bpm,
+        beats_per_bar: setup.beats_per_bar,
+        length_samples: length,
+        solo,
+        chords: chord_spans(setup, total_beats),
+        chord_channel,
+    };
+    (timeline, generated)
+}
+
+/// Pairs the engine's note-ons and note-offs into notes.
+#[derive(Default)]
+struct SoloCollector {
+    notes: Vec<RenderedNote>,
+    /// The note sounding: (start sample, channel, note, velocity).
+    open: Option<(u64, u8, u8, u8)>,
+}
+
+impl SoloCollector {
+    fn close(&mut self, at: u64, note: Option<u8>) {
+        if let Some((start, channel, n, velocity)) = self.open {
+            if note.is_none_or(|x| x == n) {
+                self.notes.push(RenderedNote {
+                    start,
+                    end: at.max(start + 1),
+                    note: n,
+                    velocity,
+                    channel,
+                });
+                self.open = None;
+            }
+        }
+    }
+
+    fn add(&mut self, out: &Output, block_start: u64) {
+        for ev in &out.notes {
+            match *ev {
+                NoteEvent::Off { sample, note, .. } => {
+                    self.close(block_start + u64::from(sample), Some(note))
+                }
+                NoteEvent::On {
+                    sample,
+                    channel,
+                    note,
+                    velocity,
+                } => {
+                    let at = block_start + u64::from(sample);
+                    // Monophonic: an onset ends whatever is still open.
+                    self.close(at, None);
+                    self.open = Some((at, channel, note, velocity));
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, end: u64) -> Vec<RenderedNote> {
+        self.close(end, None);
+        self.notes
+    }
+}
+
+/// The setup's changes laid over `total_beats`, repeating the progression.
+fn chord_spans(setup: &Setup, total_beats: f64) -> Vec<ChordSpan> {
+    let pass = setup.progression.len_beats();
+    let mut spans = Vec::new();
+    if pass <= 0.0 {
+        return spans;
+    }
+    let mut offset = 0.0;
+    while offset < total_beats {
+        for (start, length, symbol) in setup.progression.chords() {
+            let a = offset + start;
+            if a >= total_beats {
+                break;
+            }
+            let mut notes = [0u8; 13];
+            let k = symbol.voicing(&mut notes);
+            // Voiced an octave below the chart's octave-4 voicing, under the solo.
+            let voicing = notes[..k].iter().map(|n| n.saturating_sub(12)).collect();
+            spans.push(ChordSpan {
+                start_beat: a,
+                end_beat: (a + length).min(total_beats),
+                symbol: symbol.to_string(),
+                voicing,
+            });
+        }
+        offset += pass;
+    }
+    spans
+}
+
+/// The original's `predict_and_sample`: from zero state and a zero input,
+/// `steps` LSTM steps, each fed its own choice (argmax at `temperature`
+/// 0, else sampled with the seeded RNG). Returns the value indices.
+pub fn sample_sequence(model: &mut Model, steps: usize, temperature: f32, seed: u64) -> Vec<usize> {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    model.reset();
+    let mut input = None;
+    let mut out = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let probs = model.step(input);
+        let index = lstm::sample(probs, temperature, &mut rng);
+        out.push(index);
+        input = Some(index);
+    }
+    out
 }
 
 #[cfg(test)]

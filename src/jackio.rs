@@ -1,0 +1,553 @@
+//! The JACK front end: a client with a MIDI output port whose events carry
+//! the engine's exact frame offsets (sample-accurate), optionally following
+//! JACK transport, sending MIDI clock, and reading chords from a MIDI input.
+//!
+//! The process callback owns the engine and only reads and writes
+//! preallocated state; the main thread prints the log lines it is handed
+//! through a bounded lock-free channel.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::engine::{Engine, Generated, MidiIn, Output, Rhythm, Transport};
+use crate::live::{self, choose_port, note_message, PortError, Scheduled, Setup, StopReason};
+use crate::midiclock;
+
+/// Options of one JACK run.
+#[derive(Clone, Debug)]
+pub struct JackOptions {
+    /// The JACK client name (JACK appends a number if it is taken).
+    pub client_name: String,
+    /// A JACK MIDI input port to connect the output to (`--midi-out`), by
+    /// full name, part of a name or index.
+    pub connect_out: Option<String>,
+    /// A JACK MIDI output port to read chords from (`--chords-in`).
+    pub chords_from: Option<String>,
+    /// Follow JACK transport (rolling/stopped, position, tempo) instead of
+    /// running from the first cycle at the setup's tempo.
+    pub follow_transport: bool,
+    /// Send MIDI clock (24 per quarter note) with start and stop.
+    pub clock_out: bool,
+    /// Stop after this many bars; `None` = until interrupted.
+    pub bars: Option<u32>,
+    /// Print a line per generated value.
+    pub print_notes: bool,
+}
+
+impl Default for JackOptions {
+    fn default() -> Self {
+        JackOptions {
+            client_name: "jazz-synth".into(),
+            connect_out: None,
+            chords_from: None,
+            follow_transport: false,
+            clock_out: false,
+            bars: None,
+            print_notes: true,
+        }
+    }
+}
+
+/// What a JACK run did.
+#[derive(Clone, Debug)]
+pub struct JackReport {
+    pub reason: StopReason,
+    /// The client's name as JACK registered it.
+    pub client_name: String,
+    pub sample_rate: u32,
+    pub buffer_size: u32,
+    /// Note-ons written.
+    pub notes: usize,
+    /// Values generated (notes and rests).
+    pub values: usize,
+    /// For one value per beat on the own clock: the largest distance of a
+    /// note-on from its beat's frame (0 = sample-accurate).
+    pub max_beat_error_frames: Option<u64>,
+    /// Events JACK refused (port buffer full).
+    pub lost_events: usize,
+}
+
+/// Why the JACK player could not run.
+#[derive(Debug)]
+pub enum JackError {
+    /// A port named on the command line does not exist (exit code 2).
+    Port(PortError),
+    /// No JACK server, or the server went away.
+    Server(String),
+}
+
+impl fmt::Display for JackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JackError::Port(e) => e.fmt(f),
+            JackError::Server(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for JackError {}
+
+fn no_server(e: &jack::Error) -> String {
+    format!(
+        "cannot connect to a JACK server ({e}). Start one first, e.g. `jackd -d alsa` (or \
+         `jackd -d dummy -r 48000 -p 256` without sound hardware), or play through ALSA with \
+         --midi-out/--virtual instead of --jack."
+    )
+}
+
+/// The JACK MIDI ports of a running server: (inputs, outputs). `None` when
+/// no server answers. Never starts a server.
+pub fn midi_ports() -> Option<(Vec<String>, Vec<String>)> {
+    let (client, _) =
+        jack::Client::new("jazz-synth-ls", jack::ClientOptions::NO_START_SERVER).ok()?;
+    let inputs = client.ports(None, Some("midi"), jack::PortFlags::IS_INPUT);
+    let outputs = client.ports(None, Some("midi"), jack::PortFlags::IS_OUTPUT);
+    Some((inputs, outputs))
+}
+
+/// A generated value and its frame counted from the first played frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogEvent {
+    pub frame: u64,
+    pub generated: Generated,
+}
+
+/// State shared between the process callback and the main thread; atomics only.
+#[derive(Default)]
+struct Shared {
+    /// Set by the main thread once the ports are connected: play from the next cycle.
+    start: AtomicBool,
+    /// Ctrl-C: end what sounds at the next cycle's first frame.
+    stop_request: AtomicBool,
+    /// The process callback has sent its last messages.
+    finished: AtomicBool,
+    /// Why it finished: 1 = bars played, 2 = stop request.
+    finish_reason: AtomicUsize,
+    notes: AtomicUsize,
+    lost: AtomicUsize,
+    /// The JACK server shut the client down.
+    server_gone: AtomicBool,
+    /// Frame time (JACK's clock) of the first played frame.
+    start_frame: AtomicU64,
+}
+
+struct Notifications {
+    shared: Arc<Shared>,
+}
+
+impl jack::NotificationHandler for Notifications {
+    unsafe fn shutdown(&mut self, _status: jack::ClientStatus, _reason: &str) {
+        self.shared.server_gone.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The most messages one cycle can carry; more than any tempo and buffer
+/// size produce (24 clock ticks per beat plus a few notes).
+const MAX_MESSAGES: usize = 1024;
+
+/// The real-time half: owns the engine; `process` never allocates, locks or blocks.
+struct Player {
+    engine: Engine,
+    out: Output,
+    midi_in: Vec<MidiIn>,
+    scheduled: Vec<Scheduled>,
+    port_out: jack::Port<jack::MidiOut>,
+    port_in: Option<jack::Port<jack::MidiIn>>,
+    transport: jack::Transport,
+    shared: Arc<Shared>,
+    log: Sender<LogEvent>,
+    sample_rate: f64,
+    tempo_bpm: f64,
+    time_sig: (u32, u32),
+    /// Frames played since the start (own clock).
+    played: u64,
+    started: bool,
+    end_beats: Option<f64>,
+    follow: bool,
+    clock_out: bool,
+    channel: u8,
+}
+
+impl Player {
+    /// Transport for this cycle and the frames to play before the end of
+    /// `--bars` (`n` when the end is not in this cycle).
+    fn transport(&self, n: u32) -> (Transport, u32, bool) {
+        let own_spb = self.sample_rate * 60.0 / self.tempo_bpm;
+        let (transport, spb) = if self.follow {
+            let (playing, position, tempo) = match self.transport.query() {
+                Ok(sp) => {
+                    let rolling = sp.state == jack::TransportState::Rolling;
+                    match sp.pos.bbt() {
+                        Some(bbt) => {
+                            // BBT counts beats of the time signature's denominator; the
+                            // engine counts quarter notes.
+                            let quarters_per_beat = 4.0 / f64::from(bbt.sig_denom.max(1.0));
+                            let beats = (bbt.bar.saturating_sub(1) as f64) * f64::from(bbt.sig_num)
+                                + bbt.beat.saturating_sub(1) as f64
+                                + bbt.tick as f64 / bbt.ticks_per_beat;
+                            let tempo = bbt.bpm / quarters_per_beat;
+                            let tempo = if tempo.is_finite() && tempo > 1.0 {
+                                tempo
+                            } else {
+                                self.tempo_bpm
+                            };
+                            (rolling, beats * quarters_per_beat, tempo)
+                        }
+                        // No timebase master: the frame counter at our tempo.
+                        None => (rolling, f64::from(sp.pos.frame()) / own_spb, self.tempo_bpm),
+                    }
+                }
+                Err(_) => (false, 0.0, self.tempo_bpm),
+            };
+            let t = Transport {
+                playing,
+                tempo_bpm: tempo,
+                position_beats: Some(position),
+                time_sig: self.time_sig,
+            };
+            (t, self.sample_rate * 60.0 / tempo)
+        } else {
+            let t = Transport {
+                playing: true,
+                tempo_bpm: self.tempo_bpm,
+                position_beats: Some(self.played as f64 / own_spb),
+                time_sig: self.time_sig,
+            };
+            (t, own_spb)
+        };
+        let (n_play, ends) = match (self.end_beats, transport.position_beats) {
+            (Some(end), Some(p)) if transport.playing => {
+                let remaining = ((end - p) * spb).round();
+                if remaining < f64::from(n) {
+                    (remaining.max(0.0) as u32, true)
+                } else {
+                    (n, false)
+                }
+            }
+            _ => (n, false),
+        };
+        (transport, n_play, ends)
+    }
+}
+
+impl jack::ProcessHandler for Player {
+    fn process(&mut self, _client: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
+        let n = ps.n_frames();
+        if self.shared.finished.load(Ordering::Acquire)
+            || !self.shared.start.load(Ordering::Acquire)
+        {
+            // Taking the writer clears the port buffer: silence this cycle.
+            self.port_out.writer(ps);
+            return jack::Control::Continue;
+        }
+        self.scheduled.clear();
+        if !self.started {
+            self.started = true;
+            self.shared
+                .start_frame
+                .store(u64::from(ps.last_frame_time()), Ordering::Release);
+            if self.clock_out && !self.follow {
+                self.scheduled
+                    .push(Scheduled::realtime(0, midiclock::START));
+            }
+        }
+        self.midi_in.clear();
+        if let Some(port) = &self.port_in {
+            for raw in port.iter(ps) {
+                if self.midi_in.len() < self.midi_in.capacity() {
+                    if let Some(ev) = live::chord_input(raw.bytes, raw.time) {
+                        self.midi_in.push(ev);
+                    }
+                }
+            }
+        }
+
+        let stop_now = self.shared.stop_request.load(Ordering::Acquire);
+        let (transport, n_play, ends) = if stop_now {
+            (
+                Transport {
+                    playing: false,
+                    tempo_bpm: self.tempo_bpm,
+                    position_beats: None,
+                    time_sig: self.time_sig,
+                },
+                0,
+                true,
+            )
+        } else {
+            self.transport(n)
+        };
+
+        if n_play > 0 {
+            self.out.clear();
+            self.engine
+                .process(&transport, n_play, &self.midi_in, &mut self.out);
+            for ev in &self.out.notes {
+                if self.scheduled.len() < MAX_MESSAGES {
+                    self.scheduled.push(note_message(ev));
+                }
+            }
+            if self.clock_out && transport.playing {
+                if let Some(p) = transport.position_beats {
+                    let spb = self.sample_rate * 60.0 / transport.tempo_bpm;
+                    for (_, offset) in midiclock::ticks_in_block(p, n_play, spb) {
+                        if self.scheduled.len() < MAX_MESSAGES {
+                            self.scheduled
+                                .push(Scheduled::realtime(offset, midiclock::CLOCK));
+                        }
+                    }
+                }
+            }
+            for g in &self.out.generated {
+                // A full log queue only loses a printed line, never a note.
+                let _ = self.log.try_send(LogEvent {
+                    frame: self.played + u64::from(g.sample),
+                    generated: *g,
+                });
+            }
+        }
+        if ends {
+            let at = n_play.min(n.saturating_sub(1));
+            self.out.clear();
+            self.engine.all_notes_off(at, &mut self.out);
+            for ev in &self.out.notes {
+                self.scheduled.push(note_message(ev));
+            }
+            self.scheduled.push(Scheduled {
+                order: 3,
+                ..Scheduled::all_notes_off(at, self.channel)
+            });
+            self.scheduled.push(Scheduled {
+                order: 3,
+                ..Scheduled::realtime(at, midiclock::STOP)
+            });
+        }
+
+        // JACK wants events in time order; an in-place unstable sort does not allocate.
+        self.scheduled.sort_unstable_by_key(|m| (m.offset, m.order));
+        let mut writer = self.port_out.writer(ps);
+        let mut notes = 0;
+        for m in &self.scheduled {
+            let raw = jack::RawMidi {
+                time: m.offset,
+                bytes: m.message(),
+            };
+            if writer.write(&raw).is_err() {
+                self.shared.lost.fetch_add(1, Ordering::Relaxed);
+            } else if m.note_on {
+                notes += 1;
+            }
+        }
+        self.shared.notes.fetch_add(notes, Ordering::Relaxed);
+        self.played += u64::from(n);
+        if ends {
+            self.shared
+                .finish_reason
+                .store(if stop_now { 2 } else { 1 }, Ordering::Release);
+            self.shared.finished.store(true, Ordering::Release);
+        }
+        jack::Control::Continue
+    }
+}
+
+fn resolve(
+    client: &jack::Client,
+    query: &str,
+    flags: jack::PortFlags,
+    what: &str,
+) -> Result<String, JackError> {
+    let names = client.ports(None, Some("midi"), flags);
+    // Never connect to ourselves.
+    let own = format!("{}:", client.name());
+    let names: Vec<String> = names.into_iter().filter(|n| !n.starts_with(&own)).collect();
+    let i = choose_port(&names, query, what).map_err(|mut e| {
+        e.note = Some("JACK port names look like `client:port`; `jack_lsp -t` lists them.".into());
+        JackError::Port(e)
+    })?;
+    Ok(names[i].clone())
+}
+
+/// Plays through JACK until `opts.bars` are done or `stop` is set (Ctrl-C),
+/// then ends the sounding note, sends All Notes Off and MIDI Stop in the
+/// next cycle, and closes the client. Lines per value go to `log`.
+pub fn run_jack(
+    setup: &Setup,
+    opts: &JackOptions,
+    stop: &AtomicBool,
+    log: &mut dyn Write,
+) -> Result<JackReport, JackError> {
+    let (client, _status) =
+        jack::Client::new(&opts.client_name, jack::ClientOptions::NO_START_SERVER)
+            .map_err(|e| JackError::Server(no_server(&e)))?;
+    let sample_rate = client.sample_rate();
+    let buffer_size = client.buffer_size();
+    let client_name = client.name().to_string();
+    let port_out = client
+        .register_port("midi_out", jack::MidiOut::default())
+        .map_err(|e| {
+            JackError::Server(format!("cannot register the JACK MIDI output port: {e}"))
+        })?;
+    let out_name = port_out
+        .name()
+        .unwrap_or_else(|_| format!("{client_name}:midi_out"));
+    let connect_out = match &opts.connect_out {
+        Some(q) => Some(resolve(
+            &client,
+            q,
+            jack::PortFlags::IS_INPUT,
+            "JACK MIDI input",
+        )?),
+        None => None,
+    };
+    let (port_in, connect_in) = match &opts.chords_from {
+        Some(q) => {
+            let source = resolve(&client, q, jack::PortFlags::IS_OUTPUT, "JACK MIDI output")?;
+            let port = client
+                .register_port("chords_in", jack::MidiIn::default())
+                .map_err(|e| {
+                    JackError::Server(format!("cannot register the JACK MIDI input port: {e}"))
+                })?;
+            let name = port
+                .name()
+                .unwrap_or_else(|_| format!("{client_name}:chords_in"));
+            (Some(port), Some((source, name)))
+        }
+        None => (None, None),
+    };
+
+    let shared = Arc::new(Shared::default());
+    let (log_tx, log_rx) = crossbeam_channel::bounded(4096);
+    let player = Player {
+        engine: setup.engine(f64::from(sample_rate)),
+        out: Output::with_capacity(256),
+        midi_in: Vec::with_capacity(256),
+        scheduled: Vec::with_capacity(MAX_MESSAGES + 8),
+        port_out,
+        port_in,
+        transport: client.transport(),
+        shared: Arc::clone(&shared),
+        log: log_tx,
+        sample_rate: f64::from(sample_rate),
+        tempo_bpm: setup.tempo_bpm,
+        time_sig: (setup.beats_per_bar, 4),
+        played: 0,
+        started: false,
+        end_beats: opts
+            .bars
+            .map(|b| f64::from(b) * f64::from(setup.beats_per_bar)),
+        follow: opts.follow_transport,
+        clock_out: opts.clock_out,
+        channel: setup.settings.channel,
+    };
+    let active = client
+        .activate_async(
+            Notifications {
+                shared: Arc::clone(&shared),
+            },
+            player,
+        )
+        .map_err(|e| JackError::Server(format!("cannot activate the JACK client: {e}")))?;
+    let connected = (|| {
+        if let Some(dest) = &connect_out {
+            active.as_client().connect_ports_by_name(&out_name, dest)?;
+        }
+        if let Some((source, ours)) = &connect_in {
+            active.as_client().connect_ports_by_name(source, ours)?;
+        }
+        Ok::<(), jack::Error>(())
+    })();
+    if let Err(e) = connected {
+        let _ = active.deactivate();
+        return Err(JackError::Server(format!(
+            "cannot connect the JACK ports: {e}"
+        )));
+    }
+    shared.start.store(true, Ordering::Release);
+
+    let spb = f64::from(sample_rate) * 60.0 / setup.tempo_bpm;
+    let beat_grid = !opts.follow_transport && setup.settings.rhythm == Rhythm::Beat;
+    let mut max_beat_error: Option<u64> = None;
+    let mut values = 0usize;
+    let mut handle = |e: LogEvent, log: &mut dyn Write| {
+        values += 1;
+        if beat_grid && e.generated.note.is_some() {
+            let ideal = (e.generated.beat as f64 * spb).round() as u64;
+            let err = e.frame.abs_diff(ideal);
+            max_beat_error = Some(max_beat_error.map_or(err, |m| m.max(err)));
+        }
+        if opts.print_notes {
+            let _ = writeln!(log, "{}", setup.note_line(&e.generated));
+        }
+    };
+    let mut stop_sent_at: Option<Instant> = None;
+    let result = loop {
+        std::thread::sleep(Duration::from_millis(5));
+        drain(&log_rx, log, &mut handle);
+        if shared.server_gone.load(Ordering::SeqCst) {
+            break Err(JackError::Server(
+                "the JACK server shut down; nothing more can be sent".into(),
+            ));
+        }
+        if shared.finished.load(Ordering::Acquire) {
+            let reason = match shared.finish_reason.load(Ordering::Acquire) {
+                2 => StopReason::Interrupted,
+                _ => StopReason::Finished,
+            };
+            break Ok(reason);
+        }
+        if stop.load(Ordering::SeqCst) && stop_sent_at.is_none() {
+            shared.stop_request.store(true, Ordering::Release);
+            stop_sent_at = Some(Instant::now());
+        }
+        if stop_sent_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+            break Err(JackError::Server(
+                "the JACK server stopped calling us; could not send note-offs".into(),
+            ));
+        }
+    };
+    // The last messages are in the port buffer of the cycle that finished;
+    // let a few more cycles pass so every reader has taken them.
+    let period = Duration::from_secs_f64(f64::from(buffer_size) / f64::from(sample_rate));
+    std::thread::sleep((period * 3).max(Duration::from_millis(20)));
+    let _ = active.deactivate();
+    drain(&log_rx, log, &mut handle);
+    let _ = log.flush();
+    let reason = result?;
+    Ok(JackReport {
+        reason,
+        client_name,
+        sample_rate,
+        buffer_size,
+        notes: shared.notes.load(Ordering::Acquire),
+        values,
+        max_beat_error_frames: max_beat_error,
+        lost_events: shared.lost.load(Ordering::Acquire),
+    })
+}
+
+fn drain(
+    rx: &Receiver<LogEvent>,
+    log: &mut dyn Write,
+    f: &mut impl FnMut(LogEvent, &mut dyn Write),
+) {
+    while let Ok(e) = rx.try_recv() {
+        f(e, log);
+    }
+}
+
+/// The JACK MIDI ports, listed for `--list-ports`.
+pub fn port_listing() -> String {
+    match midi_ports() {
+        Some((inputs, outputs)) => format!(
+            "{}\n{}",
+            live::port_list("JACK MIDI inputs (for --jack --midi-out)", &inputs),
+            live::port_list("JACK MIDI outputs (for --jack --chords-in)", &outputs)
+        ),
+        None => "No JACK server is running (needed for --jack).".into(),
+    }
+}
