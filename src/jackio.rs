@@ -237,6 +237,14 @@ impl Player {
 
 impl jack::ProcessHandler for Player {
     fn process(&mut self, _client: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
+        // Aborts on any allocation in builds with debug assertions when the
+        // binary installs `assert_no_alloc::AllocDisabler` (tests/jack.rs does).
+        assert_no_alloc::assert_no_alloc(|| self.cycle(ps))
+    }
+}
+
+impl Player {
+    fn cycle(&mut self, ps: &jack::ProcessScope) -> jack::Control {
         let n = ps.n_frames();
         if self.shared.finished.load(Ordering::Acquire)
             || !self.shared.start.load(Ordering::Acquire)
