@@ -222,7 +222,13 @@ impl Player {
         };
         let (n_play, ends) = match (self.end_beats, transport.position_beats) {
             (Some(end), Some(p)) if transport.playing => {
-                let remaining = ((end - p) * spb).round();
+                // On the own clock count samples, so the end lands on the same
+                // sample as in a render; following transport, count beats.
+                let remaining = if self.follow {
+                    ((end - p) * spb + 1e-6).floor()
+                } else {
+                    crate::render::end_sample(end, spb) as f64 - self.played as f64
+                };
                 if remaining < f64::from(n) {
                     (remaining.max(0.0) as u32, true)
                 } else {

@@ -860,7 +860,7 @@ pub fn run_live(
                 None => {
                     let n = match end_beats {
                         Some(e) => {
-                            let end_sample = (e * spb_internal).round() as u64;
+                            let end_sample = crate::render::end_sample(e, spb_internal);
                             if s >= end_sample {
                                 wait_until(block_start);
                                 return Ok(StopReason::Finished);

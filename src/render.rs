@@ -435,6 +435,13 @@ pub const RENDER_SAMPLE_RATE: f64 = 48_000.0;
 /// solo; this one is a common host buffer.
 pub const RENDER_BLOCK: u32 = 512;
 
+/// The first sample at or after `beats` (quarter notes) that does not hold
+/// beat `beats` itself: `floor`, with a tolerance so an exact integer
+/// computed as 23999.999999 still counts as 24000.
+pub fn end_sample(beats: f64, samples_per_beat: f64) -> u64 {
+    (beats * samples_per_beat + 1e-6).floor().max(0.0) as u64
+}
+
 /// A generated value with its absolute sample in the render.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GeneratedAt {
@@ -456,7 +463,9 @@ pub fn render_timeline(
     let mut engine = setup.engine(sample_rate);
     let spb = sample_rate * 60.0 / setup.tempo_bpm;
     let total_beats = f64::from(bars) * f64::from(setup.beats_per_bar);
-    let length = (total_beats * spb).round() as u64;
+    // The last beat's sample is excluded: rounding up would let the beat
+    // after the end sound for one sample.
+    let length = end_sample(total_beats, spb);
     let mut out = Output::with_capacity(256);
     let mut solo = SoloCollector::default();
     let mut generated = Vec::new();
