@@ -2,6 +2,7 @@
 //! standalone player and a trainer. Domain modules are plain Rust; the plugin
 //! glue (`plugin`, `params`) and the binaries stay thin.
 
+pub mod changes;
 pub mod corpus;
 pub mod engine;
 pub mod grammar;

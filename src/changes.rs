@@ -1,0 +1,878 @@
+//! Chord changes: a chord-symbol parser (`"Dm7 G7 | Cmaj7 | ..."`) and the
+//! built-in progressions the engine cycles through.
+//!
+//! Bars are separated by `|`; the chords written in one bar share it evenly
+//! (two chords in a 4/4 bar get two beats each). `%` repeats the previous bar.
+//! Parsing happens once, off the audio thread; `Progression::chord_at` then
+//! only reads a table.
+
+use std::fmt;
+
+use crate::theory::{Chord, PcSet, Quality};
+
+/// Semitones above the root, for readability of the symbol table below.
+const B9: u8 = 1;
+const NINE: u8 = 2;
+const MIN3: u8 = 3;
+const MAJ3: u8 = 4;
+const FOURTH: u8 = 5;
+const FLAT5: u8 = 6;
+const FIFTH: u8 = 7;
+const SHARP5: u8 = 8;
+const SIXTH: u8 = 9;
+const MIN7: u8 = 10;
+const MAJ7: u8 = 11;
+
+/// Note names as they are printed back (flats for black keys, as lead sheets
+/// in flat keys usually do).
+const NAMES: [&str; 12] = [
+    "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
+];
+
+/// One parsed chord symbol: root, the chord's pitch classes relative to the
+/// root, and an optional different bass (slash chord).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChordSymbol {
+    /// Pitch class of the root, 0 = C … 11 = B.
+    pub root: u8,
+    /// Bit `i` set = the chord contains the pitch `i` semitones above the root.
+    pub intervals: u16,
+    /// Pitch class of the bass after a `/`, if any.
+    pub bass: Option<u8>,
+}
+
+impl ChordSymbol {
+    /// The chord's absolute pitch classes (bit `pc` set), bass included.
+    pub fn pitch_classes(&self) -> u16 {
+        let mut mask = 0u16;
+        for i in 0..12u8 {
+            if self.intervals & (1 << i) != 0 {
+                mask |= 1 << ((self.root + i) % 12);
+            }
+        }
+        if let Some(b) = self.bass {
+            mask |= 1 << b;
+        }
+        mask
+    }
+
+    /// True when the chord has a minor third and no major third.
+    pub fn is_minor(&self) -> bool {
+        self.has(MIN3) && !self.has(MAJ3)
+    }
+
+    /// The chord as the grammar sees it: its pitch classes (bass included),
+    /// the written root (not a guess from the notes: `C6` keeps root C, where
+    /// an analysis of C E G A could call it A minor), and music21's quality
+    /// rule judged on that root (major or minor third with a perfect fifth or
+    /// none; everything else, e.g. m7b5, dim7, aug, sus, is `Other`).
+    pub fn to_chord(&self) -> Chord {
+        let plain_fifth = self.has(FIFTH) || (!self.has(FLAT5) && !self.has(SHARP5));
+        let quality = if self.has(MAJ3) && plain_fifth {
+            Quality::Major
+        } else if self.has(MIN3) && !self.has(MAJ3) && plain_fifth {
+            Quality::Minor
+        } else {
+            Quality::Other
+        };
+        Chord {
+            pcs: PcSet(self.pitch_classes()),
+            root: self.root,
+            quality,
+        }
+    }
+
+    fn has(&self, semitones: u8) -> bool {
+        self.intervals & (1 << semitones) != 0
+    }
+
+    /// MIDI note numbers of one voicing: the bass (if any) in octave 3, the
+    /// chord tones stacked from the root in octave 4. At most 13 notes.
+    pub fn voicing(&self, notes: &mut [u8; 13]) -> usize {
+        let mut n = 0;
+        if let Some(b) = self.bass {
+            notes[n] = 48 + b;
+            n += 1;
+        }
+        for i in 0..12u8 {
+            if self.has(i) {
+                notes[n] = 60 + self.root + i;
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl fmt::Display for ChordSymbol {
+    /// A canonical spelling (`Dm7`, `G7b9`, `Bbmaj7/D`); it parses back to the
+    /// same pitch classes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", NAMES[self.root as usize])?;
+        let body = self.intervals & !1;
+        let named = NAMED.iter().find(|(_, mask)| *mask == self.intervals | 1);
+        match named {
+            Some((suffix, _)) => write!(f, "{suffix}")?,
+            None => {
+                // Unnamed combination: spell the intervals in parentheses, which
+                // `parse` does not read back, but a display needs to say something.
+                write!(f, "(")?;
+                let mut first = true;
+                for (i, name) in INTERVAL_NAMES.iter().enumerate().skip(1) {
+                    if body & (1 << i) != 0 {
+                        if !first {
+                            write!(f, ",")?;
+                        }
+                        write!(f, "{name}")?;
+                        first = false;
+                    }
+                }
+                write!(f, ")")?;
+            }
+        }
+        if let Some(b) = self.bass {
+            write!(f, "/{}", NAMES[b as usize])?;
+        }
+        Ok(())
+    }
+}
+
+const INTERVAL_NAMES: [&str; 12] = [
+    "1", "b9", "9", "b3", "3", "11", "b5", "5", "#5", "6", "b7", "7",
+];
+
+const fn mask(ints: &[u8]) -> u16 {
+    let mut m = 1u16;
+    let mut i = 0;
+    while i < ints.len() {
+        m |= 1 << ints[i];
+        i += 1;
+    }
+    m
+}
+
+/// Spellings used when printing a symbol; the first match wins.
+const NAMED: &[(&str, u16)] = &[
+    ("", mask(&[MAJ3, FIFTH])),
+    ("m", mask(&[MIN3, FIFTH])),
+    ("dim", mask(&[MIN3, FLAT5])),
+    ("aug", mask(&[MAJ3, SHARP5])),
+    ("sus4", mask(&[FOURTH, FIFTH])),
+    ("sus2", mask(&[NINE, FIFTH])),
+    ("5", mask(&[FIFTH])),
+    ("6", mask(&[MAJ3, FIFTH, SIXTH])),
+    ("m6", mask(&[MIN3, FIFTH, SIXTH])),
+    ("69", mask(&[NINE, MAJ3, FIFTH, SIXTH])),
+    ("7", mask(&[MAJ3, FIFTH, MIN7])),
+    ("maj7", mask(&[MAJ3, FIFTH, MAJ7])),
+    ("m7", mask(&[MIN3, FIFTH, MIN7])),
+    ("mMaj7", mask(&[MIN3, FIFTH, MAJ7])),
+    ("m7b5", mask(&[MIN3, FLAT5, MIN7])),
+    ("dim7", mask(&[MIN3, FLAT5, SIXTH])),
+    ("7sus4", mask(&[FOURTH, FIFTH, MIN7])),
+    ("9", mask(&[NINE, MAJ3, FIFTH, MIN7])),
+    ("maj9", mask(&[NINE, MAJ3, FIFTH, MAJ7])),
+    ("m9", mask(&[NINE, MIN3, FIFTH, MIN7])),
+    ("7b9", mask(&[B9, MAJ3, FIFTH, MIN7])),
+    ("7#9", mask(&[MIN3, MAJ3, FIFTH, MIN7])),
+    ("7#11", mask(&[MAJ3, FLAT5, FIFTH, MIN7])),
+    ("7b5", mask(&[MAJ3, FLAT5, MIN7])),
+    ("7#5", mask(&[MAJ3, SHARP5, MIN7])),
+    ("7b13", mask(&[MAJ3, FIFTH, SHARP5, MIN7])),
+    ("13", mask(&[NINE, MAJ3, FIFTH, SIXTH, MIN7])),
+    ("7alt", mask(&[B9, MIN3, MAJ3, FLAT5, SHARP5, MIN7])),
+];
+
+/// Why a chord text was refused, with where: the bad symbol, its bar and its
+/// column (1-based, in characters), so an editor or a terminal can point at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangesError {
+    /// The offending symbol as written (empty for errors about a bar or the whole text).
+    pub symbol: String,
+    /// 1-based bar number.
+    pub bar: usize,
+    /// 1-based column (characters) where the symbol or problem starts.
+    pub column: usize,
+    /// What is wrong, in a musician's words.
+    pub reason: String,
+}
+
+impl fmt::Display for ChangesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.symbol.is_empty() {
+            write!(
+                f,
+                "bar {}, column {}: {}",
+                self.bar, self.column, self.reason
+            )
+        } else {
+            write!(
+                f,
+                "bar {}, column {}: bad chord symbol \"{}\": {}",
+                self.bar, self.column, self.symbol, self.reason
+            )
+        }
+    }
+}
+
+impl std::error::Error for ChangesError {}
+
+/// Parses one chord symbol such as `Dm7`, `G7b9`, `Bbmaj7/D`, `F#m7b5`,
+/// `C6/9`, `Ebø`, `Bdim7`, `Gsus4`, `Am(maj7)`, `C7alt`.
+///
+/// On error returns the reason and the character index inside `symbol` where
+/// the problem starts.
+pub fn parse_symbol(symbol: &str) -> Result<ChordSymbol, (usize, String)> {
+    let chars: Vec<char> = symbol.chars().collect();
+    let mut p = Cursor { c: &chars, i: 0 };
+    let root = match p.note() {
+        Some(r) => r,
+        None => {
+            let found = chars.first().copied().unwrap_or(' ');
+            let hint = if found.is_ascii_lowercase() && ('a'..='g').contains(&found) {
+                format!("the root '{found}' must be an upper-case note name (A–G)")
+            } else {
+                format!("'{found}' is not a note name: a chord starts with A–G, then # or b")
+            };
+            return Err((0, hint));
+        }
+    };
+
+    #[derive(PartialEq, Clone, Copy)]
+    enum Third {
+        Major,
+        Minor,
+        Sus4,
+        Sus2,
+        Omit,
+    }
+    #[derive(PartialEq, Clone, Copy)]
+    enum Seventh {
+        None,
+        Minor,
+        Major,
+        Diminished,
+    }
+    let mut third = Third::Major;
+    let mut fifth = Some(FIFTH);
+    let mut seventh = Seventh::None;
+    let mut extra: u16 = 0;
+    let mut major_marker = false;
+    let mut diminished = false;
+
+    // Triad quality. "maj"/"M"/"Δ" must be tried before "m".
+    if p.eat_any(&["maj", "Maj", "MAJ"]) {
+        major_marker = true;
+    } else if p.eat_any(&["Δ", "^"]) {
+        major_marker = true;
+        seventh = Seventh::Major;
+    } else if p.eat_any(&["M"]) {
+        major_marker = true;
+    } else if p.eat_any(&["min", "mi", "m", "-"]) {
+        third = Third::Minor;
+        // Minor-major seventh: mMaj7, m(maj7), mM7, -Δ7.
+        let paren = p.eat("(");
+        if p.eat_any(&["maj", "Maj", "M", "Δ", "^"]) {
+            major_marker = true;
+        } else if paren {
+            p.i -= 1;
+        }
+        if paren && major_marker {
+            p.eat_any(&["7"]);
+            if !p.eat(")") {
+                return Err((p.i, "missing ')' after the major seventh".into()));
+            }
+            seventh = Seventh::Major;
+        }
+    } else if p.eat_any(&["dim", "o", "°"]) {
+        third = Third::Minor;
+        fifth = Some(FLAT5);
+        diminished = true;
+    } else if p.eat_any(&["ø", "Ø"]) {
+        third = Third::Minor;
+        fifth = Some(FLAT5);
+        seventh = Seventh::Minor;
+        p.eat("7");
+    } else if p.eat_any(&["aug", "+"]) {
+        fifth = Some(SHARP5);
+    }
+
+    // The number: 5, 6, 6/9, 69, 7, 9, 11, 13.
+    let number_at = p.i;
+    let number = p.number();
+    let major7 = if major_marker {
+        Seventh::Major
+    } else if diminished {
+        Seventh::Diminished
+    } else {
+        Seventh::Minor
+    };
+    match number {
+        None => {}
+        Some(5) => {
+            if third != Third::Major || major_marker {
+                return Err((number_at, "a power chord is written like C5".into()));
+            }
+            third = Third::Omit;
+        }
+        Some(6) => {
+            extra |= 1 << SIXTH;
+            if p.eat("/9") {
+                extra |= 1 << NINE;
+            }
+        }
+        Some(69) => extra |= (1 << SIXTH) | (1 << NINE),
+        Some(7) => seventh = major7,
+        Some(9) => {
+            seventh = major7;
+            extra |= 1 << NINE;
+        }
+        Some(11) => {
+            seventh = major7;
+            extra |= (1 << NINE) | (1 << FOURTH);
+        }
+        Some(13) => {
+            seventh = major7;
+            extra |= (1 << NINE) | (1 << SIXTH);
+        }
+        Some(n) => {
+            return Err((
+                number_at,
+                format!("{n} is not a chord extension (use 5, 6, 6/9, 7, 9, 11 or 13)"),
+            ))
+        }
+    }
+
+    // Alterations, tensions and suspensions, optionally in parentheses.
+    let mut depth = 0;
+    while let Some(c) = p.peek() {
+        if c == '/' {
+            break;
+        }
+        let at = p.i;
+        if p.eat("(") {
+            depth += 1;
+            continue;
+        }
+        if p.eat(")") {
+            if depth == 0 {
+                return Err((at, "')' without a matching '('".into()));
+            }
+            depth -= 1;
+            continue;
+        }
+        if p.eat(",") {
+            continue;
+        }
+        if p.eat("sus2") {
+            third = Third::Sus2;
+        } else if p.eat_any(&["sus4", "sus"]) {
+            third = Third::Sus4;
+        } else if p.eat("alt") {
+            if seventh == Seventh::None {
+                seventh = Seventh::Minor;
+            }
+            fifth = None;
+            extra |= (1 << B9) | (1 << MIN3) | (1 << FLAT5) | (1 << SHARP5);
+        } else if p.eat("add") {
+            match p.number() {
+                Some(2) | Some(9) => extra |= 1 << NINE,
+                Some(4) | Some(11) => extra |= 1 << FOURTH,
+                Some(6) | Some(13) => extra |= 1 << SIXTH,
+                _ => return Err((at, "write add2, add9, add4, add11, add6 or add13".into())),
+            }
+        } else if let Some(sign) = p.accidental() {
+            let n_at = p.i;
+            let alter: i8 = sign;
+            let fifth_or_tension = p.number();
+            match (fifth_or_tension, alter) {
+                (Some(5), -1) => fifth = Some(FLAT5),
+                (Some(5), 1) => fifth = Some(SHARP5),
+                (Some(9), -1) => extra |= 1 << B9,
+                (Some(9), 1) => extra |= 1 << MIN3,
+                (Some(11), 1) => extra |= 1 << FLAT5,
+                (Some(13), -1) => extra |= 1 << SHARP5,
+                (Some(n), _) => {
+                    return Err((
+                        n_at,
+                        format!(
+                            "{}{n} is not an alteration (use b5, #5, b9, #9, #11 or b13)",
+                            if alter < 0 { "b" } else { "#" }
+                        ),
+                    ))
+                }
+                (None, _) => {
+                    return Err((
+                        at,
+                        "an accidental here must be followed by 5, 9, 11 or 13".into(),
+                    ))
+                }
+            }
+            let is_tension = !matches!(fifth_or_tension, Some(5));
+            if is_tension && seventh == Seventh::None && !matches!(number, Some(6) | Some(69)) {
+                // An altered tension implies the seventh: C(b9) reads as C7(b9).
+                seventh = major7;
+            }
+        } else if let Some(n) = p.number() {
+            // Tensions in parentheses: C7(9), C7(13).
+            match n {
+                9 => extra |= 1 << NINE,
+                11 => extra |= 1 << FOURTH,
+                13 => extra |= 1 << SIXTH,
+                _ => {
+                    return Err((at, format!("{n} is not a tension (use 9, 11 or 13)")));
+                }
+            }
+        } else {
+            let rest: String = chars[at..].iter().collect();
+            return Err((
+                at,
+                format!(
+                    "cannot read \"{rest}\" (expected a chord quality like m7, maj7, 7b9, sus4)"
+                ),
+            ));
+        }
+    }
+    if depth != 0 {
+        return Err((p.i, "missing ')'".into()));
+    }
+
+    let mut bass = None;
+    if p.eat("/") {
+        let at = p.i;
+        match p.note() {
+            Some(b) => bass = Some(b),
+            None => {
+                return Err((
+                    at,
+                    "after '/' write the bass note (A–G, then # or b)".into(),
+                ))
+            }
+        }
+        if p.i < chars.len() {
+            let rest: String = chars[p.i..].iter().collect();
+            return Err((p.i, format!("unexpected \"{rest}\" after the bass note")));
+        }
+    }
+
+    let mut intervals: u16 = 1;
+    match third {
+        Third::Major => intervals |= 1 << MAJ3,
+        Third::Minor => intervals |= 1 << MIN3,
+        Third::Sus4 => intervals |= 1 << FOURTH,
+        Third::Sus2 => intervals |= 1 << NINE,
+        Third::Omit => {}
+    }
+    if let Some(f) = fifth {
+        intervals |= 1 << f;
+    }
+    match seventh {
+        Seventh::None => {}
+        Seventh::Minor => intervals |= 1 << MIN7,
+        Seventh::Major => intervals |= 1 << MAJ7,
+        Seventh::Diminished => intervals |= 1 << SIXTH,
+    }
+    intervals |= extra;
+    let bass = bass.filter(|&b| b != root);
+    Ok(ChordSymbol {
+        root,
+        intervals,
+        bass,
+    })
+}
+
+struct Cursor<'a> {
+    c: &'a [char],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<char> {
+        self.c.get(self.i).copied()
+    }
+
+    fn eat(&mut self, s: &str) -> bool {
+        let n = s.chars().count();
+        if self.i + n <= self.c.len() && s.chars().zip(&self.c[self.i..]).all(|(a, &b)| a == b) {
+            self.i += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_any(&mut self, options: &[&str]) -> bool {
+        options.iter().any(|s| self.eat(s))
+    }
+
+    fn accidental(&mut self) -> Option<i8> {
+        match self.peek() {
+            Some('b') | Some('♭') | Some('-') => {
+                self.i += 1;
+                Some(-1)
+            }
+            Some('#') | Some('♯') | Some('+') => {
+                self.i += 1;
+                Some(1)
+            }
+            _ => None,
+        }
+    }
+
+    fn note(&mut self) -> Option<u8> {
+        let pc = match self.peek()? {
+            'C' => 0,
+            'D' => 2,
+            'E' => 4,
+            'F' => 5,
+            'G' => 7,
+            'A' => 9,
+            'B' => 11,
+            _ => return None,
+        };
+        self.i += 1;
+        let alter: i32 = match self.peek() {
+            Some('b') | Some('♭') => -1,
+            Some('#') | Some('♯') => 1,
+            _ => 0,
+        };
+        if alter != 0 {
+            self.i += 1;
+        }
+        Some(((pc + alter + 12) % 12) as u8)
+    }
+
+    fn number(&mut self) -> Option<u32> {
+        let start = self.i;
+        let mut n: u32 = 0;
+        while let Some(d) = self.peek().and_then(|c| c.to_digit(10)) {
+            n = n.saturating_mul(10).saturating_add(d);
+            self.i += 1;
+        }
+        (self.i > start).then_some(n)
+    }
+}
+
+/// A chord progression: chords with their start positions, cycled forever.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progression {
+    /// Sorted by start; the first starts at beat 0.
+    segments: Vec<Segment>,
+    bars: usize,
+    beats_per_bar: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Segment {
+    /// Position in quarter-note beats from the start of the progression.
+    start: f64,
+    /// Length in quarter-note beats.
+    length: f64,
+    symbol: ChordSymbol,
+    chord: Chord,
+    /// 1-based bar number, for displays.
+    bar: usize,
+}
+
+/// Positions closer than this (in beats) to a chord change count as on it, so
+/// a beat grid computed as 16/12 still meets a change written at 4/3.
+const BOUNDARY_EPSILON: f64 = 1e-9;
+
+impl Progression {
+    /// Length of one pass in quarter-note beats.
+    pub fn len_beats(&self) -> f64 {
+        self.bars as f64 * self.beats_per_bar as f64
+    }
+
+    /// Number of bars in one pass.
+    pub fn bars(&self) -> usize {
+        self.bars
+    }
+
+    /// Beats (quarter notes) per bar used when the text was parsed.
+    pub fn beats_per_bar(&self) -> u32 {
+        self.beats_per_bar
+    }
+
+    /// The chord symbol sounding at `beat` (quarter notes from the start; the
+    /// progression repeats, negative positions wrap too). Never allocates.
+    pub fn symbol_at(&self, beat: f64) -> ChordSymbol {
+        self.segments[self.segment_index(beat)].symbol
+    }
+
+    /// The chord sounding at `beat` (quarter notes from the start; the
+    /// progression repeats). Never allocates.
+    pub fn chord_at(&self, beat: f64) -> Chord {
+        self.segments[self.segment_index(beat)].chord
+    }
+
+    fn segment_index(&self, beat: f64) -> usize {
+        let len = self.len_beats();
+        let mut b = beat.rem_euclid(len);
+        if !b.is_finite() {
+            b = 0.0;
+        }
+        // A position a hair below the wrap point belongs to the first chord.
+        if len - b <= BOUNDARY_EPSILON {
+            return 0;
+        }
+        // partition_point: number of segments starting at or before b.
+        let after = self
+            .segments
+            .partition_point(|s| s.start <= b + BOUNDARY_EPSILON);
+        after.saturating_sub(1)
+    }
+
+    /// The chords in order with their start (beats) and length (beats), for
+    /// displays and the renderer's chord track.
+    pub fn chords(&self) -> impl Iterator<Item = (f64, f64, ChordSymbol)> + '_ {
+        self.segments.iter().map(|s| (s.start, s.length, s.symbol))
+    }
+}
+
+impl fmt::Display for Progression {
+    /// Prints the progression as chord text (`Dm7 G7 | Cmaj7 | Cmaj7`) that
+    /// parses back to the same progression.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut bar = 0;
+        for s in &self.segments {
+            if s.bar != bar {
+                if bar != 0 {
+                    write!(f, " | ")?;
+                }
+                bar = s.bar;
+            } else {
+                write!(f, " ")?;
+            }
+            write!(f, "{}", s.symbol)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses chord text in 4/4: bars separated by `|`, chords separated by
+/// spaces; the chords of a bar share it evenly; `%` repeats the previous bar.
+/// Leading and trailing bar lines and `||` are allowed.
+pub fn parse_changes(text: &str) -> Result<Progression, ChangesError> {
+    parse_changes_in(text, 4)
+}
+
+/// As [`parse_changes`], with `beats_per_bar` quarter notes per bar (1..=32).
+pub fn parse_changes_in(text: &str, beats_per_bar: u32) -> Result<Progression, ChangesError> {
+    if !(1..=32).contains(&beats_per_bar) {
+        return Err(ChangesError {
+            symbol: String::new(),
+            bar: 1,
+            column: 1,
+            reason: format!("{beats_per_bar} beats per bar is not supported (use 1 to 32)"),
+        });
+    }
+    // Tokens with their 1-based column; bar lines are tokens too.
+    #[derive(Clone, Copy)]
+    enum Tok<'a> {
+        Bar,
+        Word(&'a str, usize),
+    }
+    let mut toks: Vec<Tok> = Vec::new();
+    let mut word_start: Option<(usize, usize)> = None; // (byte index, column)
+    let mut column = 0;
+    for (byte, ch) in text.char_indices() {
+        column += 1;
+        let separator = ch.is_whitespace() || ch == '|';
+        if separator {
+            if let Some((start, col)) = word_start.take() {
+                toks.push(Tok::Word(&text[start..byte], col));
+            }
+            if ch == '|' {
+                toks.push(Tok::Bar);
+            }
+        } else if word_start.is_none() {
+            word_start = Some((byte, column));
+        }
+    }
+    if let Some((start, col)) = word_start {
+        toks.push(Tok::Word(&text[start..], col));
+    }
+
+    let mut bars: Vec<Vec<ChordSymbol>> = Vec::new();
+    let mut current: Vec<ChordSymbol> = Vec::new();
+    let mut bar_has_repeat = false;
+    let mut bar_column = 1;
+    let mut prev_was_bar = true;
+    for tok in toks {
+        match tok {
+            Tok::Bar => {
+                // Empty bars ("||", "| |") are bar-line decoration, not silence.
+                if !current.is_empty() {
+                    bars.push(std::mem::take(&mut current));
+                }
+                bar_has_repeat = false;
+                prev_was_bar = true;
+            }
+            Tok::Word(word, col) => {
+                let bar = bars.len() + 1;
+                if prev_was_bar {
+                    bar_column = col;
+                }
+                prev_was_bar = false;
+                if word == "%" {
+                    if !current.is_empty() || bar_has_repeat {
+                        return Err(ChangesError {
+                            symbol: word.into(),
+                            bar,
+                            column: col,
+                            reason:
+                                "'%' repeats the whole previous bar and must stand alone in its bar"
+                                    .into(),
+                        });
+                    }
+                    match bars.last() {
+                        Some(prev) => current = prev.clone(),
+                        None => {
+                            return Err(ChangesError {
+                                symbol: word.into(),
+                                bar,
+                                column: col,
+                                reason: "'%' repeats the previous bar, but this is the first bar"
+                                    .into(),
+                            })
+                        }
+                    }
+                    bar_has_repeat = true;
+                    continue;
+                }
+                if bar_has_repeat {
+                    return Err(ChangesError {
+                        symbol: word.into(),
+                        bar,
+                        column: col,
+                        reason:
+                            "a bar with '%' cannot hold other chords; put a '|' before this chord"
+                                .into(),
+                    });
+                }
+                match parse_symbol(word) {
+                    Ok(sym) => current.push(sym),
+                    Err((at, reason)) => {
+                        return Err(ChangesError {
+                            symbol: word.into(),
+                            bar,
+                            column: col + at,
+                            reason,
+                        })
+                    }
+                }
+                if current.len() > beats_per_bar as usize * 12 {
+                    return Err(ChangesError {
+                        symbol: word.into(),
+                        bar,
+                        column: bar_column,
+                        reason: "too many chords in one bar".into(),
+                    });
+                }
+            }
+        }
+    }
+    if !current.is_empty() {
+        bars.push(current);
+    }
+    if bars.is_empty() {
+        return Err(ChangesError {
+            symbol: String::new(),
+            bar: 1,
+            column: 1,
+            reason: "no chords: write chord symbols separated by spaces and bars by '|', e.g. \"Dm7 G7 | Cmaj7\"".into(),
+        });
+    }
+    if bars.len() > 4096 {
+        return Err(ChangesError {
+            symbol: String::new(),
+            bar: 4097,
+            column: 1,
+            reason: "more than 4096 bars".into(),
+        });
+    }
+
+    let bpb = beats_per_bar as f64;
+    let mut segments = Vec::new();
+    for (b, chords) in bars.iter().enumerate() {
+        let each = bpb / chords.len() as f64;
+        for (i, &symbol) in chords.iter().enumerate() {
+            segments.push(Segment {
+                start: b as f64 * bpb + i as f64 * each,
+                length: each,
+                symbol,
+                chord: symbol.to_chord(),
+                bar: b + 1,
+            });
+        }
+    }
+    Ok(Progression {
+        segments,
+        bars: bars.len(),
+        beats_per_bar,
+    })
+}
+
+/// The built-in progressions: `(name, chord text)`. The engine's
+/// `Settings::progression` is an index into this table.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("ii-V-I in C", "Dm7 | G7 | Cmaj7 | Cmaj7"),
+    (
+        "12-bar blues in F",
+        "F7 | Bb7 | F7 | Cm7 F7 | Bb7 | Bdim7 | F7 | Am7 D7 | Gm7 | C7 | F7 D7 | Gm7 C7",
+    ),
+    (
+        "Autumn Leaves",
+        "Cm7 | F7 | Bbmaj7 | Ebmaj7 | Am7b5 | D7 | Gm6 | Gm6 | \
+         Cm7 | F7 | Bbmaj7 | Ebmaj7 | Am7b5 | D7 | Gm6 | Gm6 | \
+         Am7b5 | D7 | Gm6 | Gm6 | Cm7 | F7 | Bbmaj7 | Ebmaj7 | \
+         Am7b5 | D7 | Gm7 C7 | Fm7 Bb7 | Am7b5 | D7 | Gm6 | Gm6",
+    ),
+    (
+        "Rhythm changes A",
+        "Bb6 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Fm7 Bb7 | Eb7 Edim7 | Dm7 G7 | Cm7 F7",
+    ),
+    // Transcribed from the piano part of original_metheny.mid under the solo
+    // the model learns from (quarter notes 476 to 551); anticipations are
+    // moved to the nearest beat.
+    (
+        "Metheny solo",
+        "Abmaj7 Gm7 | Fm7 Ebmaj7 | Dbmaj7 C7sus4 | Bbm7 Abmaj7 | Fmaj7 C7sus4 | \
+         Dm7 Dm7 Dm7 Ebmaj7 | Dm7 Dm7 Dm7 Gm7 | Gm7 Gm7 Gm7 C7sus4 | Fmaj7 C7sus4 | \
+         Dm7 Dm7 Dm7 G7#11 | Gm7 | % | % | % | Bbm7 | % | % | Bbm7 Bbm7 Bbm7 Eb7sus4 | Eb6",
+    ),
+];
+
+/// The built-in progression at `index` in [`BUILTIN`], parsed.
+pub fn builtin(index: usize) -> Option<Progression> {
+    BUILTIN
+        .get(index)
+        .and_then(|(_, text)| parse_changes(text).ok())
+}
+
+/// Finds a built-in progression by name, ignoring case, spaces and dashes
+/// (`"ii-V-I in C"`, `"blues"`, `"autumn"`: a unique prefix of the name is enough).
+pub fn builtin_by_name(name: &str) -> Option<usize> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = norm(name);
+    if wanted.is_empty() {
+        return None;
+    }
+    if let Some(i) = BUILTIN.iter().position(|(n, _)| norm(n) == wanted) {
+        return Some(i);
+    }
+    let mut found = BUILTIN
+        .iter()
+        .enumerate()
+        .filter(|(_, (n, _))| norm(n).contains(&wanted));
+    match (found.next(), found.next()) {
+        (Some((i, _)), None) => Some(i),
+        _ => None,
+    }
+}
