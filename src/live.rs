@@ -400,13 +400,25 @@ pub fn note_name(note: u8) -> String {
     )
 }
 
+/// A chord recognised from MIDI input: `Am`, `C`, or its pitch classes when
+/// it is neither major nor minor (`E- F# B-`), `N.C.` when nothing is held.
 fn chord_name(c: &theory::Chord) -> String {
-    let quality = match c.quality {
-        theory::Quality::Major => "",
-        theory::Quality::Minor => "m",
-        _ => "?",
-    };
-    format!("{}{quality}", theory::pitch_name(i32::from(c.root)))
+    if c.is_empty() {
+        return "N.C.".into();
+    }
+    let root = theory::pitch_name(i32::from(c.root));
+    match c.quality {
+        theory::Quality::Major => root.to_string(),
+        theory::Quality::Minor => format!("{root}m"),
+        theory::Quality::Other => {
+            let names: Vec<&str> = c
+                .pcs
+                .iter()
+                .map(|pc| theory::pitch_name(i32::from(pc)))
+                .collect();
+            names.join(" ")
+        }
+    }
 }
 
 /// Somewhere MIDI messages go: a midir connection, a test recorder.
@@ -856,18 +868,15 @@ pub fn run_live(
                 });
             }
 
-            let (transport, n) = match &external {
+            // `last`: `--bars` end inside this block; play up to it, then stop.
+            let (transport, n, last) = match &external {
                 None => {
-                    let n = match end_beats {
+                    let (n, last) = match end_beats {
                         Some(e) => {
-                            let end_sample = crate::render::end_sample(e, spb_internal);
-                            if s >= end_sample {
-                                wait_until(block_start);
-                                return Ok(StopReason::Finished);
-                            }
-                            block.min((end_sample - s) as u32)
+                            let left = crate::render::end_sample(e, spb_internal).saturating_sub(s);
+                            (block.min(left as u32), left <= u64::from(block))
                         }
-                        None => block,
+                        None => (block, false),
                     };
                     let t = Transport {
                         playing: true,
@@ -875,31 +884,39 @@ pub fn run_live(
                         position_beats: Some(s as f64 / spb_internal),
                         time_sig,
                     };
-                    (t, n)
+                    (t, n, last)
                 }
                 Some(rx) => {
                     drain(rx, |m| {
                         follower.on_message(secs(m.time), m.message());
                     });
                     let ft = follower.transport_for_block(secs(block_start), f64::from(block) / sr);
-                    if let Some(e) = end_beats {
-                        if ft.playing && ft.position_beats >= e {
-                            wait_until(block_start);
-                            return Ok(StopReason::Finished);
+                    let (n, last) = match end_beats {
+                        Some(e) if ft.playing => {
+                            let spb = sr * 60.0 / ft.tempo_bpm;
+                            let left = ((e - ft.position_beats) * spb + 1e-6).floor().max(0.0);
+                            if left < f64::from(block) {
+                                (left as u32, true)
+                            } else {
+                                (block, false)
+                            }
                         }
-                    }
+                        _ => (block, false),
+                    };
                     let t = Transport {
                         playing: ft.playing,
                         tempo_bpm: ft.tempo_bpm,
                         position_beats: Some(ft.position_beats),
                         time_sig,
                     };
-                    (t, block)
+                    (t, n, last)
                 }
             };
 
             out.clear();
-            engine.process(&transport, n, &midi_in, &mut out);
+            if n > 0 {
+                engine.process(&transport, n, &midi_in, &mut out);
+            }
             scheduled.clear();
             scheduled.extend(out.notes.iter().map(note_message));
             if opts.clock_out && transport.playing {
@@ -933,6 +950,11 @@ pub fn run_live(
                 }
             }
             s += u64::from(n);
+            if last {
+                // The end of the last bar is when the final note stops.
+                wait_until(at(s));
+                return Ok(StopReason::Finished);
+            }
         }
     })();
 

@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
-use rand::SeedableRng;
 
 use crate::engine::{Generated, NoteEvent, Output, Transport};
 use crate::live::Setup;
-use crate::lstm::{self, Model};
 
 /// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
 /// 4, 5, 6, 8, 10, 12 and 16, so every duration the grammar produces (16ths,
@@ -585,23 +583,6 @@ fn chord_spans(setup: &Setup, total_beats: f64) -> Vec<ChordSpan> {
         offset += pass;
     }
     spans
-}
-
-/// The original's `predict_and_sample`: from zero state and a zero input,
-/// `steps` LSTM steps, each fed its own choice (argmax at `temperature`
-/// 0, else sampled with the seeded RNG). Returns the value indices.
-pub fn sample_sequence(model: &mut Model, steps: usize, temperature: f32, seed: u64) -> Vec<usize> {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    model.reset();
-    let mut input = None;
-    let mut out = Vec::with_capacity(steps);
-    for _ in 0..steps {
-        let probs = model.step(input);
-        let index = lstm::sample(probs, temperature, &mut rng);
-        out.push(index);
-        input = Some(index);
-    }
-    out
 }
 
 #[cfg(test)]

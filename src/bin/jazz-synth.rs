@@ -66,7 +66,7 @@ struct MusicArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Sampling temperature; 0 always takes the most likely value (the original's argmax)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     temperature: Option<f32>,
     /// Tempo in quarter notes per minute
     #[arg(long, default_value_t = live::DEFAULT_TEMPO_BPM)]
@@ -230,7 +230,8 @@ fn cmd_sample(args: &SampleArgs) -> Result<(), Failure> {
             args.temperature
         )));
     }
-    let indices = render::sample_sequence(&mut model, args.steps, args.temperature, args.seed);
+    let indices =
+        jazz_synth::engine::sample_sequence(&mut model, args.steps, args.temperature, args.seed);
     let mut out = io::stdout().lock();
     for i in indices {
         let _ = writeln!(out, "{i}\t{}", model.vocab()[i]);
