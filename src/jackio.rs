@@ -70,6 +70,10 @@ pub struct JackReport {
     pub max_beat_error_frames: Option<u64>,
     /// Events JACK refused (port buffer full).
     pub lost_events: usize,
+    /// Longest process callback, microseconds (the budget is one period).
+    pub max_cycle_us: f64,
+    /// Cycles the server skipped us (overload); notes due in them are lost.
+    pub skipped_cycles: usize,
 }
 
 /// Why the JACK player could not run.
@@ -134,6 +138,10 @@ struct Shared {
     server_gone: AtomicBool,
     /// Frame time (JACK's clock) of the first played frame.
     start_frame: AtomicU64,
+    /// Longest process callback so far, nanoseconds.
+    max_cycle_ns: AtomicU64,
+    /// Cycles JACK did not run us for (frame time advanced by more than a period).
+    skipped_cycles: AtomicUsize,
 }
 
 struct Notifications {
@@ -164,8 +172,12 @@ struct Player {
     sample_rate: f64,
     tempo_bpm: f64,
     time_sig: (u32, u32),
-    /// Frames played since the start (own clock).
+    /// Frames since the first played cycle, from JACK's frame time.
     played: u64,
+    /// JACK frame time of the last cycle's first frame.
+    last_frame: u32,
+    /// The transport rolled in the last cycle (for Start/Stop with `--clock-out`).
+    was_rolling: bool,
     started: bool,
     end_beats: Option<f64>,
     follow: bool,
@@ -196,7 +208,11 @@ impl Player {
                             } else {
                                 self.tempo_bpm
                             };
-                            (rolling, beats * quarters_per_beat, tempo)
+                            // The BBT may describe a frame before this cycle's first.
+                            let behind = f64::from(sp.pos.bbt_offset().unwrap_or(0)) * tempo
+                                / 60.0
+                                / self.sample_rate;
+                            (rolling, beats * quarters_per_beat + behind, tempo)
                         }
                         // No timebase master: the frame counter at our tempo.
                         None => (rolling, f64::from(sp.pos.frame()) / own_spb, self.tempo_bpm),
@@ -245,41 +261,62 @@ impl jack::ProcessHandler for Player {
     fn process(&mut self, _client: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
         // Aborts on any allocation in builds with debug assertions when the
         // binary installs `assert_no_alloc::AllocDisabler` (tests/jack.rs does).
-        assert_no_alloc::assert_no_alloc(|| self.cycle(ps))
+        let began = Instant::now();
+        let control = assert_no_alloc::assert_no_alloc(|| self.cycle(ps));
+        let took = began.elapsed().as_nanos() as u64;
+        self.shared.max_cycle_ns.fetch_max(took, Ordering::Relaxed);
+        control
     }
 }
 
 impl Player {
     fn cycle(&mut self, ps: &jack::ProcessScope) -> jack::Control {
         let n = ps.n_frames();
-        if self.shared.finished.load(Ordering::Acquire)
-            || !self.shared.start.load(Ordering::Acquire)
-        {
+        if self.shared.finished.load(Ordering::Acquire) {
             // Taking the writer clears the port buffer: silence this cycle.
             self.port_out.writer(ps);
             return jack::Control::Continue;
         }
-        self.scheduled.clear();
-        if !self.started {
-            self.started = true;
-            self.shared
-                .start_frame
-                .store(u64::from(ps.last_frame_time()), Ordering::Release);
-            if self.clock_out && !self.follow {
-                self.scheduled
-                    .push(Scheduled::realtime(0, midiclock::START));
-            }
+        // Chords pressed before the first played cycle are kept (at sample 0)
+        // so a chord held before playing starts is not lost.
+        if self.started {
+            self.midi_in.clear();
         }
-        self.midi_in.clear();
         if let Some(port) = &self.port_in {
             for raw in port.iter(ps) {
                 if self.midi_in.len() < self.midi_in.capacity() {
-                    if let Some(ev) = live::chord_input(raw.bytes, raw.time) {
+                    let at = if self.started { raw.time } else { 0 };
+                    if let Some(ev) = live::chord_input(raw.bytes, at) {
                         self.midi_in.push(ev);
                     }
                 }
             }
         }
+        if !self.shared.start.load(Ordering::Acquire) {
+            self.port_out.writer(ps);
+            return jack::Control::Continue;
+        }
+        self.scheduled.clear();
+        let now = ps.last_frame_time();
+        if !self.started {
+            self.started = true;
+            self.last_frame = now;
+            self.shared
+                .start_frame
+                .store(u64::from(now), Ordering::Release);
+            if self.clock_out && !self.follow {
+                self.scheduled
+                    .push(Scheduled::realtime(0, midiclock::START));
+            }
+        }
+        // Position from JACK's frame clock, not from counting our cycles: a
+        // cycle the server skipped under load must not shift the beat grid.
+        let advanced = now.wrapping_sub(self.last_frame);
+        if self.played > 0 && advanced > n {
+            self.shared.skipped_cycles.fetch_add(1, Ordering::Relaxed);
+        }
+        self.played += u64::from(advanced);
+        self.last_frame = now;
 
         let stop_now = self.shared.stop_request.load(Ordering::Acquire);
         let (transport, n_play, ends) = if stop_now {
@@ -296,6 +333,27 @@ impl Player {
         } else {
             self.transport(n)
         };
+
+        if self.clock_out && self.follow && !stop_now {
+            // Following JACK transport, its start and stop become MIDI's.
+            if transport.playing && !self.was_rolling {
+                match transport.position_beats {
+                    Some(p) if p > 1e-6 => {
+                        self.scheduled.push(Scheduled::song_position(0, p));
+                        self.scheduled
+                            .push(Scheduled::realtime(0, midiclock::CONTINUE));
+                    }
+                    _ => self
+                        .scheduled
+                        .push(Scheduled::realtime(0, midiclock::START)),
+                }
+            } else if !transport.playing && self.was_rolling {
+                self.scheduled.push(Scheduled::realtime(0, midiclock::STOP));
+            }
+        }
+        if !stop_now {
+            self.was_rolling = transport.playing;
+        }
 
         if n_play > 0 {
             self.out.clear();
@@ -332,14 +390,10 @@ impl Player {
             for ev in &self.out.notes {
                 self.scheduled.push(note_message(ev));
             }
-            self.scheduled.push(Scheduled {
-                order: 3,
-                ..Scheduled::all_notes_off(at, self.channel)
-            });
-            self.scheduled.push(Scheduled {
-                order: 3,
-                ..Scheduled::realtime(at, midiclock::STOP)
-            });
+            self.scheduled
+                .push(Scheduled::all_notes_off(at, self.channel));
+            self.scheduled
+                .push(Scheduled::realtime(at, midiclock::STOP));
         }
 
         // JACK wants events in time order; an in-place unstable sort does not allocate.
@@ -358,7 +412,6 @@ impl Player {
             }
         }
         self.shared.notes.fetch_add(notes, Ordering::Relaxed);
-        self.played += u64::from(n);
         if ends {
             self.shared
                 .finish_reason
@@ -366,6 +419,27 @@ impl Player {
             self.shared.finished.store(true, Ordering::Release);
         }
         jack::Control::Continue
+    }
+}
+
+/// Runs a throwaway engine over the first beats, so the real-time thread's
+/// first cycle does not pay for faulting in the engine's code and tables.
+fn warm_up(setup: &Setup, sample_rate: f64, buffer_size: u32) {
+    let mut engine = setup.engine(sample_rate);
+    let mut out = Output::with_capacity(256);
+    let n = buffer_size.max(64);
+    let spb = sample_rate * 60.0 / setup.tempo_bpm;
+    let mut s = 0u32;
+    while f64::from(s) < spb * 2.0 {
+        let t = Transport {
+            playing: true,
+            tempo_bpm: setup.tempo_bpm,
+            position_beats: Some(f64::from(s) / spb),
+            time_sig: (setup.beats_per_bar, 4),
+        };
+        out.clear();
+        engine.process(&t, n, &[], &mut out);
+        s += n;
     }
 }
 
@@ -434,6 +508,7 @@ pub fn run_jack(
         None => (None, None),
     };
 
+    warm_up(setup, f64::from(sample_rate), buffer_size);
     let shared = Arc::new(Shared::default());
     let (log_tx, log_rx) = crossbeam_channel::bounded(4096);
     let player = Player {
@@ -450,6 +525,8 @@ pub fn run_jack(
         tempo_bpm: setup.tempo_bpm,
         time_sig: (setup.beats_per_bar, 4),
         played: 0,
+        last_frame: 0,
+        was_rolling: false,
         started: false,
         end_beats: opts
             .bars
@@ -481,6 +558,10 @@ pub fn run_jack(
             "cannot connect the JACK ports: {e}"
         )));
     }
+    // JACK applies new connections a cycle or two later (a graph reorder);
+    // start after that, so the first notes reach their destination.
+    let period = Duration::from_secs_f64(f64::from(buffer_size) / f64::from(sample_rate));
+    std::thread::sleep(period * 3 + Duration::from_millis(5));
     shared.start.store(true, Ordering::Release);
 
     let spb = f64::from(sample_rate) * 60.0 / setup.tempo_bpm;
@@ -526,7 +607,6 @@ pub fn run_jack(
     };
     // The last messages are in the port buffer of the cycle that finished;
     // let a few more cycles pass so every reader has taken them.
-    let period = Duration::from_secs_f64(f64::from(buffer_size) / f64::from(sample_rate));
     std::thread::sleep((period * 3).max(Duration::from_millis(20)));
     let _ = active.deactivate();
     drain(&log_rx, log, &mut handle);
@@ -541,6 +621,8 @@ pub fn run_jack(
         values,
         max_beat_error_frames: max_beat_error,
         lost_events: shared.lost.load(Ordering::Acquire),
+        max_cycle_us: shared.max_cycle_ns.load(Ordering::Acquire) as f64 / 1000.0,
+        skipped_cycles: shared.skipped_cycles.load(Ordering::Acquire),
     })
 }
 

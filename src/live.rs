@@ -707,7 +707,7 @@ pub fn try_realtime_priority() -> bool {
 pub(crate) struct Scheduled {
     /// Sample offset in the block.
     pub offset: u32,
-    /// Order among messages at the same sample: note-offs, clock, note-ons.
+    /// Order among messages at the same sample, see [`Scheduled::order_of`].
     pub order: u8,
     pub len: u8,
     pub bytes: [u8; 3],
@@ -719,25 +719,58 @@ impl Scheduled {
         &self.bytes[..usize::from(self.len)]
     }
 
-    pub fn realtime(offset: u32, status: u8) -> Self {
+    /// Order at one sample: a note ends before the next starts (same pitch
+    /// again must not be cut by its own off); song position, then Start or
+    /// Continue, then the clock tick, because the first tick after Start is
+    /// the downbeat; All Notes Off and Stop last.
+    fn order_of(status: u8, note_on: bool) -> u8 {
+        match status {
+            s if s & 0xF0 == 0x80 => 0,
+            midiclock::SONG_POSITION => 1,
+            midiclock::START | midiclock::CONTINUE => 2,
+            midiclock::CLOCK => 3,
+            _ if note_on => 4,
+            s if s & 0xF0 == 0xB0 => 5,
+            midiclock::STOP => 6,
+            _ => 4,
+        }
+    }
+
+    fn new(offset: u32, message: &[u8], note_on: bool) -> Self {
+        let mut bytes = [0u8; 3];
+        let len = message.len().min(3);
+        bytes[..len].copy_from_slice(&message[..len]);
         Scheduled {
             offset,
-            order: 1,
-            len: 1,
-            bytes: [status, 0, 0],
-            note_on: false,
+            order: Self::order_of(bytes[0], note_on),
+            len: len as u8,
+            bytes,
+            note_on,
         }
+    }
+
+    /// A one-byte system real-time message (clock, Start, Continue, Stop).
+    pub fn realtime(offset: u32, status: u8) -> Self {
+        Self::new(offset, &[status], false)
+    }
+
+    /// Song position pointer, in beats (sent as sixteenths).
+    pub fn song_position(offset: u32, beats: f64) -> Self {
+        let sixteenths = (beats * 4.0).round().clamp(0.0, 16383.0) as u16;
+        Self::new(
+            offset,
+            &[
+                midiclock::SONG_POSITION,
+                (sixteenths & 0x7F) as u8,
+                (sixteenths >> 7) as u8,
+            ],
+            false,
+        )
     }
 
     /// All Notes Off (CC 123) on `channel` (0–15).
     pub fn all_notes_off(offset: u32, channel: u8) -> Self {
-        Scheduled {
-            offset,
-            order: 0,
-            len: 3,
-            bytes: [0xB0 | (channel & 0x0F), 123, 0],
-            note_on: false,
-        }
+        Self::new(offset, &[0xB0 | (channel & 0x0F), 123, 0], false)
     }
 }
 
@@ -748,28 +781,19 @@ pub(crate) fn note_message(ev: &NoteEvent) -> Scheduled {
             channel,
             note,
             velocity,
-        } => Scheduled {
-            offset: sample,
-            order: 2,
-            len: 3,
-            bytes: [0x90 | (channel & 0x0F), note & 0x7F, velocity.clamp(1, 127)],
-            note_on: true,
-        },
+        } => Scheduled::new(
+            sample,
+            &[0x90 | (channel & 0x0F), note & 0x7F, velocity.clamp(1, 127)],
+            true,
+        ),
         NoteEvent::Off {
             sample,
             channel,
             note,
-        } => Scheduled {
-            offset: sample,
-            order: 0,
-            len: 3,
-            bytes: [0x80 | (channel & 0x0F), note & 0x7F, 0],
-            note_on: false,
-        },
+        } => Scheduled::new(sample, &[0x80 | (channel & 0x0F), note & 0x7F, 0], false),
     }
 }
 
-/// Turns MIDI input (`--chords-in`) into the engine's input events.
 /// Turns MIDI input (`--chords-in`) into the engine's input events at
 /// `sample` in the block; anything but notes is ignored.
 pub(crate) fn chord_input(msg: &[u8], sample: u32) -> Option<MidiIn> {
@@ -1051,6 +1075,32 @@ mod tests {
         let e = choose_port(&names(), "usb", "MIDI output").unwrap_err();
         assert_eq!(e.kind, PortErrorKind::Ambiguous(vec![2, 3]));
         assert!(e.to_string().contains("matches 2 MIDI outputs"));
+    }
+
+    #[test]
+    fn at_one_sample_start_precedes_the_downbeat_tick_and_stop_comes_last() {
+        let mut msgs = [
+            Scheduled::realtime(0, midiclock::STOP),
+            Scheduled::all_notes_off(0, 0),
+            note_message(&NoteEvent::On {
+                sample: 0,
+                channel: 0,
+                note: 60,
+                velocity: 90,
+            }),
+            Scheduled::realtime(0, midiclock::CLOCK),
+            Scheduled::realtime(0, midiclock::START),
+            note_message(&NoteEvent::Off {
+                sample: 0,
+                channel: 0,
+                note: 60,
+            }),
+            Scheduled::song_position(0, 4.0),
+        ];
+        msgs.sort_unstable_by_key(|m| (m.offset, m.order));
+        let firsts: Vec<u8> = msgs.iter().map(|m| m.bytes[0]).collect();
+        assert_eq!(firsts, [0x80, 0xF2, 0xFA, 0xF8, 0x90, 0xB0, 0xFC]);
+        assert_eq!(msgs[1].message(), [0xF2, 16, 0], "4 beats = 16 sixteenths");
     }
 
     #[test]

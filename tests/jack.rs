@@ -50,6 +50,13 @@ type ActiveReceiver = jack::AsyncClient<(), jack::contrib::ClosureProcessHandler
 
 static RECEIVERS: AtomicUsize = AtomicUsize::new(0);
 
+/// One JACK test at a time: they share one server (and its transport) and
+/// each runs a player in real time; in parallel they only compete for CPU.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A JACK client with one MIDI input port that records everything.
 struct MidiReceiver {
     client: ActiveReceiver,
@@ -185,6 +192,7 @@ fn assert_nothing_left_sounding(msgs: &[Received]) {
 
 #[test]
 fn four_bars_at_120_put_every_note_on_its_beat_frame() {
+    let _serial = one_at_a_time();
     let mut rx = MidiReceiver::new();
     let child = spawn(&[
         "--jack",
@@ -228,10 +236,18 @@ fn four_bars_at_120_put_every_note_on_its_beat_frame() {
         assert!(beat < 16.0);
     }
     assert_nothing_left_sounding(rx.received());
+    assert!(err.contains("every note-on on its beat's frame"), "{err}");
+    if let Some(line) = err.lines().find(|l| l.contains("longest process cycle")) {
+        println!(
+            "SUMMARY jack --bars 4 --tempo 120: {} notes on their beat frames; {line}",
+            got.len()
+        );
+    }
 }
 
 #[test]
 fn clock_out_starts_on_beat_zero_and_ticks_24_per_beat() {
+    let _serial = one_at_a_time();
     let mut rx = MidiReceiver::new();
     let child = spawn(&[
         "--jack",
@@ -248,11 +264,23 @@ fn clock_out_starts_on_beat_zero_and_ticks_24_per_beat() {
     assert_eq!(code, Some(0), "stderr:\n{err}");
     std::thread::sleep(Duration::from_millis(50));
     let msgs = rx.received().to_vec();
-    let start = msgs
+    let start_at = msgs
         .iter()
-        .find(|m| m.bytes == [0xFA])
-        .expect("MIDI Start")
-        .frame;
+        .position(|m| m.bytes == [0xFA])
+        .expect("MIDI Start");
+    let first_tick = msgs
+        .iter()
+        .position(|m| m.bytes == [0xF8])
+        .expect("clock ticks");
+    assert!(
+        start_at < first_tick,
+        "Start comes before the downbeat tick"
+    );
+    let start = msgs[start_at].frame;
+    assert_eq!(
+        msgs[first_tick].frame, start,
+        "the downbeat tick is at Start"
+    );
     let spb = rx.sample_rate * 60.0 / 150.0;
     let ticks: Vec<u64> = msgs
         .iter()
@@ -275,6 +303,7 @@ fn clock_out_starts_on_beat_zero_and_ticks_24_per_beat() {
 
 #[test]
 fn an_interrupted_run_leaves_no_note_hanging() {
+    let _serial = one_at_a_time();
     let mut rx = MidiReceiver::new();
     let child = spawn(&[
         "--jack",
@@ -314,6 +343,7 @@ fn an_interrupted_run_leaves_no_note_hanging() {
 
 #[test]
 fn a_missing_jack_port_exits_2_and_lists_the_ports() {
+    let _serial = one_at_a_time();
     let rx = MidiReceiver::new();
     let child = spawn(&["--jack", "--midi-out", "nosuchport", "--bars", "1"]);
     let (code, err) = finish(child, Duration::from_secs(10));
@@ -331,6 +361,7 @@ fn a_missing_jack_port_exits_2_and_lists_the_ports() {
 
 #[test]
 fn follow_transport_waits_for_jack_transport_and_plays_on_its_frames() {
+    let _serial = one_at_a_time();
     let mut rx = MidiReceiver::new();
     let transport = rx.client.as_client().transport();
     transport.stop().unwrap();
@@ -338,6 +369,7 @@ fn follow_transport_waits_for_jack_transport_and_plays_on_its_frames() {
     let child = spawn(&[
         "--jack",
         "--follow-transport",
+        "--clock-out",
         "--bars",
         "2",
         "--tempo",
@@ -368,11 +400,31 @@ fn follow_transport_waits_for_jack_transport_and_plays_on_its_frames() {
         .collect();
     let want: Vec<(u64, u8)> = expected.solo.iter().map(|n| (n.start, n.note)).collect();
     assert_eq!(got, want, "note-ons at the transport frames of their beats");
-    assert_nothing_left_sounding(rx.received());
+    // The transport's start became MIDI Start, with the clock on its frames.
+    let msgs = rx.received().to_vec();
+    let start = msgs
+        .iter()
+        .find(|m| m.bytes == [0xFA])
+        .expect("MIDI Start when the transport rolls");
+    assert_eq!(start.transport_frame, Some(0));
+    let ticks: Vec<u64> = msgs
+        .iter()
+        .filter(|m| m.bytes == [0xF8])
+        .map(|m| m.transport_frame.unwrap())
+        .collect();
+    assert_eq!(ticks.len(), 2 * 4 * 24);
+    for (k, t) in ticks.iter().enumerate() {
+        assert_eq!(
+            *t,
+            (k as f64 * rx.sample_rate * 60.0 / 120.0 / 24.0).round() as u64
+        );
+    }
+    assert_nothing_left_sounding(&msgs);
 }
 
 #[test]
 fn the_process_callback_never_allocates_and_reads_chords_from_jack() {
+    let _serial = one_at_a_time();
     // A keyboard player on JACK: holds an A minor triad.
     let (keys, _) = jack::Client::new(
         &format!("keys-{}", std::process::id()),

@@ -372,6 +372,19 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
                 String::new()
             }
         );
+        eprintln!(
+            "longest process cycle {:.0} µs of {:.0} µs{}",
+            report.max_cycle_us,
+            1e6 * f64::from(report.buffer_size) / f64::from(report.sample_rate),
+            if report.skipped_cycles > 0 {
+                format!(
+                    "; JACK skipped {} cycles (overload), notes due in them were lost",
+                    report.skipped_cycles
+                )
+            } else {
+                String::new()
+            }
+        );
         return Ok(());
     }
 
