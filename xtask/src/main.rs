@@ -135,8 +135,8 @@ fn run_tests(extra: &[String]) -> ExitCode {
             failed += count(rest, " failed");
             ignored += count(rest, " ignored");
         }
-        if line.starts_with("SUMMARY ") {
-            summary_lines.push(line["SUMMARY ".len()..].to_string());
+        if let Some(rest) = line.strip_prefix("SUMMARY ") {
+            summary_lines.push(rest.to_string());
         }
     }
     let ok = child.wait().map(|s| s.success()).unwrap_or(false);
