@@ -54,6 +54,9 @@ pub const TEMPO_RANGE_BPM: (f64, f64) = (1.0, 1000.0);
 /// drop one on the audio thread.
 const RETIRED_SLOTS: usize = 4;
 
+/// Input notes pressed within this many seconds of each other belong to one chord.
+const CHORD_GROUP_SECONDS: f64 = 0.1;
+
 /// Salt for the pitch RNG's seed, so it is a different stream from the value RNG.
 const PITCH_SEED_SALT: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -97,8 +100,15 @@ impl Transport {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MidiIn {
     /// A note-on with velocity 0 counts as a note-off.
-    NoteOn { sample: u32, note: u8, velocity: u8 },
-    NoteOff { sample: u32, note: u8 },
+    NoteOn {
+        sample: u32,
+        note: u8,
+        velocity: u8,
+    },
+    NoteOff {
+        sample: u32,
+        note: u8,
+    },
 }
 
 impl MidiIn {
@@ -293,6 +303,14 @@ pub struct Engine {
     free_clock: Option<FreeClock>,
     /// Bit set of held input notes (128 bits).
     held: [u64; 2],
+    /// Notes pressed since the last release: the chord the player is
+    /// reaching for.
+    recent: [u64; 2],
+    last_was_release: bool,
+    /// Samples processed so far, and when the last input note was pressed,
+    /// to tell one chord's notes from the next chord's.
+    input_clock: u64,
+    last_press_at: u64,
     midi_chord: Option<Chord>,
 }
 
@@ -320,6 +338,10 @@ impl Engine {
             expected_position: 0.0,
             free_clock: None,
             held: [0; 2],
+            recent: [0; 2],
+            last_was_release: false,
+            input_clock: 0,
+            last_press_at: 0,
             midi_chord: None,
         };
         engine.reset();
@@ -444,6 +466,7 @@ impl Engine {
             for m in midi {
                 self.apply_midi(m);
             }
+            self.input_clock += n_samples as u64;
             return;
         };
 
@@ -516,6 +539,7 @@ impl Engine {
         if let Some(clock) = &mut self.free_clock {
             clock.samples += n_samples as u64;
         }
+        self.input_clock += n_samples as u64;
     }
 
     /// The clock's position (beats) at this block's first sample and the
@@ -602,7 +626,14 @@ impl Engine {
         let (note, length) = match self.model.vocab().get(index) {
             Some(value) => {
                 let s = &self.settings;
-                let note = decode_pitch(value, &chord, self.prev_note, s.low, s.high, &mut self.pitch_rng);
+                let note = decode_pitch(
+                    value,
+                    &chord,
+                    self.prev_note,
+                    s.low,
+                    s.high,
+                    &mut self.pitch_rng,
+                );
                 (note, duration_ticks(value.duration))
             }
             None => (None, TICKS_PER_BEAT),
@@ -647,13 +678,28 @@ impl Engine {
         }
         let (word, bit) = ((note / 64) as usize, note % 64);
         if on {
+            let at = self.input_clock + m.sample() as u64;
+            let window = (CHORD_GROUP_SECONDS * self.sample_rate) as u64;
+            if self.last_was_release || at.saturating_sub(self.last_press_at) > window {
+                self.recent = [0; 2];
+            }
+            self.last_press_at = at;
             self.held[word] |= 1 << bit;
+            self.recent[word] |= 1 << bit;
         } else {
             self.held[word] &= !(1 << bit);
         }
-        // A chord is three or more pitch classes. Releasing notes one by one
-        // leaves the last full chord in place; legato changes update as soon
-        // as the old chord's notes are gone.
+        self.last_was_release = !on;
+        // A chord is three or more pitch classes. A press sets the chord to
+        // what is held. A release changes it only while every note of the
+        // latest chord pressed (notes pressed together, with no release in
+        // between) is still held: that is a legato change letting go of the
+        // old chord, whereas letting go of the chord just played (one finger
+        // after the other) keeps it.
+        let recent_held = (0..2).all(|w| self.recent[w] & !self.held[w] == 0);
+        if !on && !recent_held {
+            return;
+        }
         let mut notes = [0u8; 128];
         let mut count = 0;
         let mut pcs = 0u16;
