@@ -664,6 +664,9 @@ pub struct LiveReport {
     pub values: usize,
     /// Note-on send time against the ideal time of its beat.
     pub jitter: Option<JitterStats>,
+    /// The instant of sample 0 of the timeline (beat 0 on the internal
+    /// clock): event at sample `s` is due at `origin + s / LIVE_SAMPLE_RATE`.
+    pub origin: Instant,
 }
 
 /// The live player's simulated timeline runs at this rate: it only sets the
@@ -1000,6 +1003,7 @@ pub fn run_live(
         notes,
         values,
         jitter: JitterStats::from_errors_us(&jitter_us),
+        origin: t0,
     })
 }
 
