@@ -179,6 +179,10 @@ struct Player {
     /// The transport rolled in the last cycle (for Start/Stop with `--clock-out`).
     was_rolling: bool,
     started: bool,
+    /// `--bars` as beats.
+    bars_beats: Option<f64>,
+    /// Where `--bars` end, in beats: from 0 on the own clock; following
+    /// transport, counted from where it first rolled.
     end_beats: Option<f64>,
     follow: bool,
     clock_out: bool,
@@ -188,7 +192,7 @@ struct Player {
 impl Player {
     /// Transport for this cycle and the frames to play before the end of
     /// `--bars` (`n` when the end is not in this cycle).
-    fn transport(&self, n: u32) -> (Transport, u32, bool) {
+    fn transport(&mut self, n: u32) -> (Transport, u32, bool) {
         let own_spb = self.sample_rate * 60.0 / self.tempo_bpm;
         let (transport, spb) = if self.follow {
             let (playing, position, tempo) = match self.transport.query() {
@@ -236,6 +240,14 @@ impl Player {
             };
             (t, own_spb)
         };
+        if self.end_beats.is_none() && transport.playing {
+            let from = if self.follow {
+                transport.position_beats.unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            self.end_beats = self.bars_beats.map(|b| from + b);
+        }
         let (n_play, ends) = match (self.end_beats, transport.position_beats) {
             (Some(end), Some(p)) if transport.playing => {
                 // On the own clock count samples, so the end lands on the same
@@ -528,9 +540,10 @@ pub fn run_jack(
         last_frame: 0,
         was_rolling: false,
         started: false,
-        end_beats: opts
+        bars_beats: opts
             .bars
             .map(|b| f64::from(b) * f64::from(setup.beats_per_bar)),
+        end_beats: None,
         follow: opts.follow_transport,
         clock_out: opts.clock_out,
         channel: setup.settings.channel,

@@ -856,6 +856,7 @@ pub fn run_live(
     let channel = setup.settings.channel;
     let bpb = f64::from(setup.beats_per_bar);
     let end_beats = opts.bars.map(|b| f64::from(b) * bpb);
+    let mut clock_end: Option<f64> = None;
     let time_sig = (setup.beats_per_bar, 4);
 
     let external = match clock {
@@ -918,7 +919,11 @@ pub fn run_live(
                         follower.on_message(secs(m.time), m.message());
                     });
                     let ft = follower.transport_for_block(secs(block_start), f64::from(block) / sr);
-                    let (n, last) = match end_beats {
+                    // `--bars` count from where the external clock first ran.
+                    if ft.playing && clock_end.is_none() {
+                        clock_end = end_beats.map(|b| ft.position_beats + b);
+                    }
+                    let (n, last) = match clock_end {
                         Some(e) if ft.playing => {
                             let spb = sr * 60.0 / ft.tempo_bpm;
                             let left = ((e - ft.position_beats) * spb + 1e-6).floor().max(0.0);
