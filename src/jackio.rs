@@ -154,6 +154,10 @@ impl jack::NotificationHandler for Notifications {
     }
 }
 
+/// A gap of up to this many periods is caught up (played late); a longer
+/// one is treated as a jump.
+const MAX_CATCH_UP_PERIODS: u64 = 8;
+
 /// The most messages one cycle can carry; more than any tempo and buffer
 /// size produce (24 clock ticks per beat plus a few notes).
 const MAX_MESSAGES: usize = 1024;
@@ -176,6 +180,8 @@ struct Player {
     played: u64,
     /// JACK frame time of the last cycle's first frame.
     last_frame: u32,
+    /// Length of the last cycle, frames.
+    last_n: u32,
     /// The transport rolled in the last cycle (for Start/Stop with `--clock-out`).
     was_rolling: bool,
     started: bool,
@@ -190,63 +196,69 @@ struct Player {
 }
 
 impl Player {
-    /// Transport for this cycle and the frames to play before the end of
-    /// `--bars` (`n` when the end is not in this cycle).
-    fn transport(&mut self, n: u32) -> (Transport, u32, bool) {
+    /// Where JACK transport is now: (rolling, quarter-note position, tempo).
+    fn followed(&self) -> (bool, f64, f64) {
+        let own_spb = self.sample_rate * 60.0 / self.tempo_bpm;
+        let Ok(sp) = self.transport.query() else {
+            return (false, 0.0, self.tempo_bpm);
+        };
+        let rolling = sp.state == jack::TransportState::Rolling;
+        match sp.pos.bbt() {
+            Some(bbt) => {
+                // BBT counts beats of the time signature's denominator; the
+                // engine counts quarter notes.
+                let quarters_per_beat = 4.0 / f64::from(bbt.sig_denom.max(1.0));
+                let beats = (bbt.bar.saturating_sub(1) as f64) * f64::from(bbt.sig_num)
+                    + bbt.beat.saturating_sub(1) as f64
+                    + bbt.tick as f64 / bbt.ticks_per_beat;
+                let tempo = bbt.bpm / quarters_per_beat;
+                let tempo = if tempo.is_finite() && tempo > 1.0 {
+                    tempo
+                } else {
+                    self.tempo_bpm
+                };
+                // The BBT may describe a frame before this cycle's first.
+                let behind =
+                    f64::from(sp.pos.bbt_offset().unwrap_or(0)) * tempo / 60.0 / self.sample_rate;
+                (rolling, beats * quarters_per_beat + behind, tempo)
+            }
+            // No timebase master: the frame counter at our tempo.
+            None => (rolling, f64::from(sp.pos.frame()) / own_spb, self.tempo_bpm),
+        }
+    }
+
+    /// The transport for a span of `n` frames starting `back` frames before
+    /// this cycle (0 for the cycle itself; own clock: at frame `from` since
+    /// the start), and how many of its frames to play before `--bars` end
+    /// (`ends` when the end falls inside).
+    fn transport(&mut self, from: u64, back: u32, n: u32) -> (Transport, u32, bool) {
         let own_spb = self.sample_rate * 60.0 / self.tempo_bpm;
         let (transport, spb) = if self.follow {
-            let (playing, position, tempo) = match self.transport.query() {
-                Ok(sp) => {
-                    let rolling = sp.state == jack::TransportState::Rolling;
-                    match sp.pos.bbt() {
-                        Some(bbt) => {
-                            // BBT counts beats of the time signature's denominator; the
-                            // engine counts quarter notes.
-                            let quarters_per_beat = 4.0 / f64::from(bbt.sig_denom.max(1.0));
-                            let beats = (bbt.bar.saturating_sub(1) as f64) * f64::from(bbt.sig_num)
-                                + bbt.beat.saturating_sub(1) as f64
-                                + bbt.tick as f64 / bbt.ticks_per_beat;
-                            let tempo = bbt.bpm / quarters_per_beat;
-                            let tempo = if tempo.is_finite() && tempo > 1.0 {
-                                tempo
-                            } else {
-                                self.tempo_bpm
-                            };
-                            // The BBT may describe a frame before this cycle's first.
-                            let behind = f64::from(sp.pos.bbt_offset().unwrap_or(0)) * tempo
-                                / 60.0
-                                / self.sample_rate;
-                            (rolling, beats * quarters_per_beat + behind, tempo)
-                        }
-                        // No timebase master: the frame counter at our tempo.
-                        None => (rolling, f64::from(sp.pos.frame()) / own_spb, self.tempo_bpm),
-                    }
-                }
-                Err(_) => (false, 0.0, self.tempo_bpm),
-            };
+            let (playing, now, tempo) = self.followed();
+            let spb = self.sample_rate * 60.0 / tempo;
             let t = Transport {
                 playing,
                 tempo_bpm: tempo,
-                position_beats: Some(position),
+                position_beats: Some(now - f64::from(back) / spb),
                 time_sig: self.time_sig,
             };
-            (t, self.sample_rate * 60.0 / tempo)
+            (t, spb)
         } else {
             let t = Transport {
                 playing: true,
                 tempo_bpm: self.tempo_bpm,
-                position_beats: Some(self.played as f64 / own_spb),
+                position_beats: Some(from as f64 / own_spb),
                 time_sig: self.time_sig,
             };
             (t, own_spb)
         };
         if self.end_beats.is_none() && transport.playing {
-            let from = if self.follow {
+            let start = if self.follow {
                 transport.position_beats.unwrap_or(0.0)
             } else {
                 0.0
             };
-            self.end_beats = self.bars_beats.map(|b| from + b);
+            self.end_beats = self.bars_beats.map(|b| start + b);
         }
         let (n_play, ends) = match (self.end_beats, transport.position_beats) {
             (Some(end), Some(p)) if transport.playing => {
@@ -255,7 +267,7 @@ impl Player {
                 let remaining = if self.follow {
                     ((end - p) * spb + 1e-6).floor()
                 } else {
-                    crate::render::end_sample(end, spb) as f64 - self.played as f64
+                    crate::render::end_sample(end, spb) as f64 - from as f64
                 };
                 if remaining < f64::from(n) {
                     (remaining.max(0.0) as u32, true)
@@ -266,6 +278,57 @@ impl Player {
             _ => (n, false),
         };
         (transport, n_play, ends)
+    }
+
+    /// Runs the engine over `n` frames and schedules its notes (and clock
+    /// ticks) at their offsets; `first_frame` is the span's frame since the start.
+    fn play_span(&mut self, transport: &Transport, n: u32, first_frame: u64, with_input: bool) {
+        if n == 0 {
+            return;
+        }
+        self.out.clear();
+        let input: &[MidiIn] = if with_input { &self.midi_in } else { &[] };
+        self.engine.process(transport, n, input, &mut self.out);
+        for ev in &self.out.notes {
+            if self.scheduled.len() < MAX_MESSAGES {
+                self.scheduled.push(note_message(ev));
+            }
+        }
+        if self.clock_out && transport.playing {
+            if let Some(p) = transport.position_beats {
+                let spb = self.sample_rate * 60.0 / transport.tempo_bpm;
+                for (_, offset) in midiclock::ticks_in_block(p, n, spb) {
+                    if self.scheduled.len() < MAX_MESSAGES {
+                        self.scheduled
+                            .push(Scheduled::realtime(offset, midiclock::CLOCK));
+                    }
+                }
+            }
+        }
+        for g in &self.out.generated {
+            // A full log queue only loses a printed line, never a note.
+            let _ = self.log.try_send(LogEvent {
+                frame: first_frame + u64::from(g.sample),
+                generated: *g,
+            });
+        }
+    }
+
+    /// JACK did not run us for `missed` frames (an overloaded or
+    /// non-real-time server): play them now, every event at this cycle's
+    /// first frame and in its original order, so notes and clock ticks come
+    /// late instead of never, and the engine's position stays continuous.
+    fn catch_up(&mut self, from: u64, missed: u32) {
+        let (transport, n_play, _) = self.transport(from, missed, missed);
+        if !transport.playing {
+            return;
+        }
+        let split = self.scheduled.len();
+        self.play_span(&transport, n_play, from, false);
+        self.scheduled[split..].sort_unstable_by_key(|m| (m.offset, m.order));
+        for m in &mut self.scheduled[split..] {
+            m.offset = 0;
+        }
     }
 }
 
@@ -309,10 +372,12 @@ impl Player {
             return jack::Control::Continue;
         }
         self.scheduled.clear();
+        let stop_now = self.shared.stop_request.load(Ordering::Acquire);
         let now = ps.last_frame_time();
         if !self.started {
             self.started = true;
             self.last_frame = now;
+            self.last_n = 0;
             self.shared
                 .start_frame
                 .store(u64::from(now), Ordering::Release);
@@ -321,29 +386,35 @@ impl Player {
                     .push(Scheduled::realtime(0, midiclock::START));
             }
         }
-        // Position from JACK's frame clock, not from counting our cycles: a
-        // cycle the server skipped under load must not shift the beat grid.
-        let advanced = now.wrapping_sub(self.last_frame);
-        if self.played > 0 && advanced > n {
-            self.shared.skipped_cycles.fetch_add(1, Ordering::Relaxed);
-        }
-        self.played += u64::from(advanced);
+        // Position from JACK's frame clock, not from counting our cycles, so
+        // a cycle the server skipped does not shift the beat grid; what was
+        // due in it is played now.
+        let advanced = u64::from(now.wrapping_sub(self.last_frame));
+        let expected = self.played + u64::from(self.last_n);
+        self.played += advanced;
         self.last_frame = now;
+        self.last_n = n;
+        let missed = self.played.saturating_sub(expected);
+        if missed > 0 {
+            self.shared.skipped_cycles.fetch_add(1, Ordering::Relaxed);
+            // Beyond a few periods it is a stall, not jitter: let the engine
+            // see the jump (it ends the note) rather than burst a bar at once.
+            if !stop_now && missed <= u64::from(n) * MAX_CATCH_UP_PERIODS {
+                self.catch_up(expected, missed as u32);
+            }
+        }
+        let catch_up_len = self.scheduled.len();
 
-        let stop_now = self.shared.stop_request.load(Ordering::Acquire);
         let (transport, n_play, ends) = if stop_now {
-            (
-                Transport {
-                    playing: false,
-                    tempo_bpm: self.tempo_bpm,
-                    position_beats: None,
-                    time_sig: self.time_sig,
-                },
-                0,
-                true,
-            )
+            let t = Transport {
+                playing: false,
+                tempo_bpm: self.tempo_bpm,
+                position_beats: None,
+                time_sig: self.time_sig,
+            };
+            (t, 0, true)
         } else {
-            self.transport(n)
+            self.transport(self.played, 0, n)
         };
 
         if self.clock_out && self.follow && !stop_now {
@@ -367,34 +438,7 @@ impl Player {
             self.was_rolling = transport.playing;
         }
 
-        if n_play > 0 {
-            self.out.clear();
-            self.engine
-                .process(&transport, n_play, &self.midi_in, &mut self.out);
-            for ev in &self.out.notes {
-                if self.scheduled.len() < MAX_MESSAGES {
-                    self.scheduled.push(note_message(ev));
-                }
-            }
-            if self.clock_out && transport.playing {
-                if let Some(p) = transport.position_beats {
-                    let spb = self.sample_rate * 60.0 / transport.tempo_bpm;
-                    for (_, offset) in midiclock::ticks_in_block(p, n_play, spb) {
-                        if self.scheduled.len() < MAX_MESSAGES {
-                            self.scheduled
-                                .push(Scheduled::realtime(offset, midiclock::CLOCK));
-                        }
-                    }
-                }
-            }
-            for g in &self.out.generated {
-                // A full log queue only loses a printed line, never a note.
-                let _ = self.log.try_send(LogEvent {
-                    frame: self.played + u64::from(g.sample),
-                    generated: *g,
-                });
-            }
-        }
+        self.play_span(&transport, n_play, self.played, true);
         if ends {
             let at = n_play.min(n.saturating_sub(1));
             self.out.clear();
@@ -408,8 +452,9 @@ impl Player {
                 .push(Scheduled::realtime(at, midiclock::STOP));
         }
 
-        // JACK wants events in time order; an in-place unstable sort does not allocate.
-        self.scheduled.sort_unstable_by_key(|m| (m.offset, m.order));
+        // JACK wants events in time order; an in-place unstable sort does not
+        // allocate. Caught-up events stay first, in their own order.
+        self.scheduled[catch_up_len..].sort_unstable_by_key(|m| (m.offset, m.order));
         let mut writer = self.port_out.writer(ps);
         let mut notes = 0;
         for m in &self.scheduled {
@@ -538,6 +583,7 @@ pub fn run_jack(
         time_sig: (setup.beats_per_bar, 4),
         played: 0,
         last_frame: 0,
+        last_n: 0,
         was_rolling: false,
         started: false,
         bars_beats: opts

@@ -5,10 +5,17 @@
 //! A MIDI receiver (a JACK client inside the test) records what `jazz-synth
 //! --jack` sends, with absolute frame times, and the notes are checked
 //! against the engine's own render of the same setup.
+//!
+//! An overloaded or non-real-time server sometimes skips a client's cycle;
+//! the player then sends what was due a period late, and the receiver may
+//! miss a buffer. Exact-frame checks only mean something for a run in which
+//! JACK ran every cycle, so each run reports skips on both sides and is
+//! repeated (at most three times) until one is clean.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -37,6 +44,7 @@ impl Received {
         (self.bytes.len() == 3 && self.bytes[0] & 0xF0 == 0x90 && self.bytes[2] > 0)
             .then(|| self.bytes[1])
     }
+
     fn note_off(&self) -> Option<u8> {
         let off = self.bytes.len() == 3
             && (self.bytes[0] & 0xF0 == 0x80
@@ -57,6 +65,13 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn no_server(e: jack::Error) -> ! {
+    panic!(
+        "no JACK server ({e}). CI starts one; locally run \
+         `JACK_NO_AUDIO_RESERVATION=1 jackd -d dummy -r 48000 -p 256 &` first"
+    )
+}
+
 /// A JACK client with one MIDI input port that records everything.
 struct MidiReceiver {
     client: ActiveReceiver,
@@ -64,6 +79,8 @@ struct MidiReceiver {
     port: String,
     sample_rate: f64,
     log: Vec<Received>,
+    /// Cycles the server did not run the receiver for.
+    skipped: Arc<AtomicUsize>,
 }
 
 impl MidiReceiver {
@@ -74,20 +91,22 @@ impl MidiReceiver {
             std::process::id()
         );
         let (client, _) = jack::Client::new(&name, jack::ClientOptions::NO_START_SERVER)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "no JACK server ({e}). CI starts one; locally run \
-                 `JACK_NO_AUDIO_RESERVATION=1 jackd -d dummy -r 48000 -p 256 &` first"
-                )
-            });
+            .unwrap_or_else(|e| no_server(e));
         let port = client
             .register_port("in", jack::MidiIn::default())
             .expect("register the receiver port");
         let port_name = port.name().unwrap();
         let sample_rate = f64::from(client.sample_rate());
         let (tx, rx) = crossbeam_channel::unbounded();
+        let skipped = Arc::new(AtomicUsize::new(0));
+        let skips = Arc::clone(&skipped);
+        let mut last: Option<u32> = None;
         let process: ProcessFn = Box::new(move |client: &jack::Client, ps: &jack::ProcessScope| {
-            let cycle_start = u64::from(ps.last_frame_time());
+            let now = ps.last_frame_time();
+            if last.is_some_and(|l| now.wrapping_sub(l) != ps.n_frames()) {
+                skips.fetch_add(1, Ordering::SeqCst);
+            }
+            last = Some(now);
             let transport = client
                 .transport()
                 .query()
@@ -96,7 +115,7 @@ impl MidiReceiver {
                 .map(|t| u64::from(t.pos.frame()));
             for ev in port.iter(ps) {
                 let _ = tx.send(Received {
-                    frame: cycle_start + u64::from(ev.time),
+                    frame: u64::from(now) + u64::from(ev.time),
                     transport_frame: transport.map(|f| f + u64::from(ev.time)),
                     bytes: ev.bytes.to_vec(),
                 });
@@ -112,6 +131,7 @@ impl MidiReceiver {
             port: port_name,
             sample_rate,
             log: Vec::new(),
+            skipped,
         }
     }
 
@@ -127,6 +147,33 @@ impl MidiReceiver {
             .filter_map(|r| r.note_on().map(|n| (r.frame, n)))
             .collect()
     }
+
+    fn skipped(&self) -> usize {
+        self.skipped.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `attempt` until JACK ran every cycle of both the player and the
+/// receiver (the attempt says whether it did), at most three times.
+fn clean_run<T>(mut attempt: impl FnMut() -> (T, bool)) -> T {
+    for i in 1..=3 {
+        let (result, clean) = attempt();
+        if clean {
+            if i > 1 {
+                println!("SUMMARY jack: clean run on attempt {i} (JACK skipped cycles before)");
+            }
+            return result;
+        }
+        eprintln!("JACK skipped cycles in attempt {i} (overloaded or non-real-time server); running again");
+    }
+    panic!(
+        "the JACK server skipped cycles in three runs in a row: it is overloaded or not real-time"
+    )
+}
+
+/// A clean run: neither the player (its end report) nor the receiver saw a skipped cycle.
+fn is_clean(rx: &MidiReceiver, player_stderr: &str) -> bool {
+    rx.skipped() == 0 && !player_stderr.contains("JACK skipped")
 }
 
 fn spawn(args: &[&str]) -> Child {
@@ -155,6 +202,8 @@ fn finish(mut child: Child, timeout: Duration) -> (Option<i32>, String) {
     };
     let mut err = String::new();
     let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    // The last messages are a cycle or two behind the exit.
+    std::thread::sleep(Duration::from_millis(50));
     (status.code(), err)
 }
 
@@ -193,21 +242,24 @@ fn assert_nothing_left_sounding(msgs: &[Received]) {
 #[test]
 fn four_bars_at_120_put_every_note_on_its_beat_frame() {
     let _serial = one_at_a_time();
-    let mut rx = MidiReceiver::new();
-    let child = spawn(&[
-        "--jack",
-        "--bars",
-        "4",
-        "--tempo",
-        "120",
-        "--seed",
-        "7",
-        "--midi-out",
-        &rx.port,
-    ]);
-    let (code, err) = finish(child, Duration::from_secs(30));
+    let (mut rx, code, err) = clean_run(|| {
+        let rx = MidiReceiver::new();
+        let child = spawn(&[
+            "--jack",
+            "--bars",
+            "4",
+            "--tempo",
+            "120",
+            "--seed",
+            "7",
+            "--midi-out",
+            &rx.port,
+        ]);
+        let (code, err) = finish(child, Duration::from_secs(30));
+        let clean = is_clean(&rx, &err);
+        ((rx, code, err), clean)
+    });
     assert_eq!(code, Some(0), "stderr:\n{err}");
-    std::thread::sleep(Duration::from_millis(50));
 
     let (expected, _) = render_timeline(&setup(7, 120.0), 4, rx.sample_rate, 256);
     let spb = rx.sample_rate * 60.0 / 120.0;
@@ -248,21 +300,24 @@ fn four_bars_at_120_put_every_note_on_its_beat_frame() {
 #[test]
 fn clock_out_starts_on_beat_zero_and_ticks_24_per_beat() {
     let _serial = one_at_a_time();
-    let mut rx = MidiReceiver::new();
-    let child = spawn(&[
-        "--jack",
-        "--bars",
-        "2",
-        "--tempo",
-        "150",
-        "--clock-out",
-        "--quiet",
-        "--midi-out",
-        &rx.port,
-    ]);
-    let (code, err) = finish(child, Duration::from_secs(30));
+    let (mut rx, code, err) = clean_run(|| {
+        let rx = MidiReceiver::new();
+        let args = [
+            "--jack",
+            "--bars",
+            "2",
+            "--tempo",
+            "150",
+            "--clock-out",
+            "--quiet",
+            "--midi-out",
+            &rx.port,
+        ];
+        let (code, err) = finish(spawn(&args), Duration::from_secs(30));
+        let clean = is_clean(&rx, &err);
+        ((rx, code, err), clean)
+    });
     assert_eq!(code, Some(0), "stderr:\n{err}");
-    std::thread::sleep(Duration::from_millis(50));
     let msgs = rx.received().to_vec();
     let start_at = msgs
         .iter()
@@ -304,40 +359,43 @@ fn clock_out_starts_on_beat_zero_and_ticks_24_per_beat() {
 #[test]
 fn an_interrupted_run_leaves_no_note_hanging() {
     let _serial = one_at_a_time();
-    let mut rx = MidiReceiver::new();
-    let child = spawn(&[
-        "--jack",
-        "--tempo",
-        "240",
-        "--quiet",
-        "--midi-out",
-        &rx.port,
-    ]);
-    let pid = child.id() as libc::pid_t;
-    // Interrupt while a note sounds, after a few have played.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "no notes arrived from jazz-synth"
-        );
-        let msgs = rx.received();
-        let ons = msgs.iter().filter(|m| m.note_on().is_some()).count();
-        if ons >= 3 && msgs.last().is_some_and(|m| m.note_on().is_some()) {
-            break;
+    let (mut rx, code, err) = clean_run(|| {
+        let mut rx = MidiReceiver::new();
+        let child = spawn(&[
+            "--jack",
+            "--tempo",
+            "240",
+            "--quiet",
+            "--midi-out",
+            &rx.port,
+        ]);
+        let pid = child.id() as libc::pid_t;
+        // Interrupt while a note sounds, after a few have played.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no notes arrived from jazz-synth"
+            );
+            let msgs = rx.received();
+            let ons = msgs.iter().filter(|m| m.note_on().is_some()).count();
+            if ons >= 3 && msgs.last().is_some_and(|m| m.note_on().is_some()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // SAFETY: sending a signal to our own child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let (code, err) = finish(child, Duration::from_secs(10));
+        // SAFETY: sending a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let (code, err) = finish(child, Duration::from_secs(10));
+        let clean = is_clean(&rx, &err);
+        ((rx, code, err), clean)
+    });
     assert_eq!(
         code,
         Some(0),
         "Ctrl-C is a normal way to stop; stderr:\n{err}"
     );
     assert!(err.contains("stopped"), "{err}");
-    std::thread::sleep(Duration::from_millis(50));
     assert_nothing_left_sounding(rx.received());
 }
 
@@ -345,8 +403,10 @@ fn an_interrupted_run_leaves_no_note_hanging() {
 fn a_missing_jack_port_exits_2_and_lists_the_ports() {
     let _serial = one_at_a_time();
     let rx = MidiReceiver::new();
-    let child = spawn(&["--jack", "--midi-out", "nosuchport", "--bars", "1"]);
-    let (code, err) = finish(child, Duration::from_secs(10));
+    let (code, err) = finish(
+        spawn(&["--jack", "--midi-out", "nosuchport", "--bars", "1"]),
+        Duration::from_secs(10),
+    );
     assert_eq!(code, Some(2), "stderr:\n{err}");
     assert!(
         err.contains("no JACK MIDI input matches \"nosuchport\""),
@@ -362,32 +422,36 @@ fn a_missing_jack_port_exits_2_and_lists_the_ports() {
 #[test]
 fn follow_transport_waits_for_jack_transport_and_plays_on_its_frames() {
     let _serial = one_at_a_time();
-    let mut rx = MidiReceiver::new();
-    let transport = rx.client.as_client().transport();
-    transport.stop().unwrap();
-    transport.locate(0).unwrap();
-    let child = spawn(&[
-        "--jack",
-        "--follow-transport",
-        "--clock-out",
-        "--bars",
-        "2",
-        "--tempo",
-        "120",
-        "--quiet",
-        "--midi-out",
-        &rx.port,
-    ]);
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        rx.note_ons().is_empty(),
-        "played while the transport was stopped"
-    );
-    transport.start().unwrap();
-    let (code, err) = finish(child, Duration::from_secs(30));
-    transport.stop().unwrap();
+    let (mut rx, code, err) = clean_run(|| {
+        let mut rx = MidiReceiver::new();
+        let transport = rx.client.as_client().transport();
+        transport.stop().unwrap();
+        transport.locate(0).unwrap();
+        let args = [
+            "--jack",
+            "--follow-transport",
+            "--clock-out",
+            "--bars",
+            "2",
+            "--tempo",
+            "120",
+            "--quiet",
+            "--midi-out",
+            &rx.port,
+        ];
+        let child = spawn(&args);
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            rx.note_ons().is_empty(),
+            "played while the transport was stopped"
+        );
+        transport.start().unwrap();
+        let (code, err) = finish(child, Duration::from_secs(30));
+        transport.stop().unwrap();
+        let clean = is_clean(&rx, &err);
+        ((rx, code, err), clean)
+    });
     assert_eq!(code, Some(0), "stderr:\n{err}");
-    std::thread::sleep(Duration::from_millis(50));
 
     let (expected, _) = render_timeline(&setup(0, 120.0), 2, rx.sample_rate, 256);
     let got: Vec<(u64, u8)> = rx
@@ -430,10 +494,10 @@ fn the_process_callback_never_allocates_and_reads_chords_from_jack() {
         &format!("keys-{}", std::process::id()),
         jack::ClientOptions::NO_START_SERVER,
     )
-    .expect("a JACK server must be running");
+    .unwrap_or_else(|e| no_server(e));
     let mut keys_port = keys.register_port("out", jack::MidiOut::default()).unwrap();
     let keys_name = keys_port.name().unwrap();
-    let mut sent = false;
+    let press = Arc::new(AtomicBool::new(false));
     let keys = keys
         .activate_async(
             (),
@@ -442,21 +506,23 @@ fn the_process_callback_never_allocates_and_reads_chords_from_jack() {
                     // Pressed once jazz-synth listens, so the chord is not lost.
                     let listening = keys_port.connected_count().unwrap_or(0) > 0;
                     let mut w = keys_port.writer(ps);
-                    if listening && !sent {
+                    if listening && !press.swap(true, Ordering::SeqCst) {
                         for n in [57u8, 60, 64] {
                             let _ = w.write(&jack::RawMidi {
                                 time: 0,
                                 bytes: &[0x90, n, 80],
                             });
                         }
-                        sent = true;
+                    }
+                    if !listening {
+                        // A new run connects again: press again then.
+                        press.store(false, Ordering::SeqCst);
                     }
                     jack::Control::Continue
                 },
             ),
         )
         .unwrap();
-    let mut rx = MidiReceiver::new();
     let mut s = Setup::from_options(&MusicOptions {
         tempo_bpm: Some(300.0),
         chords_from_midi: true,
@@ -464,29 +530,33 @@ fn the_process_callback_never_allocates_and_reads_chords_from_jack() {
     })
     .unwrap();
     s.settings.seed = 3;
-    let opts = JackOptions {
-        client_name: format!("js-noalloc-{}", std::process::id()),
-        connect_out: Some(rx.port.clone()),
-        chords_from: Some(keys_name),
-        clock_out: true,
-        bars: Some(2),
-        print_notes: true,
-        ..JackOptions::default()
-    };
-    static STOP: AtomicBool = AtomicBool::new(false);
-    let mut log = Vec::new();
-    let report = jackio::run_jack(&s, &opts, &STOP, &mut log).expect("run through JACK");
+    let (mut rx, report, lines) = clean_run(|| {
+        let rx = MidiReceiver::new();
+        let opts = JackOptions {
+            client_name: format!("js-noalloc-{}", std::process::id()),
+            connect_out: Some(rx.port.clone()),
+            chords_from: Some(keys_name.clone()),
+            clock_out: true,
+            bars: Some(2),
+            print_notes: true,
+            ..JackOptions::default()
+        };
+        static STOP: AtomicBool = AtomicBool::new(false);
+        let mut log = Vec::new();
+        let report = jackio::run_jack(&s, &opts, &STOP, &mut log).expect("run through JACK");
+        std::thread::sleep(Duration::from_millis(50));
+        let clean = rx.skipped() == 0 && report.skipped_cycles == 0;
+        ((rx, report, String::from_utf8(log).unwrap()), clean)
+    });
     assert_eq!(report.reason, StopReason::Finished);
     assert_eq!(report.lost_events, 0);
     assert_eq!(report.values, 8, "one value per beat for 2 bars");
     assert_eq!(report.max_beat_error_frames.unwrap_or(0), 0);
-    let lines = String::from_utf8(log).unwrap();
     assert_eq!(lines.lines().count(), 8, "{lines}");
     assert!(
         lines.lines().all(|l| l.contains(" Am ")),
         "the held A minor chord labels the notes:\n{lines}"
     );
-    std::thread::sleep(Duration::from_millis(50));
     assert_eq!(rx.note_ons().len(), report.notes);
     assert_nothing_left_sounding(rx.received());
     drop(keys);
