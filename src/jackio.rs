@@ -162,16 +162,15 @@ const MAX_CATCH_UP_PERIODS: u64 = 8;
 /// size produce (24 clock ticks per beat plus a few notes).
 const MAX_MESSAGES: usize = 1024;
 
-/// The real-time half: owns the engine; `process` never allocates, locks or blocks.
-struct Player {
+/// What the JACK client does each cycle, apart from the JACK API: tests
+/// drive it with made-up frame times (skipped cycles, stops) and read the
+/// messages it schedules.
+struct Core {
     engine: Engine,
     out: Output,
     midi_in: Vec<MidiIn>,
+    /// The messages of the current cycle, in the order to write them.
     scheduled: Vec<Scheduled>,
-    port_out: jack::Port<jack::MidiOut>,
-    port_in: Option<jack::Port<jack::MidiIn>>,
-    transport: jack::Transport,
-    shared: Arc<Shared>,
     log: Sender<LogEvent>,
     sample_rate: f64,
     tempo_bpm: f64,
@@ -193,37 +192,62 @@ struct Player {
     follow: bool,
     clock_out: bool,
     channel: u8,
+    /// Cycles JACK did not run us for.
+    skipped: usize,
 }
 
-impl Player {
-    /// Where JACK transport is now: (rolling, quarter-note position, tempo).
-    fn followed(&self) -> (bool, f64, f64) {
-        let own_spb = self.sample_rate * 60.0 / self.tempo_bpm;
-        let Ok(sp) = self.transport.query() else {
-            return (false, 0.0, self.tempo_bpm);
-        };
-        let rolling = sp.state == jack::TransportState::Rolling;
-        match sp.pos.bbt() {
-            Some(bbt) => {
-                // BBT counts beats of the time signature's denominator; the
-                // engine counts quarter notes.
-                let quarters_per_beat = 4.0 / f64::from(bbt.sig_denom.max(1.0));
-                let beats = (bbt.bar.saturating_sub(1) as f64) * f64::from(bbt.sig_num)
-                    + bbt.beat.saturating_sub(1) as f64
-                    + bbt.tick as f64 / bbt.ticks_per_beat;
-                let tempo = bbt.bpm / quarters_per_beat;
-                let tempo = if tempo.is_finite() && tempo > 1.0 {
-                    tempo
-                } else {
-                    self.tempo_bpm
-                };
-                // The BBT may describe a frame before this cycle's first.
-                let behind =
-                    f64::from(sp.pos.bbt_offset().unwrap_or(0)) * tempo / 60.0 / self.sample_rate;
-                (rolling, beats * quarters_per_beat + behind, tempo)
+/// JACK transport as the player follows it: rolling, quarter-note position
+/// at the cycle's first frame, tempo in BPM.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Followed {
+    rolling: bool,
+    position_beats: f64,
+    tempo_bpm: f64,
+}
+
+impl Core {
+    fn new(setup: &Setup, opts: &JackOptions, sample_rate: f64, log: Sender<LogEvent>) -> Core {
+        Core {
+            engine: setup.engine(sample_rate),
+            out: Output::with_capacity(256),
+            midi_in: Vec::with_capacity(256),
+            scheduled: Vec::with_capacity(MAX_MESSAGES + 8),
+            log,
+            sample_rate,
+            tempo_bpm: setup.tempo_bpm,
+            time_sig: (setup.beats_per_bar, 4),
+            played: 0,
+            last_frame: 0,
+            last_n: 0,
+            was_rolling: false,
+            started: false,
+            bars_beats: opts
+                .bars
+                .map(|b| f64::from(b) * f64::from(setup.beats_per_bar)),
+            end_beats: None,
+            follow: opts.follow_transport,
+            clock_out: opts.clock_out,
+            channel: setup.settings.channel,
+            skipped: 0,
+        }
+    }
+
+    /// Starts collecting this cycle's MIDI input. Chords pressed before the
+    /// first played cycle are kept (at sample 0) so a chord held before
+    /// playing starts is not lost.
+    fn begin_input(&mut self) {
+        if self.started {
+            self.midi_in.clear();
+        }
+    }
+
+    /// One incoming MIDI message at `time` frames into the cycle.
+    fn input(&mut self, time: u32, bytes: &[u8]) {
+        if self.midi_in.len() < self.midi_in.capacity() {
+            let at = if self.started { time } else { 0 };
+            if let Some(ev) = live::chord_input(bytes, at) {
+                self.midi_in.push(ev);
             }
-            // No timebase master: the frame counter at our tempo.
-            None => (rolling, f64::from(sp.pos.frame()) / own_spb, self.tempo_bpm),
         }
     }
 
@@ -231,15 +255,20 @@ impl Player {
     /// this cycle (0 for the cycle itself; own clock: at frame `from` since
     /// the start), and how many of its frames to play before `--bars` end
     /// (`ends` when the end falls inside).
-    fn transport(&mut self, from: u64, back: u32, n: u32) -> (Transport, u32, bool) {
+    fn transport(
+        &mut self,
+        followed: Followed,
+        from: u64,
+        back: u32,
+        n: u32,
+    ) -> (Transport, u32, bool) {
         let own_spb = self.sample_rate * 60.0 / self.tempo_bpm;
         let (transport, spb) = if self.follow {
-            let (playing, now, tempo) = self.followed();
-            let spb = self.sample_rate * 60.0 / tempo;
+            let spb = self.sample_rate * 60.0 / followed.tempo_bpm;
             let t = Transport {
-                playing,
-                tempo_bpm: tempo,
-                position_beats: Some(now - f64::from(back) / spb),
+                playing: followed.rolling,
+                tempo_bpm: followed.tempo_bpm,
+                position_beats: Some(followed.position_beats - f64::from(back) / spb),
                 time_sig: self.time_sig,
             };
             (t, spb)
@@ -318,8 +347,8 @@ impl Player {
     /// non-real-time server): play them now, every event at this cycle's
     /// first frame and in its original order, so notes and clock ticks come
     /// late instead of never, and the engine's position stays continuous.
-    fn catch_up(&mut self, from: u64, missed: u32) {
-        let (transport, n_play, _) = self.transport(from, missed, missed);
+    fn catch_up(&mut self, followed: Followed, from: u64, missed: u32) {
+        let (transport, n_play, _) = self.transport(followed, from, missed, missed);
         if !transport.playing {
             return;
         }
@@ -330,57 +359,17 @@ impl Player {
             m.offset = 0;
         }
     }
-}
 
-impl jack::ProcessHandler for Player {
-    fn process(&mut self, _client: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
-        // Aborts on any allocation in builds with debug assertions when the
-        // binary installs `assert_no_alloc::AllocDisabler` (tests/jack.rs does).
-        let began = Instant::now();
-        let control = assert_no_alloc::assert_no_alloc(|| self.cycle(ps));
-        let took = began.elapsed().as_nanos() as u64;
-        self.shared.max_cycle_ns.fetch_max(took, Ordering::Relaxed);
-        control
-    }
-}
-
-impl Player {
-    fn cycle(&mut self, ps: &jack::ProcessScope) -> jack::Control {
-        let n = ps.n_frames();
-        if self.shared.finished.load(Ordering::Acquire) {
-            // Taking the writer clears the port buffer: silence this cycle.
-            self.port_out.writer(ps);
-            return jack::Control::Continue;
-        }
-        // Chords pressed before the first played cycle are kept (at sample 0)
-        // so a chord held before playing starts is not lost.
-        if self.started {
-            self.midi_in.clear();
-        }
-        if let Some(port) = &self.port_in {
-            for raw in port.iter(ps) {
-                if self.midi_in.len() < self.midi_in.capacity() {
-                    let at = if self.started { raw.time } else { 0 };
-                    if let Some(ev) = live::chord_input(raw.bytes, at) {
-                        self.midi_in.push(ev);
-                    }
-                }
-            }
-        }
-        if !self.shared.start.load(Ordering::Acquire) {
-            self.port_out.writer(ps);
-            return jack::Control::Continue;
-        }
+    /// One cycle of `n` frames whose first frame is JACK frame time `now`.
+    /// `stop` ends everything at the first frame. Leaves the messages to
+    /// write in `scheduled`, in order; returns true when this was the last
+    /// cycle (bars played or stopped).
+    fn cycle(&mut self, now: u32, n: u32, followed: Followed, stop: bool) -> bool {
         self.scheduled.clear();
-        let stop_now = self.shared.stop_request.load(Ordering::Acquire);
-        let now = ps.last_frame_time();
         if !self.started {
             self.started = true;
             self.last_frame = now;
             self.last_n = 0;
-            self.shared
-                .start_frame
-                .store(u64::from(now), Ordering::Release);
             if self.clock_out && !self.follow {
                 self.scheduled
                     .push(Scheduled::realtime(0, midiclock::START));
@@ -396,16 +385,16 @@ impl Player {
         self.last_n = n;
         let missed = self.played.saturating_sub(expected);
         if missed > 0 {
-            self.shared.skipped_cycles.fetch_add(1, Ordering::Relaxed);
+            self.skipped += 1;
             // Beyond a few periods it is a stall, not jitter: let the engine
             // see the jump (it ends the note) rather than burst a bar at once.
-            if !stop_now && missed <= u64::from(n) * MAX_CATCH_UP_PERIODS {
-                self.catch_up(expected, missed as u32);
+            if !stop && missed <= u64::from(n) * MAX_CATCH_UP_PERIODS {
+                self.catch_up(followed, expected, missed as u32);
             }
         }
         let catch_up_len = self.scheduled.len();
 
-        let (transport, n_play, ends) = if stop_now {
+        let (transport, n_play, ends) = if stop {
             let t = Transport {
                 playing: false,
                 tempo_bpm: self.tempo_bpm,
@@ -414,10 +403,10 @@ impl Player {
             };
             (t, 0, true)
         } else {
-            self.transport(self.played, 0, n)
+            self.transport(followed, self.played, 0, n)
         };
 
-        if self.clock_out && self.follow && !stop_now {
+        if self.clock_out && self.follow && !stop {
             // Following JACK transport, its start and stop become MIDI's.
             if transport.playing && !self.was_rolling {
                 match transport.position_beats {
@@ -434,7 +423,7 @@ impl Player {
                 self.scheduled.push(Scheduled::realtime(0, midiclock::STOP));
             }
         }
-        if !stop_now {
+        if !stop {
             self.was_rolling = transport.playing;
         }
 
@@ -451,13 +440,116 @@ impl Player {
             self.scheduled
                 .push(Scheduled::realtime(at, midiclock::STOP));
         }
-
         // JACK wants events in time order; an in-place unstable sort does not
         // allocate. Caught-up events stay first, in their own order.
         self.scheduled[catch_up_len..].sort_unstable_by_key(|m| (m.offset, m.order));
+        ends
+    }
+}
+
+/// Where JACK transport is now.
+fn followed(transport: &jack::Transport, sample_rate: f64, tempo_bpm: f64) -> Followed {
+    let stopped = Followed {
+        rolling: false,
+        position_beats: 0.0,
+        tempo_bpm,
+    };
+    let Ok(sp) = transport.query() else {
+        return stopped;
+    };
+    let rolling = sp.state == jack::TransportState::Rolling;
+    match sp.pos.bbt() {
+        Some(bbt) => {
+            // BBT counts beats of the time signature's denominator; the
+            // engine counts quarter notes.
+            let quarters_per_beat = 4.0 / f64::from(bbt.sig_denom.max(1.0));
+            let beats = (bbt.bar.saturating_sub(1) as f64) * f64::from(bbt.sig_num)
+                + bbt.beat.saturating_sub(1) as f64
+                + bbt.tick as f64 / bbt.ticks_per_beat;
+            let tempo = bbt.bpm / quarters_per_beat;
+            let tempo = if tempo.is_finite() && tempo > 1.0 {
+                tempo
+            } else {
+                tempo_bpm
+            };
+            // The BBT may describe a frame before this cycle's first.
+            let behind = f64::from(sp.pos.bbt_offset().unwrap_or(0)) * tempo / 60.0 / sample_rate;
+            Followed {
+                rolling,
+                position_beats: beats * quarters_per_beat + behind,
+                tempo_bpm: tempo,
+            }
+        }
+        // No timebase master: the frame counter at our tempo.
+        None => Followed {
+            rolling,
+            position_beats: f64::from(sp.pos.frame()) * tempo_bpm / 60.0 / sample_rate,
+            tempo_bpm,
+        },
+    }
+}
+
+/// The real-time half: the core plus its ports; `process` never allocates,
+/// locks or blocks.
+struct Player {
+    core: Core,
+    port_out: jack::Port<jack::MidiOut>,
+    port_in: Option<jack::Port<jack::MidiIn>>,
+    transport: jack::Transport,
+    shared: Arc<Shared>,
+}
+
+impl jack::ProcessHandler for Player {
+    fn process(&mut self, _client: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
+        // Aborts on any allocation in builds with debug assertions when the
+        // binary installs `assert_no_alloc::AllocDisabler` (tests/jack.rs does).
+        let began = Instant::now();
+        let control = assert_no_alloc::assert_no_alloc(|| self.cycle(ps));
+        let took = began.elapsed().as_nanos() as u64;
+        self.shared.max_cycle_ns.fetch_max(took, Ordering::Relaxed);
+        control
+    }
+}
+
+impl Player {
+    fn cycle(&mut self, ps: &jack::ProcessScope) -> jack::Control {
+        if self.shared.finished.load(Ordering::Acquire) {
+            // Taking the writer clears the port buffer: silence this cycle.
+            self.port_out.writer(ps);
+            return jack::Control::Continue;
+        }
+        self.core.begin_input();
+        if let Some(port) = &self.port_in {
+            for raw in port.iter(ps) {
+                self.core.input(raw.time, raw.bytes);
+            }
+        }
+        if !self.shared.start.load(Ordering::Acquire) {
+            self.port_out.writer(ps);
+            return jack::Control::Continue;
+        }
+        let first = !self.core.started;
+        let stop = self.shared.stop_request.load(Ordering::Acquire);
+        let followed = if self.core.follow {
+            followed(&self.transport, self.core.sample_rate, self.core.tempo_bpm)
+        } else {
+            Followed {
+                rolling: true,
+                position_beats: 0.0,
+                tempo_bpm: self.core.tempo_bpm,
+            }
+        };
+        let ends = self
+            .core
+            .cycle(ps.last_frame_time(), ps.n_frames(), followed, stop);
+        if first {
+            self.shared
+                .start_frame
+                .store(u64::from(ps.last_frame_time()), Ordering::Release);
+        }
         let mut writer = self.port_out.writer(ps);
         let mut notes = 0;
-        for m in &self.scheduled {
+        for m in &self.core.scheduled {
             let raw = jack::RawMidi {
                 time: m.offset,
                 bytes: m.message(),
@@ -469,10 +561,13 @@ impl Player {
             }
         }
         self.shared.notes.fetch_add(notes, Ordering::Relaxed);
+        self.shared
+            .skipped_cycles
+            .store(self.core.skipped, Ordering::Relaxed);
         if ends {
             self.shared
                 .finish_reason
-                .store(if stop_now { 2 } else { 1 }, Ordering::Release);
+                .store(if stop { 2 } else { 1 }, Ordering::Release);
             self.shared.finished.store(true, Ordering::Release);
         }
         jack::Control::Continue
@@ -569,30 +664,11 @@ pub fn run_jack(
     let shared = Arc::new(Shared::default());
     let (log_tx, log_rx) = crossbeam_channel::bounded(4096);
     let player = Player {
-        engine: setup.engine(f64::from(sample_rate)),
-        out: Output::with_capacity(256),
-        midi_in: Vec::with_capacity(256),
-        scheduled: Vec::with_capacity(MAX_MESSAGES + 8),
+        core: Core::new(setup, opts, f64::from(sample_rate), log_tx),
         port_out,
         port_in,
         transport: client.transport(),
         shared: Arc::clone(&shared),
-        log: log_tx,
-        sample_rate: f64::from(sample_rate),
-        tempo_bpm: setup.tempo_bpm,
-        time_sig: (setup.beats_per_bar, 4),
-        played: 0,
-        last_frame: 0,
-        last_n: 0,
-        was_rolling: false,
-        started: false,
-        bars_beats: opts
-            .bars
-            .map(|b| f64::from(b) * f64::from(setup.beats_per_bar)),
-        end_beats: None,
-        follow: opts.follow_transport,
-        clock_out: opts.clock_out,
-        channel: setup.settings.channel,
     };
     let active = client
         .activate_async(
@@ -704,5 +780,236 @@ pub fn port_listing() -> String {
             live::port_list("JACK MIDI outputs (for --jack --chords-in)", &outputs)
         ),
         None => "No JACK server is running (needed for --jack).".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::MusicOptions;
+
+    const N: u32 = 256;
+
+    fn core(opts: &JackOptions, tempo: f64) -> (Core, Receiver<LogEvent>) {
+        let setup = Setup::from_options(&MusicOptions {
+            seed: Some(5),
+            tempo_bpm: Some(tempo),
+            ..Default::default()
+        })
+        .unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        (Core::new(&setup, opts, 48_000.0, tx), rx)
+    }
+
+    fn own_clock(tempo: f64) -> Followed {
+        Followed {
+            rolling: true,
+            position_beats: 0.0,
+            tempo_bpm: tempo,
+        }
+    }
+
+    /// Runs cycles at the given JACK frame times; returns every message with
+    /// the absolute frame it is written at, and whether the run ended.
+    fn run(
+        core: &mut Core,
+        frames: impl IntoIterator<Item = u32>,
+        tempo: f64,
+    ) -> (Vec<(u64, Vec<u8>)>, bool) {
+        let mut sent = Vec::new();
+        for now in frames {
+            let ends = core.cycle(now, N, own_clock(tempo), false);
+            for m in &core.scheduled {
+                sent.push((u64::from(now) + u64::from(m.offset), m.message().to_vec()));
+            }
+            if ends {
+                return (sent, true);
+            }
+        }
+        (sent, false)
+    }
+
+    fn opts(bars: u32) -> JackOptions {
+        JackOptions {
+            clock_out: true,
+            bars: Some(bars),
+            ..JackOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_skipped_cycle_is_played_late_not_lost() {
+        let tempo = 137.0;
+        let (mut a, _la) = core(&opts(2), tempo);
+        let (regular, ended) = run(&mut a, (0..1000).map(|k| 1000 + k * N), tempo);
+        assert!(ended);
+        // The same run with cycles 40, 41 and 97 never called.
+        let (mut b, _lb) = core(&opts(2), tempo);
+        let frames = (0..1000)
+            .filter(|k| ![40, 41, 97].contains(k))
+            .map(|k| 1000 + k * N);
+        let (skipping, ended) = run(&mut b, frames, tempo);
+        assert!(ended);
+        assert_eq!(b.skipped, 2, "two gaps");
+        let bytes = |v: &[(u64, Vec<u8>)]| v.iter().map(|m| m.1.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            bytes(&skipping),
+            bytes(&regular),
+            "the same messages in the same order"
+        );
+        for ((late, _), (due, m)) in skipping.iter().zip(&regular) {
+            assert!(
+                late >= due && late - due < u64::from(3 * N),
+                "{m:?} due at {due}, sent at {late}"
+            );
+        }
+        assert!(
+            skipping.iter().zip(&regular).any(|(l, d)| l.0 > d.0),
+            "something was late"
+        );
+    }
+
+    #[test]
+    fn a_long_stall_is_a_jump_not_a_burst() {
+        let tempo = 120.0;
+        let (mut c, _l) = core(&opts(4), tempo);
+        let frames = (0..2000u32)
+            .filter(|k| !(100..140).contains(k))
+            .map(|k| k * N);
+        let (sent, ended) = run(&mut c, frames, tempo);
+        assert!(ended);
+        // Nothing was sent for the 40 missing cycles, and nothing hangs.
+        let stall_end = 140 * u64::from(N);
+        let at_resume = sent.iter().filter(|m| m.0 == stall_end).count();
+        assert!(
+            at_resume < 10,
+            "{at_resume} messages burst out after the stall"
+        );
+        let mut sounding = Vec::new();
+        for (_, m) in &sent {
+            match m.as_slice() {
+                [s, n, v] if s & 0xF0 == 0x90 && *v > 0 => sounding.push(*n),
+                [s, n, _] if s & 0xF0 == 0x80 => sounding.retain(|x| x != n),
+                _ => {}
+            }
+        }
+        assert!(sounding.is_empty(), "{sounding:?}");
+    }
+
+    #[test]
+    fn bars_end_on_their_frame_with_all_notes_off_and_stop() {
+        // 130 BPM at 48 kHz: 4 beats end at frame floor(4 · 22153.8) = 88615, inside a cycle.
+        let tempo = 130.0;
+        let (mut c, _l) = core(&opts(1), tempo);
+        let (sent, ended) = run(&mut c, (0..1000).map(|k| k * N), tempo);
+        assert!(ended);
+        let end = crate::render::end_sample(4.0, 48_000.0 * 60.0 / tempo);
+        let n = sent.len();
+        assert_eq!(sent[n - 1], (end, vec![midiclock::STOP]));
+        assert_eq!(sent[n - 2], (end, vec![0xB0, 123, 0]));
+        assert!(sent.iter().all(|m| m.0 <= end));
+        let ticks = sent.iter().filter(|m| m.1 == [midiclock::CLOCK]).count();
+        assert_eq!(ticks, 4 * 24);
+    }
+
+    #[test]
+    fn a_stop_request_silences_at_the_cycles_first_frame() {
+        let tempo = 200.0;
+        let (mut c, _l) = core(
+            &JackOptions {
+                clock_out: true,
+                ..JackOptions::default()
+            },
+            tempo,
+        );
+        let (sent, ended) = run(&mut c, (0..200).map(|k| k * N), tempo);
+        assert!(!ended);
+        assert!(
+            c.cycle(200 * N, N, own_clock(tempo), true),
+            "a stop ends the run"
+        );
+        let msgs: Vec<&[u8]> = c.scheduled.iter().map(|m| m.message()).collect();
+        assert!(c.scheduled.iter().all(|m| m.offset == 0));
+        assert_eq!(
+            msgs[msgs.len() - 2..],
+            [&[0xB0, 123, 0][..], &[midiclock::STOP][..]]
+        );
+        let sounding = sent
+            .iter()
+            .rev()
+            .find(|m| m.1[0] & 0xF0 == 0x90 || m.1[0] & 0xF0 == 0x80);
+        if let Some((_, m)) = sounding.filter(|m| m.1[0] & 0xF0 == 0x90) {
+            assert_eq!(msgs[0], [0x80, m[1], 0], "the sounding note ends first");
+        }
+    }
+
+    #[test]
+    fn following_transport_starts_and_stops_with_it() {
+        let tempo = 120.0;
+        let o = JackOptions {
+            clock_out: true,
+            follow_transport: true,
+            ..JackOptions::default()
+        };
+        let (mut c, _l) = core(&o, tempo);
+        let spb = 48_000.0 * 60.0 / tempo;
+        let stopped = Followed {
+            rolling: false,
+            position_beats: 0.0,
+            tempo_bpm: tempo,
+        };
+        for k in 0..10 {
+            c.cycle(k * N, N, stopped, false);
+            assert!(c.scheduled.is_empty(), "silent while stopped");
+        }
+        let mut sent = Vec::new();
+        for k in 0..400u32 {
+            let rolling = Followed {
+                rolling: true,
+                position_beats: f64::from(k * N) / spb,
+                tempo_bpm: tempo,
+            };
+            c.cycle((10 + k) * N, N, rolling, false);
+            sent.extend(
+                c.scheduled
+                    .iter()
+                    .map(|m| (k * N + m.offset, m.message().to_vec())),
+            );
+        }
+        assert_eq!(
+            sent[0],
+            (0, vec![midiclock::START]),
+            "Start when the transport rolls"
+        );
+        assert_eq!(
+            sent[1],
+            (0, vec![midiclock::CLOCK]),
+            "then the downbeat tick"
+        );
+        let stopped_at = Followed {
+            rolling: false,
+            position_beats: f64::from(400 * N) / spb,
+            tempo_bpm: tempo,
+        };
+        c.cycle(410 * N, N, stopped_at, false);
+        assert!(
+            c.scheduled.iter().any(|m| m.message() == [midiclock::STOP]),
+            "Stop when it stops"
+        );
+        // Relocated and rolling again: song position, then Continue.
+        let moved = Followed {
+            rolling: true,
+            position_beats: 16.0,
+            tempo_bpm: tempo,
+        };
+        c.cycle(411 * N, N, moved, false);
+        let first: Vec<&[u8]> = c.scheduled.iter().take(2).map(|m| m.message()).collect();
+        assert_eq!(
+            first,
+            [
+                &[midiclock::SONG_POSITION, 64, 0][..],
+                &[midiclock::CONTINUE][..]
+            ]
+        );
     }
 }
