@@ -3,3 +3,471 @@
 //! CONTRACT (owned by the model helper):
 //! - `load(bytes: &[u8]) -> Result<Model, WeightsError>`, `load_file(path)`, `save_atomic(&Model, path)`.
 //! - `default_model() -> Model` from `include_bytes!("../weights/metheny.safetensors")`.
+//!
+//! # Format `jazz-synth/1`
+//!
+//! A [safetensors](https://github.com/huggingface/safetensors) file: an
+//! 8-byte little-endian header length, a JSON header, then the raw tensor
+//! bytes. Five tensors, all `F32`, little-endian, row-major, Keras layout
+//! (gate order input, forget, cell, output), `n` = number of values, `H` =
+//! hidden units:
+//!
+//! | tensor                  | shape      |
+//! |-------------------------|------------|
+//! | `lstm.kernel`           | `[n, 4H]`  |
+//! | `lstm.recurrent_kernel` | `[H, 4H]`  |
+//! | `lstm.bias`             | `[4H]`     |
+//! | `dense.kernel`          | `[H, n]`   |
+//! | `dense.bias`            | `[n]`      |
+//!
+//! Metadata (`__metadata__`, all values are strings, most of them JSON):
+//!
+//! | key               | value                                                        |
+//! |-------------------|--------------------------------------------------------------|
+//! | `format`          | `jazz-synth/1`                                               |
+//! | `vocab`           | JSON array of the value strings in index order (`n` entries) |
+//! | `hidden`          | `H` as a decimal integer                                     |
+//! | `training_files`  | JSON array of `{"name": .., "sha256": ..}` (may be empty)    |
+//! | `hyperparameters` | JSON object (may be empty)                                   |
+//! | `final_loss`      | JSON number (loss summed over the Tx outputs) or `null`      |
+//! | `final_accuracy`  | JSON number (0..1) or `null`                                 |
+//!
+//! Files are written by this module with sorted keys and tensors in name
+//! order, so the same model always gives the same bytes.
+
+use crate::lstm::{parse_vocab_entry, vocab_entry_text, LstmParams, Model, Provenance};
+use safetensors::{Dtype, SafeTensors};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The format tag this version reads and writes.
+pub const FORMAT: &str = "jazz-synth/1";
+
+/// Tensor names in the file.
+pub const TENSOR_NAMES: [&str; 5] = [
+    "lstm.kernel",
+    "lstm.recurrent_kernel",
+    "lstm.bias",
+    "dense.kernel",
+    "dense.bias",
+];
+
+/// Metadata keys every file carries.
+pub const METADATA_KEYS: [&str; 7] = [
+    "format",
+    "vocab",
+    "hidden",
+    "training_files",
+    "hyperparameters",
+    "final_loss",
+    "final_accuracy",
+];
+
+/// Weights files larger than this are refused before reading (the seed
+/// model is ~200 KB; this leaves room for vocabularies of thousands).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// The shipped model: the seed setup trained on the Metheny solo, embedded
+/// at build time. Produced by `jazz-train ../shared/data/original_metheny.mid
+/// --out weights/metheny.safetensors` (seed hyper-parameters).
+pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../weights/metheny.safetensors");
+
+/// The embedded default model ([`DEFAULT_WEIGHTS`]). The file is checked by
+/// the test suite, so loading it cannot fail in a built binary.
+pub fn default_model() -> Model {
+    load(DEFAULT_WEIGHTS).expect("the embedded weights are valid (checked by tests/weights.rs)")
+}
+
+/// Why a weights file cannot be used. Each variant names the first problem
+/// found; `Display` gives a sentence a user can act on.
+#[derive(Debug)]
+pub enum WeightsError {
+    /// Not a readable safetensors container (truncated, corrupt header...).
+    Container(String),
+    /// A required metadata key is missing.
+    MissingMetadata(&'static str),
+    /// The `format` tag is not [`FORMAT`].
+    WrongFormat(String),
+    /// A metadata value cannot be understood.
+    BadMetadata { key: &'static str, reason: String },
+    /// A vocabulary entry is not a grammar value (or is repeated).
+    BadVocabEntry {
+        index: usize,
+        entry: String,
+        reason: String,
+    },
+    /// A required tensor is missing.
+    MissingTensor(&'static str),
+    /// A tensor that is not part of the format.
+    UnexpectedTensor(String),
+    /// A tensor is not `F32`.
+    WrongDtype { tensor: &'static str, dtype: String },
+    /// A tensor's shape does not match the vocabulary size and `hidden`.
+    WrongShape {
+        tensor: &'static str,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    /// A tensor holds NaN or an infinity.
+    NotFinite {
+        tensor: &'static str,
+        index: usize,
+        value: f32,
+    },
+    /// Reading or writing the file failed.
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A problem with the contents of the named file.
+    InFile {
+        path: PathBuf,
+        error: Box<WeightsError>,
+    },
+}
+
+impl fmt::Display for WeightsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use WeightsError::*;
+        match self {
+            Container(why) => write!(
+                f,
+                "not a valid weights file: it is truncated or not in safetensors format ({why})"
+            ),
+            MissingMetadata(key) => write!(
+                f,
+                "not a jazz-synth weights file: metadata `{key}` is missing"
+            ),
+            WrongFormat(found) => write!(
+                f,
+                "unsupported weights format `{found}` (this version reads `{FORMAT}`)"
+            ),
+            BadMetadata { key, reason } => write!(f, "metadata `{key}` is invalid: {reason}"),
+            BadVocabEntry {
+                index,
+                entry,
+                reason,
+            } => write!(
+                f,
+                "vocabulary entry {index} `{entry}` is not a grammar value: {reason}"
+            ),
+            MissingTensor(name) => write!(f, "tensor `{name}` is missing"),
+            UnexpectedTensor(name) => write!(
+                f,
+                "tensor `{name}` is not part of format `{FORMAT}` (expected {})",
+                TENSOR_NAMES.join(", ")
+            ),
+            WrongDtype { tensor, dtype } => write!(
+                f,
+                "tensor `{tensor}` is stored as {dtype}; jazz-synth reads F32 weights only"
+            ),
+            WrongShape {
+                tensor,
+                found,
+                expected,
+            } => write!(
+                f,
+                "tensor `{tensor}` has shape {found:?}, expected {expected:?} \
+                 for this vocabulary size and hidden size"
+            ),
+            NotFinite {
+                tensor,
+                index,
+                value,
+            } => write!(
+                f,
+                "tensor `{tensor}` holds {value} at flat index {index}; weights must be finite \
+                 (the training run diverged?)"
+            ),
+            Io { path, error } => write!(f, "{}: {error}", path.display()),
+            InFile { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for WeightsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WeightsError::Io { error, .. } => Some(error),
+            WeightsError::InFile { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a weights file from memory, checking everything (format tag,
+/// metadata, every shape against the vocabulary size and `hidden`, every
+/// number finite, every vocabulary entry a grammar value) before building
+/// the model. The first problem found is returned.
+pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Container(e.to_string()))?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Container(e.to_string()))?;
+    let empty = Default::default();
+    let meta = header.metadata().as_ref().unwrap_or(&empty);
+    let get = |key: &'static str| meta.get(key).ok_or(WeightsError::MissingMetadata(key));
+
+    let format = get("format")?;
+    if format != FORMAT {
+        return Err(WeightsError::WrongFormat(format.clone()));
+    }
+
+    let vocab_texts: Vec<String> =
+        serde_json::from_str(get("vocab")?).map_err(|e| WeightsError::BadMetadata {
+            key: "vocab",
+            reason: format!("expected a JSON array of strings ({e})"),
+        })?;
+    if vocab_texts.is_empty() {
+        return Err(WeightsError::BadMetadata {
+            key: "vocab",
+            reason: "the vocabulary is empty".into(),
+        });
+    }
+    let mut seen = HashSet::new();
+    let mut vocab = Vec::with_capacity(vocab_texts.len());
+    for (index, text) in vocab_texts.iter().enumerate() {
+        let value = parse_vocab_entry(text).map_err(|reason| WeightsError::BadVocabEntry {
+            index,
+            entry: text.clone(),
+            reason,
+        })?;
+        if !seen.insert(text.as_str()) {
+            return Err(WeightsError::BadVocabEntry {
+                index,
+                entry: text.clone(),
+                reason: "it appears twice".into(),
+            });
+        }
+        vocab.push(value);
+    }
+
+    let hidden_text = get("hidden")?;
+    let hidden = match hidden_text.trim().parse::<usize>() {
+        Ok(h) if (1..=4096).contains(&h) => h,
+        _ => {
+            return Err(WeightsError::BadMetadata {
+                key: "hidden",
+                reason: format!("`{hidden_text}` is not a hidden size from 1 to 4096"),
+            })
+        }
+    };
+
+    let provenance = read_provenance(&get)?;
+
+    let n = vocab.len();
+    let expected_shapes: [Vec<usize>; 5] = [
+        vec![n, 4 * hidden],
+        vec![hidden, 4 * hidden],
+        vec![4 * hidden],
+        vec![hidden, n],
+        vec![n],
+    ];
+    for (name, _) in st.iter() {
+        if !TENSOR_NAMES.contains(&name) {
+            return Err(WeightsError::UnexpectedTensor(name.to_string()));
+        }
+    }
+    let mut data: Vec<Vec<f32>> = Vec::with_capacity(5);
+    for (&name, expected) in TENSOR_NAMES.iter().zip(&expected_shapes) {
+        let view = st
+            .tensor(name)
+            .map_err(|_| WeightsError::MissingTensor(name))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(WeightsError::WrongDtype {
+                tensor: name,
+                dtype: view.dtype().to_string(),
+            });
+        }
+        if view.shape() != expected.as_slice() {
+            return Err(WeightsError::WrongShape {
+                tensor: name,
+                found: view.shape().to_vec(),
+                expected: expected.clone(),
+            });
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(WeightsError::NotFinite {
+                tensor: name,
+                index,
+                value: values[index],
+            });
+        }
+        data.push(values);
+    }
+    let mut data = data.into_iter();
+    let mut next = || data.next().unwrap_or_default();
+    let params = LstmParams {
+        n_values: n,
+        hidden,
+        kernel: next(),
+        recurrent_kernel: next(),
+        bias: next(),
+        dense_kernel: next(),
+        dense_bias: next(),
+    };
+    // Everything Model::new checks was checked above with better messages;
+    // this is a backstop.
+    Model::new(params, vocab, provenance).map_err(|e| WeightsError::Container(e.to_string()))
+}
+
+fn read_provenance<'a>(
+    get: &impl Fn(&'static str) -> Result<&'a String, WeightsError>,
+) -> Result<Provenance, WeightsError> {
+    fn json<T: serde::de::DeserializeOwned>(
+        key: &'static str,
+        text: &str,
+        what: &str,
+    ) -> Result<T, WeightsError> {
+        serde_json::from_str(text).map_err(|e| WeightsError::BadMetadata {
+            key,
+            reason: format!("expected {what} ({e})"),
+        })
+    }
+    let finite_or_null = |key: &'static str| -> Result<Option<f32>, WeightsError> {
+        let v: Option<f32> = json(key, get(key)?, "a number or null")?;
+        match v {
+            Some(x) if !x.is_finite() => Err(WeightsError::BadMetadata {
+                key,
+                reason: format!("{x} is not finite"),
+            }),
+            v => Ok(v),
+        }
+    };
+    Ok(Provenance {
+        training_files: json(
+            "training_files",
+            get("training_files")?,
+            "a JSON array of {\"name\", \"sha256\"} objects",
+        )?,
+        hyperparameters: json("hyperparameters", get("hyperparameters")?, "a JSON object")?,
+        final_loss: finite_or_null("final_loss")?,
+        final_accuracy: finite_or_null("final_accuracy")?,
+    })
+}
+
+/// Reads and checks a weights file; errors name the path.
+pub fn load_file(path: impl AsRef<Path>) -> Result<Model, WeightsError> {
+    let path = path.as_ref();
+    let io = |error| WeightsError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(WeightsError::InFile {
+            path: path.to_path_buf(),
+            error: Box::new(WeightsError::Container(format!(
+                "{size} bytes is far larger than any jazz-synth weights file"
+            ))),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    load(&bytes).map_err(|error| WeightsError::InFile {
+        path: path.to_path_buf(),
+        error: Box::new(error),
+    })
+}
+
+/// The file contents for `model`: deterministic (sorted keys, tensors in
+/// name order, header padded with spaces to a multiple of 8 bytes).
+pub fn to_bytes(model: &Model) -> Vec<u8> {
+    let params = model.params();
+    let provenance = model.provenance();
+    let mut metadata = BTreeMap::new();
+    metadata.insert("format", FORMAT.to_string());
+    let vocab: Vec<String> = model.vocab().iter().map(vocab_entry_text).collect();
+    metadata.insert("vocab", json(&vocab));
+    metadata.insert("hidden", params.hidden.to_string());
+    metadata.insert("training_files", json(&provenance.training_files));
+    metadata.insert("hyperparameters", json(&provenance.hyperparameters));
+    metadata.insert("final_loss", json(&provenance.final_loss));
+    metadata.insert("final_accuracy", json(&provenance.final_accuracy));
+
+    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = params.tensors().into_iter().collect();
+    tensors.sort_by_key(|(name, _, _)| *name);
+
+    let mut header = serde_json::Map::new();
+    header.insert(
+        "__metadata__".into(),
+        serde_json::to_value(&metadata).unwrap_or_default(),
+    );
+    let mut offset = 0usize;
+    for (name, shape, data) in &tensors {
+        let end = offset + 4 * data.len();
+        header.insert(
+            (*name).into(),
+            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, end] }),
+        );
+        offset = end;
+    }
+    let mut header = serde_json::Value::Object(header).to_string().into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    for (_, _, data) in &tensors {
+        for x in data.iter() {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// JSON text of a metadata field; vectors, maps, strings and optional
+/// numbers always serialise, so the fallback is never used.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// Writes `model` to `path` atomically: the bytes go to a temporary file in
+/// the same directory, are flushed to disk, and the temporary file is renamed
+/// over `path`. An interrupted save leaves either the old file or the new
+/// one, never a partial file.
+pub fn save_atomic(model: &Model, path: impl AsRef<Path>) -> Result<(), WeightsError> {
+    let path = path.as_ref();
+    let bytes = to_bytes(model);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| WeightsError::Io {
+            path: path.to_path_buf(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the output path names a directory, not a file",
+            ),
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable; not every platform can open a
+        // directory, and the file is complete either way.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    };
+    write().map_err(|error| {
+        let _ = std::fs::remove_file(&tmp);
+        WeightsError::Io {
+            path: path.to_path_buf(),
+            error,
+        }
+    })
+}

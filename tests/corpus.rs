@@ -1,0 +1,713 @@
+//! The corpus on the real training file, on hand-made MIDI files, and on broken ones.
+
+use std::path::{Path, PathBuf};
+
+use jazz_synth::corpus::{
+    choose_melody_track, load_auto, load_many, load_metheny, load_metheny_chords, parse_midi,
+    read_midi, track_profiles, AutoOptions, CorpusError, Preset,
+};
+use jazz_synth::grammar::Value;
+use midly::num::{u15, u28, u4, u7};
+use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+
+const METHENY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/original_metheny.mid"
+);
+
+/// The original pipeline (deepjazz `preprocess.py` + `grammar.py`) run with music21 4.1 on
+/// `original_metheny.mid`, one line per measure; music21 3.1 and 5.1 print the same.
+const MUSIC21_METHENY: [&str; 18] = [
+    "C,0.500 C,0.333,<P1,d-5> C,0.250,<M-2,m-6> C,0.250,<M3,d-3> C,0.250,<d6,m2> C,0.250,<d5,P1> C,0.667,<M2,d-4> C,0.250,<d1,P-5> C,0.250,<P-4,d-8> S,0.250,<d4,M-2> S,0.250,<P5,A1> C,0.250,<d5,P1>",
+    "C,0.500 S,0.250,<m2,P-4> C,0.250,<P4,m-2> A,0.250,<P4,m-2> S,0.500,<d1,P-5> C,0.250,<P1,d-5> C,0.250,<m2,P-4> A,0.250,<m2,P-4> C,0.250,<M2,d-4> A,0.250,<d4,M-2> C,0.250,<P4,m-2> C,0.250,<P4,m-2>",
+    "C,0.250 C,0.250,<d2,A-4> A,0.250,<m-2,d-6> C,0.250,<d3,M-3> A,0.250,<M3,d-3> C,0.250,<d6,m2> C,0.250,<A4,d-2> C,0.250,<d3,M-3> C,0.250,<m2,P-4> A,0.250,<m2,P-4> S,0.250,<P1,d-5> C,0.250,<m2,P-4> C,0.250,<P1,d-5> C,0.250,<m2,P-4> A,0.250,<m2,P-4>",
+    "C,0.250 S,0.250,<d6,m2> X,0.250,<A4,d-2> S,0.250,<dd5,d1> C,0.250,<P4,m-2> C,0.250,<M3,d-3> C,0.250,<dd5,d1> S,0.250,<P4,m-2> C,0.250,<P4,m-2> C,0.250,<M3,d-3> C,0.250,<dd5,d1> A,0.250,<M3,d-3>",
+    "C,0.500 A,0.333,<M2,d-4> C,0.250,<d4,M-2> A,0.333,<M2,d-4> C,0.250,<m2,P-4> C,0.250,<A-4,P-8> C,0.250,<P4,m-2> A,0.250,<P4,m-2> S,0.250,<d5,P1> A,0.333,<P1,d-5> C,0.250,<d4,M-2> C,0.250,<P5,A1>",
+    "C,0.250 S,0.250,<d4,M-2> A,0.250,<m-2,d-6> C,0.250,<d5,P1> A,0.250,<P1,d-5> C,0.250,<d5,P1> C,0.250,<d1,P-5> A,0.333,<A4,d-2>",
+    "S,0.333 C,0.500,<m2,P-4> S,0.250,<P1,d-5> C,0.250,<m2,P-4> C,0.250,<P4,m-2> C,0.250,<m3,m-3> S,0.250,<m2,P-4> C,0.500,<m6,M2> C,0.250,<P1,d-5> C,0.250,<m7,M3> C,0.250,<d4,M-2>",
+    "C,0.250 C,0.333,<d1,P-5> S,0.250,<M-2,m-6> C,0.250,<P11,M7> C,0.250,<M-2,m-6> S,0.333,<d7,m3> C,0.667,<M2,d-4>",
+    "C,0.250 C,0.250,<d5,P1> C,0.250,<m7,M3> C,0.250,<m2,P-4> C,0.250,<P5,A1> C,0.750,<m3,m-3>",
+    "S,0.250 C,0.250,<m2,P-4> C,0.250,<M2,d-4> C,0.250,<m2,P-4> A,0.250,<M2,d-4> A,0.250,<m2,P-4> C,0.250,<m2,P-4> A,0.333,<M2,d-4> C,0.250,<d3,M-3> X,0.250,<d1,P-5> S,0.250,<A4,d-2> S,0.250,<d1,P-5>",
+    "C,0.250 C,0.250,<P1,d-5> C,0.333,<m3,m-3> S,0.333,<m2,P-4> C,0.333,<m2,P-4> C,0.250,<m3,m-3> C,0.250,<P1,d-5> C,0.333,<m3,m-3> C,0.250,<d5,P1> C,0.250,<P5,A1>",
+    "S,0.250 S,0.250,<P1,d-5> C,0.333,<m7,M3> S,0.333,<d1,P-5> S,0.500,<m7,M3> C,0.250,<P1,d-5> S,0.250,<m3,m-3> A,0.250,<P-4,d-8> C,0.250,<d4,M-2> C,0.250,<d5,P1> C,0.250,<P5,A1>",
+    "S,0.250 S,0.250,<d1,P-5> S,0.750,<m3,m-3> C,0.250,<P1,d-5> S,0.750,<d5,P1> C,0.250,<P1,d-5> C,0.250,<m3,m-3> S,0.250,<d5,P1> C,0.250,<P4,m-2> C,0.250,<d5,P1>",
+    "C,0.500 C,0.250,<d4,M-2> C,0.333,<M2,d-4> S,0.250,<d1,P-5> C,0.333,<P5,A1> S,0.250,<d1,P-5> C,0.333,<m3,m-3> C,0.250,<P1,d-5>",
+    "S,0.333 S,0.250,<d1,P-5> C,0.250,<P1,d-5> S,0.500,<m7,M3> S,0.250,<d1,P-5> C,0.250,<P4,m-2> C,0.250,<m3,m-3> C,0.250,<m-2,d-6> C,0.250,<d2,A-4> C,0.250,<P4,m-2> S,0.667,<d5,P1> C,0.250,<P1,d-5>",
+    "C,0.250 X,0.250,<A4,d-2> C,0.250,<d2,A-4> S,0.250,<P4,m-2> A,0.250,<P1,d-5> A,0.250,<P4,m-2> S,0.250,<d2,A-4> C,0.250,<P4,m-2> X,0.250,<A4,d-2> C,0.250,<d2,A-4> C,0.250,<m-2,d-6> A,0.250,<d5,P1> C,0.250,<d1,P-5> S,0.250,<d5,P1> A,0.250,<m-2,d-6> A,0.250,<d5,P1> S,0.250,<d1,P-5> C,0.250,<P4,m-2> A,0.250,<P1,d-5>",
+    "C,0.500 C,0.250,<P4,m-2> C,0.250,<M3,d-3> S,0.250,<dd5,d1> C,0.500,<P4,m-2> C,0.333,<A4,d-2> C,0.667,<d6,m2> C,0.500,<m2,P-4>",
+    "S,0.250 S,0.667,<m3,m-3> C,0.250,<M3,d-3> X,0.250,<d2,A-4> X,0.250,<m6,M2> X,0.250,<M-2,m-6> C,0.250,<m7,M3> S,0.250,<P4,m-2>",
+];
+
+fn music21_values() -> Vec<&'static str> {
+    MUSIC21_METHENY
+        .iter()
+        .flat_map(|m| m.split_whitespace())
+        .collect()
+}
+
+fn printed(values: &[Value]) -> Vec<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+/// A scratch file that removes itself.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("jazz-synth-corpus-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).expect("write a scratch file");
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A key event at an absolute tick: (tick, channel, key, velocity); velocity 0 is written as a
+/// note-on with velocity 0 when `off_as_note_on`, else as a note-off.
+type Ev = (u32, u8, u8, u8);
+
+fn track_events(name: &str, events: &[Ev], off_as_note_on: bool) -> Vec<TrackEvent<'static>> {
+    let name: &'static [u8] = Box::leak(name.as_bytes().to_vec().into_boxed_slice());
+    let mut sorted = events.to_vec();
+    sorted.sort_by_key(|e| e.0);
+    let mut out = vec![TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::TrackName(name)),
+    }];
+    let mut now = 0;
+    for (tick, channel, key, vel) in sorted {
+        let message = if vel > 0 || off_as_note_on {
+            MidiMessage::NoteOn {
+                key: u7::new(key),
+                vel: u7::new(vel),
+            }
+        } else {
+            MidiMessage::NoteOff {
+                key: u7::new(key),
+                vel: u7::new(0),
+            }
+        };
+        out.push(TrackEvent {
+            delta: u28::new(tick - now),
+            kind: TrackEventKind::Midi {
+                channel: u4::new(channel),
+                message,
+            },
+        });
+        now = tick;
+    }
+    out.push(TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    });
+    out
+}
+
+fn smf_bytes(header: Header, tracks: Vec<Vec<TrackEvent<'static>>>) -> Vec<u8> {
+    let mut smf = Smf::new(header);
+    smf.tracks = tracks;
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes)
+        .expect("write a MIDI file to memory");
+    bytes
+}
+
+/// Notes as (start quarter, length in quarters, key) at `tpq` ticks per quarter note.
+fn notes(tpq: u32, list: &[(f64, f64, u8)]) -> Vec<Ev> {
+    let tick = |q: f64| (q * tpq as f64).round() as u32;
+    list.iter()
+        .flat_map(|&(start, len, key)| [(tick(start), 0, key, 90), (tick(start + len), 0, key, 0)])
+        .collect()
+}
+
+fn format1(tpq: u16, tracks: &[(&str, Vec<Ev>)]) -> Vec<u8> {
+    smf_bytes(
+        Header::new(Format::Parallel, Timing::Metrical(u15::new(tpq))),
+        tracks
+            .iter()
+            .map(|(name, evs)| track_events(name, evs, true))
+            .collect(),
+    )
+}
+
+fn file_error(result: Result<impl std::fmt::Debug, CorpusError>, path: &Path) -> String {
+    let error = result.expect_err("the file must be refused");
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string()),
+        "the error must name the file: {message}"
+    );
+    message
+}
+
+// ---------------------------------------------------------------------------------------------
+// The metheny preset
+
+#[test]
+fn metheny_preset_reproduces_music21s_corpus_value_for_value() {
+    let corpus = load_metheny(METHENY).expect("the original file loads");
+    assert_eq!(printed(&corpus.values), music21_values());
+}
+
+#[test]
+fn metheny_statistics_match_the_course_data() {
+    let stats = load_metheny(METHENY).unwrap().stats();
+    assert_eq!(stats.measures, 18);
+    assert_eq!(stats.length, 193);
+    // The course reports n_values = 78; the deepjazz README 90; music21 10 gives 87.
+    assert_eq!(stats.distinct, 78);
+    assert!((70..=100).contains(&stats.distinct));
+    assert_eq!(
+        stats.to_string(),
+        "measures: 18, corpus length: 193, distinct values: 78"
+    );
+}
+
+#[test]
+fn every_corpus_value_round_trips_through_the_grammar() {
+    let metheny = load_metheny(METHENY).unwrap();
+    let auto = load_auto(METHENY, &AutoOptions::default()).unwrap();
+    for value in metheny.values.iter().chain(&auto.values) {
+        let text = value.to_string();
+        let parsed = Value::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(parsed.to_string(), text);
+    }
+}
+
+#[test]
+fn vocabulary_is_sorted_by_printed_form_and_indices_point_into_it() {
+    let corpus = load_metheny(METHENY).unwrap();
+    let vocab = corpus.distinct();
+    let names = printed(&vocab);
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "sorted and without repeats");
+    let indices = corpus.indices(&vocab);
+    assert_eq!(indices.len(), corpus.values.len());
+    for (index, value) in indices.iter().zip(&corpus.values) {
+        assert_eq!(names[*index], value.to_string());
+    }
+    let missing = corpus
+        .try_indices(&vocab[1..])
+        .expect_err("first value removed");
+    assert_eq!(missing.to_string(), names[0]);
+}
+
+#[test]
+fn metheny_chords_come_with_every_corpus_measure() {
+    let chords = load_metheny_chords(METHENY).unwrap();
+    assert_eq!(chords.len(), load_metheny(METHENY).unwrap().measures);
+    // Chord groups of the original: 2 2 2 3 3 3 4 1 4 3 2 4 2 4 2 4 2 4 (music21 3.1).
+    let counts: Vec<usize> = chords.iter().map(Vec::len).collect();
+    assert_eq!(
+        counts,
+        [2, 2, 2, 3, 3, 3, 4, 1, 4, 3, 2, 4, 2, 4, 2, 4, 2, 4]
+    );
+    for measure in &chords {
+        for chord in measure {
+            assert!((0.0..4.0).contains(&chord.beat), "{chord:?}");
+            assert!(chord.pitches.len() >= 2, "{chord:?}");
+        }
+    }
+}
+
+#[test]
+fn music21_parts_are_the_tracks_with_notes_in_file_order() {
+    let song = read_midi(METHENY).unwrap();
+    let with_notes: Vec<(usize, &str)> = song
+        .tracks
+        .iter()
+        .filter(|t| !t.notes.is_empty())
+        .map(|t| (t.index, t.name.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(with_notes[0], (6, "Piano"), "music21 part 0: the chords");
+    assert_eq!(with_notes[1], (7, "Bass"));
+    assert_eq!(with_notes[5], (11, "Guitar"), "music21 part 5: the melody");
+    assert_eq!(with_notes[6], (12, "Trumpet"));
+    assert_eq!(with_notes[7], (13, "French Horn"));
+    assert_eq!(song.ticks_per_quarter, 96);
+    assert_eq!(song.format, 1);
+}
+
+#[test]
+fn source_records_the_path_and_sha256_of_the_file() {
+    use sha2::Digest;
+    let corpus = load_metheny(METHENY).unwrap();
+    let bytes = std::fs::read(METHENY).unwrap();
+    let expected: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(corpus.source.len(), 1);
+    assert_eq!(corpus.source[0].path, Path::new(METHENY));
+    assert_eq!(corpus.source[0].sha256, expected);
+}
+
+#[test]
+fn metheny_preset_on_another_file_says_which_track_is_missing() {
+    let file = TempFile::new(
+        "no-guitar.mid",
+        &format1(96, &[("Lead", notes(96, &[(0.0, 1.0, 60)]))]),
+    );
+    let message = file_error(load_metheny(&file.0), &file.0);
+    assert!(message.contains("\"Guitar\""), "{message}");
+    assert!(message.contains("auto"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading MIDI
+
+#[test]
+fn note_on_with_velocity_zero_ends_the_note() {
+    let bytes = format1(96, &[("Lead", vec![(0, 0, 60, 80), (48, 0, 60, 0)])]);
+    let song = parse_midi(&bytes, Path::new("velocity-zero.mid")).unwrap();
+    let track = &song.tracks[0];
+    assert_eq!(track.name.as_deref(), Some("Lead"));
+    assert_eq!(track.notes.len(), 1);
+    assert_eq!((track.notes[0].start, track.notes[0].end), (0, 48));
+    assert_eq!(track.notes[0].velocity, 80);
+}
+
+#[test]
+fn note_off_events_end_notes_too() {
+    let track = track_events("Lead", &[(0, 2, 64, 70), (96, 2, 64, 0)], false);
+    let bytes = smf_bytes(
+        Header::new(Format::SingleTrack, Timing::Metrical(u15::new(96))),
+        vec![track],
+    );
+    let song = parse_midi(&bytes, Path::new("note-off.mid")).unwrap();
+    assert_eq!(song.format, 0);
+    let note = song.tracks[0].notes[0];
+    assert_eq!(
+        (note.start, note.end, note.key, note.channel),
+        (0, 96, 64, 2)
+    );
+}
+
+#[test]
+fn overlapping_notes_of_one_key_end_first_in_first_out() {
+    let events = vec![
+        (0, 0, 60, 90),
+        (10, 0, 60, 90),
+        (20, 0, 60, 0),
+        (30, 0, 60, 0),
+    ];
+    let song = parse_midi(&format1(96, &[("Lead", events)]), Path::new("overlap.mid")).unwrap();
+    let spans: Vec<(u64, u64)> = song.tracks[0]
+        .notes
+        .iter()
+        .map(|n| (n.start, n.end))
+        .collect();
+    assert_eq!(spans, vec![(0, 20), (10, 30)]);
+}
+
+#[test]
+fn a_note_never_ended_lasts_to_the_end_of_its_track() {
+    let events = vec![
+        (0, 0, 60, 90),
+        (50, 0, 62, 90),
+        (80, 0, 62, 0),
+        (200, 1, 1, 0),
+    ];
+    let song = parse_midi(&format1(96, &[("Lead", events)]), Path::new("open.mid")).unwrap();
+    let track = &song.tracks[0];
+    assert_eq!(track.end, 200);
+    let c = track.notes.iter().find(|n| n.key == 60).unwrap();
+    assert_eq!((c.start, c.end), (0, 200));
+}
+
+#[test]
+fn same_music_at_any_division_gives_the_same_values() {
+    let melody = [
+        (0.0, 1.0, 72),
+        (1.0, 0.5, 74),
+        (1.5, 0.5, 76),
+        (2.0, 1.0 / 3.0, 77),
+        (2.0 + 1.0 / 3.0, 1.0 / 3.0, 79),
+        (2.0 + 2.0 / 3.0, 1.0 / 3.0, 81),
+        (4.0, 2.0, 72),
+        (6.5, 1.5, 71),
+    ];
+    let chords = [(0.0, 8.0, 48), (0.0, 8.0, 52), (0.0, 8.0, 55)];
+    let mut seen = Vec::new();
+    for tpq in [96u16, 480, 960, 120] {
+        let bytes = format1(
+            tpq,
+            &[
+                ("Lead", notes(tpq as u32, &melody)),
+                ("Comp", notes(tpq as u32, &chords)),
+            ],
+        );
+        let file = TempFile::new(&format!("division-{tpq}.mid"), &bytes);
+        let options = AutoOptions {
+            melody_track: Some(0),
+            chord_track: Some(1),
+        };
+        seen.push(printed(&load_auto(&file.0, &options).unwrap().values));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    // The triplet F and G over C major.
+    assert!(
+        seen[0].contains(&"A,0.333,<d4,M-2>".to_string()),
+        "{:?}",
+        seen[0]
+    );
+    assert!(
+        seen[0].contains(&"C,0.333,<P4,m-2>".to_string()),
+        "{:?}",
+        seen[0]
+    );
+}
+
+#[test]
+fn a_format_0_file_is_read_as_one_track_per_channel() {
+    let mut events: Vec<Ev> = Vec::new();
+    let melody: Vec<(f64, f64, u8)> = (0..16)
+        .map(|i| (i as f64 * 0.5, 0.5, 72 + (i % 5) as u8))
+        .collect();
+    events.extend(notes(96, &melody));
+    for (start, key) in [
+        (0.0, 48),
+        (0.0, 52),
+        (0.0, 55),
+        (4.0, 53),
+        (4.0, 57),
+        (4.0, 60),
+    ] {
+        for (tick, _, key, vel) in notes(96, &[(start, 4.0, key)]) {
+            events.push((tick, 3, key, vel));
+        }
+    }
+    let bytes = smf_bytes(
+        Header::new(Format::SingleTrack, Timing::Metrical(u15::new(96))),
+        vec![track_events("Song", &events, true)],
+    );
+    let file = TempFile::new("format0.mid", &bytes);
+    let song = read_midi(&file.0).unwrap();
+    let names: Vec<&str> = song
+        .tracks
+        .iter()
+        .map(|t| t.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(names, ["Song, channel 1", "Song, channel 4"]);
+    assert_eq!(choose_melody_track(&song, &AutoOptions::default()), Ok(0));
+    let corpus = load_auto(&file.0, &AutoOptions::default()).unwrap();
+    assert_eq!(corpus.measures, 2);
+    assert_eq!(corpus.values.len(), 16);
+}
+
+#[test]
+fn padding_after_the_last_track_is_ignored() {
+    let mut bytes = format1(96, &[("Lead", notes(96, &[(0.0, 1.0, 60)]))]);
+    let clean = parse_midi(&bytes, Path::new("clean.mid")).unwrap();
+    bytes.extend_from_slice(&[0; 5]);
+    let padded = parse_midi(&bytes, Path::new("padded.mid")).unwrap();
+    assert_eq!(padded.tracks[0].notes, clean.tracks[0].notes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broken files
+
+#[test]
+fn an_empty_file_is_refused_by_name() {
+    let file = TempFile::new("empty.mid", b"");
+    let message = file_error(read_midi(&file.0), &file.0);
+    assert!(message.contains("empty"), "{message}");
+    file_error(load_metheny(&file.0), &file.0);
+    file_error(load_auto(&file.0, &AutoOptions::default()), &file.0);
+}
+
+#[test]
+fn random_junk_is_refused_by_name() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let junk: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let file = TempFile::new("junk.mid", &junk);
+    let message = file_error(read_midi(&file.0), &file.0);
+    assert!(message.contains("not a Standard MIDI File"), "{message}");
+}
+
+#[test]
+fn a_missing_file_is_refused_by_name() {
+    let path = Path::new("/nonexistent/jazz-synth/solo.mid");
+    let message = file_error(read_midi(path), path);
+    assert!(message.contains("cannot read"), "{message}");
+}
+
+#[test]
+fn the_real_file_cut_anywhere_is_refused_by_name_without_panicking() {
+    let bytes = std::fs::read(METHENY).unwrap();
+    let path = Path::new("cut.mid");
+    let mut cuts: Vec<usize> = (0..64).collect();
+    cuts.extend((64..bytes.len()).step_by(997));
+    cuts.push(bytes.len() - 1);
+    for cut in cuts {
+        let result = parse_midi(&bytes[..cut], path);
+        let message = file_error(result, path);
+        assert!(
+            message.contains("truncated") || message.contains("empty") || message.contains("MIDI"),
+            "cut at {cut}: {message}"
+        );
+    }
+    let file = TempFile::new("truncated.mid", &bytes[..bytes.len() / 2]);
+    let message = file_error(load_metheny(&file.0), &file.0);
+    assert!(message.contains("truncated"), "{message}");
+}
+
+#[test]
+fn corrupted_bytes_never_panic() {
+    let original = std::fs::read(METHENY).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..200 {
+        let mut bytes = original.clone();
+        for _ in 0..1 + next() % 8 {
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = next() as u8;
+        }
+        // Either outcome is fine; reaching here without a panic is the point.
+        if let Ok(song) = parse_midi(&bytes, Path::new("flipped.mid")) {
+            let _ = choose_melody_track(&song, &AutoOptions::default());
+        }
+    }
+    // A valid header followed by noise.
+    for seed in 0..200u64 {
+        let mut bytes = b"MThd\0\0\0\x06\0\x01\0\x02\0\x60MTrk\0\0\x01\0".to_vec();
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        for _ in 0..256 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            bytes.push(s as u8);
+        }
+        let _ = parse_midi(&bytes, Path::new("noise.mid"));
+    }
+}
+
+#[test]
+fn a_header_announcing_more_tracks_than_present_is_truncation() {
+    let mut bytes = format1(96, &[("Lead", notes(96, &[(0.0, 1.0, 60)]))]);
+    bytes[11] = 3; // the track count's low byte
+    let message = file_error(
+        parse_midi(&bytes, Path::new("few.mid")),
+        Path::new("few.mid"),
+    );
+    assert!(
+        message.contains("announces 3 tracks but only 1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn smpte_timing_is_refused_with_a_reason() {
+    let bytes = smf_bytes(
+        Header::new(Format::Parallel, Timing::Timecode(midly::Fps::Fps25, 40)),
+        vec![track_events("Lead", &notes(40, &[(0.0, 1.0, 60)]), true)],
+    );
+    let file = TempFile::new("smpte.mid", &bytes);
+    let message = file_error(read_midi(&file.0), &file.0);
+    assert!(message.contains("SMPTE"), "{message}");
+}
+
+#[test]
+fn format_2_is_refused_with_a_reason() {
+    let bytes = smf_bytes(
+        Header::new(Format::Sequential, Timing::Metrical(u15::new(96))),
+        vec![track_events("Lead", &notes(96, &[(0.0, 1.0, 60)]), true)],
+    );
+    let message = file_error(parse_midi(&bytes, Path::new("f2.mid")), Path::new("f2.mid"));
+    assert!(message.contains("format 2"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The automatic mode
+
+#[test]
+fn auto_mode_finds_the_guitar_solo_in_the_metheny_file() {
+    let song = read_midi(METHENY).unwrap();
+    assert_eq!(choose_melody_track(&song, &AutoOptions::default()), Ok(11));
+    let profiles = track_profiles(&song);
+    let bass = profiles.iter().find(|p| p.index == 7).unwrap();
+    assert_eq!(bass.monophony, 1.0, "the bass line is monophonic");
+    let corpus = load_auto(METHENY, &AutoOptions::default()).unwrap();
+    let stats = corpus.stats();
+    assert!(stats.measures > 100, "{stats}");
+    assert!(corpus
+        .values
+        .iter()
+        .any(|v| v.to_string().starts_with("R,")));
+}
+
+#[test]
+fn auto_mode_writes_rests_and_judges_notes_against_the_sounding_chord() {
+    // Bar 1 over C major: C (chord tone), a rest, D (in the derived G major scale), E (chord).
+    // Bar 2: A minor for two beats, C (chord), B (A Dorian); then C major again, A# (nothing
+    // near C E G: other), D# (a semitone under E: approach).
+    let melody = [
+        (0.0, 1.0, 72),
+        (2.0, 1.0, 74),
+        (3.0, 1.0, 76),
+        (4.0, 1.0, 72),
+        (5.0, 1.0, 71),
+        (6.0, 1.0, 70),
+        (7.0, 1.0, 63),
+    ];
+    let chords = [
+        (0.0, 4.0, 48),
+        (0.0, 4.0, 52),
+        (0.0, 4.0, 55),
+        (4.0, 2.0, 45),
+        (4.0, 2.0, 48),
+        (4.0, 2.0, 52),
+        (6.0, 2.0, 48),
+        (6.0, 2.0, 52),
+        (6.0, 2.0, 55),
+    ];
+    let bytes = format1(
+        96,
+        &[
+            ("Comp", notes(96, &chords)),
+            ("Lead", notes(96, &melody)),
+            ("Drums", vec![(0, 9, 36, 100), (20, 9, 36, 0)]),
+        ],
+    );
+    let file = TempFile::new("roles.mid", &bytes);
+    let lead = AutoOptions {
+        melody_track: Some(1),
+        chord_track: None,
+    };
+    let corpus = load_auto(&file.0, &lead).unwrap();
+    let got = printed(&corpus.values);
+    assert_eq!(
+        got,
+        [
+            "C,1.000",
+            "R,1.000",
+            "S,1.000,<P4,m-2>",
+            "C,1.000,<P4,m-2>",
+            // A new measure starts the interval chain again.
+            "C,1.000",
+            // C5 → B4 is m-2; B4 → A#4 (spelled B-4) is d1; B-4 → E-4 is P-5.
+            "S,1.000,<M2,d-4>",
+            "X,1.000,<d3,M-3>",
+            "A,1.000,<M-3,m-7>",
+        ]
+    );
+    assert_eq!(corpus.measures, 2);
+}
+
+#[test]
+fn auto_mode_without_a_melody_names_the_file_and_why() {
+    let block_chords: Vec<Ev> = (0..16)
+        .flat_map(|i| {
+            notes(
+                96,
+                &[
+                    (i as f64, 1.0, 60),
+                    (i as f64, 1.0, 64),
+                    (i as f64, 1.0, 67),
+                ],
+            )
+        })
+        .collect();
+    let drums: Vec<Ev> = (0..16)
+        .flat_map(|i| [(i * 96, 9, 36, 100), (i * 96 + 10, 9, 36, 0)])
+        .collect();
+    let file = TempFile::new(
+        "no-melody.mid",
+        &format1(96, &[("Pad", block_chords), ("Drums", drums)]),
+    );
+    let message = file_error(load_auto(&file.0, &AutoOptions::default()), &file.0);
+    assert!(message.contains("no usable melody"), "{message}");
+    assert!(message.contains("--melody-track"), "{message}");
+}
+
+#[test]
+fn auto_mode_without_chords_says_so() {
+    let melody = notes(
+        96,
+        &(0..16)
+            .map(|i| (i as f64, 1.0, 60 + i as u8))
+            .collect::<Vec<_>>(),
+    );
+    let file = TempFile::new("solo.mid", &format1(96, &[("Lead", melody)]));
+    let message = file_error(load_auto(&file.0, &AutoOptions::default()), &file.0);
+    assert!(message.contains("no chords"), "{message}");
+}
+
+#[test]
+fn auto_mode_takes_the_tracks_it_is_given() {
+    let guitar_over_piano = AutoOptions {
+        melody_track: Some(11),
+        chord_track: Some(6),
+    };
+    let corpus = load_auto(METHENY, &guitar_over_piano).unwrap();
+    assert!(corpus.measures > 100);
+    let missing = AutoOptions {
+        melody_track: Some(99),
+        chord_track: None,
+    };
+    let message = file_error(load_auto(METHENY, &missing), Path::new(METHENY));
+    assert!(message.contains("no track 99"), "{message}");
+    let silent = AutoOptions {
+        melody_track: Some(0),
+        chord_track: None,
+    };
+    let message = file_error(load_auto(METHENY, &silent), Path::new(METHENY));
+    assert!(message.contains("no pitched notes"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several files
+
+#[test]
+fn load_many_skips_bad_files_with_a_warning() {
+    let empty = TempFile::new("many-empty.mid", b"");
+    let paths = [
+        PathBuf::from(METHENY),
+        empty.0.clone(),
+        PathBuf::from(METHENY),
+    ];
+    let (corpus, warnings) = load_many(&paths, &Preset::Metheny).unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0]
+        .to_string()
+        .contains(&empty.0.display().to_string()));
+    assert_eq!(corpus.source.len(), 2);
+    assert_eq!(corpus.measures, 36);
+    assert_eq!(corpus.values.len(), 2 * 193);
+    assert_eq!(corpus.stats().distinct, 78);
+}
+
+#[test]
+fn load_many_fails_when_no_file_is_usable() {
+    let empty = TempFile::new("only-empty.mid", b"");
+    let junk = TempFile::new("only-junk.mid", b"MThd\0\0");
+    let error = load_many(&[&empty.0, &junk.0], &Preset::Auto(AutoOptions::default()))
+        .expect_err("nothing to train on");
+    let message = error.to_string();
+    assert!(
+        message.contains(&empty.0.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains(&junk.0.display().to_string()), "{message}");
+    let none: [&Path; 0] = [];
+    assert!(load_many(&none, &Preset::Metheny).is_err());
+}
