@@ -1,2 +1,137 @@
-// Placeholder until the owning module lands; replaced by real criterion benches.
-fn main() {}
+//! `process_block`: one 512-sample block at 48 kHz holding a beat (one LSTM
+//! step, sampling, pitch decoding, note events). `process_block_idle`: the
+//! same block size with no beat in it. The engine plays continuously at 120
+//! BPM; only the blocks of the kind measured are timed.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use jazz_synth::engine::{samples_per_beat, Engine, Output, Settings, Transport};
+use jazz_synth::grammar::Value;
+use jazz_synth::lstm::{LstmParams, Model, Provenance};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+const SAMPLE_RATE: f64 = 48_000.0;
+const TEMPO: f64 = 120.0;
+const BLOCK: u32 = 512;
+
+/// A model of the default's size (84 values, 64 hidden units) with random
+/// weights: the cost of a step depends on the sizes, not on the numbers.
+fn model() -> Model {
+    let roles = ["C", "S", "A", "X", "R"];
+    let durations = [
+        "0.250", "0.500", "0.333", "0.750", "1.000", "0.667", "1.500", "0.125",
+    ];
+    let ranges = ["", ",<m3,m-3>", ",<M2,P-4>", ",<P4,m-2>"];
+    let mut vocab = Vec::new();
+    'fill: for range in ranges {
+        for role in roles {
+            for duration in durations {
+                if role == "R" && !range.is_empty() {
+                    continue;
+                }
+                vocab.push(Value::parse(&format!("{role},{duration}{range}")).unwrap());
+                if vocab.len() == 84 {
+                    break 'fill;
+                }
+            }
+        }
+    }
+    let (n, h) = (vocab.len(), 64);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let mut params = LstmParams::zeros(n, h);
+    for v in [
+        &mut params.kernel,
+        &mut params.recurrent_kernel,
+        &mut params.bias,
+        &mut params.dense_kernel,
+        &mut params.dense_bias,
+    ] {
+        for x in v.iter_mut() {
+            *x = rng.random::<f32>() - 0.5;
+        }
+    }
+    Model::new(params, vocab, Provenance::default()).unwrap()
+}
+
+/// A host playing from beat 0; `next` runs one block and says whether it
+/// held a beat.
+struct Host {
+    engine: Engine,
+    out: Output,
+    sample: u64,
+}
+
+impl Host {
+    fn new() -> Host {
+        let settings = Settings {
+            temperature: 0.5,
+            ..Settings::default()
+        };
+        Host {
+            engine: Engine::new(Box::new(model()), settings, SAMPLE_RATE),
+            out: Output::with_capacity(256),
+            sample: 0,
+        }
+    }
+
+    fn transport(&self) -> Transport {
+        Transport::playing_at(
+            self.sample as f64 / samples_per_beat(SAMPLE_RATE, TEMPO),
+            TEMPO,
+        )
+    }
+
+    fn block_has_beat(&self) -> bool {
+        let spb = samples_per_beat(SAMPLE_RATE, TEMPO);
+        let start = self.sample as f64 / spb;
+        let end = (self.sample + BLOCK as u64) as f64 / spb;
+        start.ceil() < end || start.fract() == 0.0
+    }
+
+    fn run(&mut self) {
+        let t = self.transport();
+        self.out.clear();
+        self.engine.process(&t, BLOCK, &[], &mut self.out);
+        black_box(&self.out.notes);
+        self.sample += BLOCK as u64;
+    }
+
+    /// Times `iters` blocks of the wanted kind, running the others untimed.
+    fn time(&mut self, iters: u64, with_beat: bool) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            while self.block_has_beat() != with_beat {
+                self.run();
+            }
+            let t = self.transport();
+            self.out.clear();
+            let start = Instant::now();
+            self.engine
+                .process(black_box(&t), BLOCK, &[], &mut self.out);
+            total += start.elapsed();
+            if with_beat {
+                debug_assert_eq!(self.out.generated.len(), 1);
+            }
+            black_box(&self.out.notes);
+            self.sample += BLOCK as u64;
+        }
+        total
+    }
+}
+
+fn process_block(c: &mut Criterion) {
+    let mut host = Host::new();
+    c.bench_function("process_block", |b| {
+        b.iter_custom(|iters| host.time(iters, true))
+    });
+    let mut host = Host::new();
+    c.bench_function("process_block_idle", |b| {
+        b.iter_custom(|iters| host.time(iters, false))
+    });
+}
+
+criterion_group!(benches, process_block);
+criterion_main!(benches);

@@ -114,9 +114,9 @@ impl fmt::Display for ChordSymbol {
         match named {
             Some((suffix, _)) => write!(f, "{suffix}")?,
             None => {
-                // Unnamed combination: spell the intervals in parentheses, which
-                // `parse` does not read back, but a display needs to say something.
-                write!(f, "(")?;
+                // Unnamed combination: the explicit interval list `C{3,5,6,7}`,
+                // which `parse_symbol` reads back.
+                write!(f, "{{")?;
                 let mut first = true;
                 for (i, name) in INTERVAL_NAMES.iter().enumerate().skip(1) {
                     if body & (1 << i) != 0 {
@@ -127,7 +127,7 @@ impl fmt::Display for ChordSymbol {
                         first = false;
                     }
                 }
-                write!(f, ")")?;
+                write!(f, "}}")?;
             }
         }
         if let Some(b) = self.bass {
@@ -237,6 +237,56 @@ pub fn parse_symbol(symbol: &str) -> Result<ChordSymbol, (usize, String)> {
             return Err((0, hint));
         }
     };
+
+    // Explicit interval list: C{3,5,b7,9}.
+    if p.eat("{") {
+        let mut intervals: u16 = 1;
+        loop {
+            let at = p.i;
+            if p.eat("}") {
+                break;
+            }
+            let found = INTERVAL_NAMES
+                .iter()
+                .enumerate()
+                .skip(1)
+                .rev()
+                .find(|(_, name)| p.eat(name));
+            match found {
+                Some((i, _)) => intervals |= 1 << i,
+                None => {
+                    return Err((
+                        at,
+                        "inside { } list intervals: b9 9 b3 3 11 b5 5 #5 6 b7 7".into(),
+                    ))
+                }
+            }
+            if !p.eat(",") && p.peek() != Some('}') {
+                return Err((p.i, "missing '}'".into()));
+            }
+        }
+        let mut bass = None;
+        if p.eat("/") {
+            let at = p.i;
+            bass = p.note();
+            if bass.is_none() {
+                return Err((
+                    at,
+                    "after '/' write the bass note (A–G, then # or b)".into(),
+                ));
+            }
+        }
+        if p.i < chars.len() {
+            let rest: String = chars[p.i..].iter().collect();
+            return Err((p.i, format!("unexpected \"{rest}\" after the chord")));
+        }
+        let bass = bass.filter(|&b| b != root);
+        return Ok(ChordSymbol {
+            root,
+            intervals,
+            bass,
+        });
+    }
 
     #[derive(PartialEq, Clone, Copy)]
     enum Third {

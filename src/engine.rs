@@ -54,6 +54,10 @@ pub const TEMPO_RANGE_BPM: (f64, f64) = (1.0, 1000.0);
 /// drop one on the audio thread.
 const RETIRED_SLOTS: usize = 4;
 
+/// Vocabularies up to this size are sampled with the engine's single-pass
+/// sampler; larger ones (none exist) fall back to `lstm::sample`.
+pub const MAX_FAST_VOCAB: usize = 1024;
+
 /// Input notes pressed within this many seconds of each other belong to one chord.
 const CHORD_GROUP_SECONDS: f64 = 0.1;
 
@@ -287,6 +291,8 @@ pub struct Engine {
     sample_rate: f64,
     value_rng: Xoshiro256PlusPlus,
     pitch_rng: Xoshiro256PlusPlus,
+    /// Sampling weights, reused every step.
+    weights: Box<[f32; MAX_FAST_VOCAB]>,
     builtins: Vec<Progression>,
     custom: Option<Progression>,
     /// Last value index, fed back as the next input (None = the zero input).
@@ -328,6 +334,7 @@ impl Engine {
             sample_rate: sanitize_sample_rate(sample_rate),
             value_rng: Xoshiro256PlusPlus::seed_from_u64(settings.seed),
             pitch_rng: Xoshiro256PlusPlus::seed_from_u64(settings.seed ^ PITCH_SEED_SALT),
+            weights: Box::new([0.0; MAX_FAST_VOCAB]),
             builtins,
             custom: None,
             prev_input: None,
@@ -551,7 +558,10 @@ impl Engine {
             return None;
         }
         let spb = self.sample_rate * 60.0 / tempo.clamp(TEMPO_RANGE_BPM.0, TEMPO_RANGE_BPM.1);
-        match t.position_beats.filter(|p| p.is_finite()) {
+        // Positions beyond a trillion beats (centuries at any tempo) are
+        // host garbage; treating them as "no position" keeps tick arithmetic
+        // far from overflow.
+        match t.position_beats.filter(|p| p.is_finite() && p.abs() < 1e12) {
             Some(p) => {
                 self.free_clock = None;
                 t.playing.then_some((p, spb))
@@ -619,7 +629,12 @@ impl Engine {
     fn generate(&mut self, tick: i64, sample: u32, out: &mut Output) {
         self.all_notes_off(sample, out);
         let probs = self.model.step(self.prev_input);
-        let index = lstm::sample(probs, self.settings.temperature, &mut self.value_rng);
+        let index = draw_value(
+            probs,
+            self.settings.temperature,
+            &mut self.value_rng,
+            &mut self.weights[..],
+        );
         self.prev_input = Some(index);
         let beat = tick.div_euclid(TICKS_PER_BEAT);
         let chord = self.chord_at(tick as f64 / TICKS_PER_BEAT as f64);
@@ -723,16 +738,83 @@ impl Engine {
 /// This is what `jazz-synth sample` prints.
 pub fn sample_sequence(model: &mut Model, steps: usize, temperature: f32, seed: u64) -> Vec<usize> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut weights = vec![0.0; MAX_FAST_VOCAB];
     model.reset();
     let mut input = None;
     let mut values = Vec::with_capacity(steps);
     for _ in 0..steps {
         let probs = model.step(input);
-        let index = lstm::sample(probs, temperature, &mut rng);
+        let index = draw_value(probs, temperature, &mut rng, &mut weights);
         values.push(index);
         input = Some(index);
     }
     values
+}
+
+/// Draws a value index from `probs` at `temperature` (≤ 0 or NaN: the
+/// argmax, first maximum on ties, as the original).
+///
+/// The distribution is `lstm::sample`'s (probabilities raised to
+/// `1/temperature`, renormalised, computed relative to the maximum so small
+/// temperatures never underflow) but the weights are computed once, in f32,
+/// into `weights`: half the transcendental calls of computing them twice
+/// in f64, which is most of a beat's cost. Uses one f64 from `rng` (none
+/// for the argmax); never allocates. `weights` needs `probs.len()` entries,
+/// else this falls back to `lstm::sample`.
+pub fn draw_value(
+    probs: &[f32],
+    temperature: f32,
+    rng: &mut impl rand::Rng,
+    weights: &mut [f32],
+) -> usize {
+    let best = lstm::argmax(probs);
+    if temperature.is_nan() || temperature <= 0.0 || probs.is_empty() {
+        return best;
+    }
+    if weights.len() < probs.len() {
+        return lstm::sample(probs, temperature, rng);
+    }
+    let p_max = probs[best];
+    if p_max.is_nan() || p_max <= 0.0 {
+        return best;
+    }
+    let weights = &mut weights[..probs.len()];
+    let mut total = 0.0f64;
+    let inv_t = 1.0 / temperature;
+    let whole = inv_t.round();
+    if (inv_t - whole).abs() < 1e-6 && (1.0..=16.0).contains(&whole) {
+        // Temperatures 1, 1/2 (deepjazz's), 1/3 ... need no logarithm.
+        let k = whole as i32;
+        let inv_max = 1.0 / p_max;
+        for (w, &p) in weights.iter_mut().zip(probs) {
+            *w = if p > 0.0 { (p * inv_max).powi(k) } else { 0.0 };
+            total += f64::from(*w);
+        }
+    } else {
+        let log_max = p_max.ln();
+        for (w, &p) in weights.iter_mut().zip(probs) {
+            *w = if p > 0.0 {
+                ((p.ln() - log_max) * inv_t).exp()
+            } else {
+                0.0
+            };
+            total += f64::from(*w);
+        }
+    }
+    let mut u = rand::RngExt::random::<f64>(rng) * total;
+    let mut last_positive = best;
+    for (i, &w) in weights.iter().enumerate() {
+        if w > 0.0 {
+            let w = f64::from(w);
+            if u < w {
+                return i;
+            }
+            u -= w;
+            last_positive = i;
+        }
+    }
+    // Only rounding in the running subtraction gets here.
+    last_positive
 }
 
 /// Samples per quarter-note beat at `sample_rate` Hz and `tempo_bpm`.

@@ -259,6 +259,20 @@ fn printed_progressions_parse_back() {
 }
 
 #[test]
+fn any_pitch_set_can_be_written_as_an_interval_list() {
+    assert_eq!(pcs("C{3,5,b7,9}"), pcs("C9"));
+    assert_eq!(pcs("F{3,5,6,7}"), [C, D, E, F, A]);
+    assert_eq!(parse_symbol("F{3,5,6,7}/D").unwrap().bass, Some(D));
+    // Combinations without a common name print that way and read back.
+    let odd = parse_symbol("F^6").unwrap();
+    assert_eq!(odd.to_string(), "F{3,5,6,7}");
+    assert_eq!(parse_symbol(&odd.to_string()).unwrap(), odd);
+    let e = err("C{3,x}");
+    assert_eq!(e.column, 5);
+    assert!(e.reason.starts_with("inside { } list intervals"), "{e}");
+}
+
+#[test]
 fn builtin_progressions() {
     assert!(BUILTIN.len() >= 5);
     let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
@@ -311,4 +325,46 @@ fn symbols_become_grammar_chords_with_their_written_root() {
     assert_eq!(p.chord_at(2.0), chord("G7"));
     assert_eq!(p.chord_at(10.0), chord("G7"));
     assert_eq!(p.chord_at(9.0), chord("Dm7"));
+}
+
+#[test]
+fn random_text_never_panics_and_errors_point_inside_it() {
+    // A deterministic fuzz: symbols built from the characters chord text uses,
+    // plus some that it never does.
+    let alphabet: Vec<char> =
+        "ABCDEFGHabcdefgm#b♭♯Δø°o+-^(){}/,|% 0123456789susaddaltmajMdimaugé\u{0}\n"
+            .chars()
+            .collect();
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut ok = 0;
+    for _ in 0..50_000 {
+        let len = (next() % 24) as usize;
+        let text: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        match parse_changes(&text) {
+            Ok(p) => {
+                ok += 1;
+                assert!(p.bars() >= 1);
+                let _ = p.chord_at(3.5);
+                assert_eq!(
+                    parse_changes(&p.to_string()).map(|q| q.bars()),
+                    Ok(p.bars()),
+                    "{text:?}"
+                );
+            }
+            Err(e) => {
+                let width = text.chars().count() + 1;
+                assert!(e.column >= 1 && e.column <= width.max(1), "{text:?}: {e}");
+                assert!(!e.reason.is_empty());
+            }
+        }
+    }
+    assert!(ok > 100, "some random texts are valid chords: {ok}");
 }

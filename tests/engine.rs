@@ -4,8 +4,8 @@
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use jazz_synth::engine::{
-    sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn, NoteEvent, Output,
-    Rhythm, Settings, Transport,
+    draw_value, sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn,
+    NoteEvent, Output, Rhythm, Settings, Transport,
 };
 use jazz_synth::grammar::{Role, Value};
 use jazz_synth::lstm::{self, LstmParams, Model, Provenance};
@@ -587,6 +587,44 @@ fn argmax_solo_is_the_feed_back_argmax_sequence() {
 }
 
 #[test]
+fn draw_value_follows_the_tempered_distribution() {
+    let probs = [0.5f32, 0.25, 0.15, 0.1, 0.0];
+    let mut weights = [0.0f32; 8];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    assert_eq!(draw_value(&probs, 0.0, &mut rng, &mut weights), 0);
+    assert_eq!(
+        draw_value(&[0.1, 0.4, 0.4, 0.1], 0.0, &mut rng, &mut weights),
+        1,
+        "first maximum"
+    );
+    for temperature in [0.25f32, 0.5, 0.7, 1.0, 2.0] {
+        let tempered: Vec<f64> = probs
+            .iter()
+            .map(|&p| f64::from(p).powf(1.0 / f64::from(temperature)))
+            .collect();
+        let z: f64 = tempered.iter().sum();
+        let mut counts = [0usize; 5];
+        let n = 200_000;
+        for _ in 0..n {
+            counts[draw_value(&probs, temperature, &mut rng, &mut weights)] += 1;
+        }
+        assert_eq!(counts[4], 0, "a zero probability is never drawn");
+        for i in 0..5 {
+            let expected = tempered[i] / z;
+            let got = counts[i] as f64 / n as f64;
+            assert!(
+                (got - expected).abs() < 0.005,
+                "T={temperature} value {i}: {got} vs {expected}"
+            );
+        }
+    }
+    // Too small a scratch buffer falls back to lstm::sample: same distribution.
+    let mut small = [0.0f32; 2];
+    let i = draw_value(&probs, 0.5, &mut rng, &mut small);
+    assert!(i < 4);
+}
+
+#[test]
 fn start_resets_state_and_rng_unless_told_not_to() {
     let mut host = Host::with(settings(), 48_000.0, 120.0);
     host.play_beats(8.0, 512);
@@ -962,6 +1000,54 @@ fn no_position_is_silent_unless_free_run() {
         generated,
         "free run is block-size independent too"
     );
+}
+
+#[test]
+fn garbage_transport_is_silence_not_a_panic() {
+    let mut engine = Engine::new(Box::new(model()), settings(), 48_000.0);
+    let mut out = Output::with_capacity(16);
+    let garbage = [
+        Transport::playing_at(f64::NAN, 120.0),
+        Transport::playing_at(1e300, 120.0),
+        Transport::playing_at(-1e300, 120.0),
+        Transport::playing_at(f64::INFINITY, 120.0),
+        Transport::playing_at(4.0, 0.0),
+        Transport::playing_at(4.0, -120.0),
+        Transport::playing_at(4.0, f64::NAN),
+    ];
+    for t in garbage {
+        for n in [0, 1, 512] {
+            engine.process(&t, n, &[], &mut out);
+        }
+    }
+    assert!(
+        out.notes.is_empty() && out.generated.is_empty(),
+        "{:?}",
+        out.notes
+    );
+    // Extreme but valid: negative positions (pre-roll) and huge tempos play.
+    engine.process(&Transport::playing_at(-2.0, 120.0), 48_000, &[], &mut out);
+    assert_eq!(
+        out.generated.iter().map(|g| g.beat).collect::<Vec<_>>(),
+        [-2, -1]
+    );
+    out.clear();
+    engine.process(&Transport::playing_at(0.0, 1e9), 4096, &[], &mut out);
+    // Clamped to 1000 BPM: 2880 samples per beat, so beats 0 and 1 in 4096 samples.
+    assert_eq!(
+        out.generated.iter().map(|g| g.sample).collect::<Vec<_>>(),
+        [0, 2880]
+    );
+    out.clear();
+    let mut tiny = Output::with_capacity(0);
+    engine.process(
+        &Transport::playing_at(100.0, 1000.0),
+        48_000,
+        &[],
+        &mut tiny,
+    );
+    assert!(tiny.notes.len() <= tiny.notes.capacity());
+    assert_eq!(check_pairing(&[]), None);
 }
 
 // ---------------------------------------------------------------------------
