@@ -118,6 +118,8 @@ pub fn midi_ports() -> Option<(Vec<String>, Vec<String>)> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogEvent {
     pub frame: u64,
+    /// Quarter notes on the transport the engine played.
+    pub position_beats: f64,
     pub generated: Generated,
 }
 
@@ -336,8 +338,11 @@ impl Core {
         }
         for g in &self.out.generated {
             // A full log queue only loses a printed line, never a note.
+            let position_beats = transport.position_beats.unwrap_or(0.0)
+                + f64::from(g.sample) * transport.tempo_bpm / 60.0 / self.sample_rate;
             let _ = self.log.try_send(LogEvent {
                 frame: first_frame + u64::from(g.sample),
+                position_beats,
                 generated: *g,
             });
         }
@@ -711,7 +716,7 @@ pub fn run_jack(
             max_beat_error = Some(max_beat_error.map_or(err, |m| m.max(err)));
         }
         if opts.print_notes {
-            let _ = writeln!(log, "{}", setup.note_line(&e.generated));
+            let _ = writeln!(log, "{}", setup.note_line(&e.generated, e.position_beats));
         }
     };
     let mut stop_sent_at: Option<Instant> = None;

@@ -341,20 +341,19 @@ impl Setup {
         e
     }
 
-    /// The chord under a generated value: the symbol from the changes, or
-    /// the chord recognised from MIDI input.
-    pub fn chord_label(&self, g: &Generated) -> String {
+    /// The chord under a generated value at `position_beats` (quarter
+    /// notes): the symbol from the changes, or the chord recognised from MIDI input.
+    pub fn chord_label(&self, g: &Generated, position_beats: f64) -> String {
         match self.settings.chord_source {
-            ChordSource::Progression => self.progression.symbol_at(g.beat as f64).to_string(),
+            ChordSource::Progression => self.progression.symbol_at(position_beats).to_string(),
             ChordSource::MidiInput => chord_name(&g.chord),
         }
     }
 
-    /// The live line for one generated value: `bar:beat  chord  role  note  value`.
-    pub fn note_line(&self, g: &Generated) -> String {
-        let bpb = i64::from(self.beats_per_bar.max(1));
-        let bar = g.beat.div_euclid(bpb) + 1;
-        let beat = g.beat.rem_euclid(bpb) + 1;
+    /// The live line for a value generated at `position_beats` (quarter
+    /// notes from the start): `bar:beat  chord  role  note  value`, e.g.
+    /// `   3:2.5  G7  S  E5  S,0.250,<m3,M-2>`.
+    pub fn note_line(&self, g: &Generated, position_beats: f64) -> String {
         let value = self
             .model
             .vocab()
@@ -363,10 +362,31 @@ impl Setup {
             .unwrap_or_else(|| "?".into());
         let role = value.chars().next().unwrap_or('?');
         let note = g.note.map(note_name).unwrap_or_else(|| "rest".into());
+        let at = bar_beat(position_beats, self.beats_per_bar);
+        let (bar, beat) = at.split_once(':').unwrap_or((&at, ""));
         format!(
-            "{bar:>4}:{beat}  {:<8} {role}  {note:<5} {value}",
-            self.chord_label(g)
+            "{bar:>4}:{beat:<5} {:<8} {role}  {note:<5} {value}",
+            self.chord_label(g, position_beats)
         )
+    }
+}
+
+/// `bar:beat`, both from 1, for a position in quarter notes: `3:2`, or
+/// `3:2.5` / `3:2.33` between beats (phrase rhythm).
+pub fn bar_beat(position_beats: f64, beats_per_bar: u32) -> String {
+    // Snap to the engine's grid (12 per beat) so 2.9999999 prints as 3.
+    let ticks = (position_beats * 12.0).round() as i64;
+    let per_bar = 12 * i64::from(beats_per_bar.max(1));
+    let bar = ticks.div_euclid(per_bar) + 1;
+    let in_bar = ticks.rem_euclid(per_bar);
+    let beat = in_bar / 12 + 1;
+    match in_bar % 12 {
+        0 => format!("{bar}:{beat}"),
+        frac => {
+            let text = format!("{:.2}", frac as f64 / 12.0);
+            let text = text.trim_end_matches('0');
+            format!("{bar}:{beat}{}", text.trim_start_matches('0'))
+        }
     }
 }
 
@@ -977,8 +997,10 @@ pub fn run_live(
             for g in &out.generated {
                 values += 1;
                 if opts.print_notes {
+                    let at = transport.position_beats.unwrap_or(0.0)
+                        + f64::from(g.sample) * transport.tempo_bpm / 60.0 / sr;
                     // A closed terminal must not stop the music.
-                    let _ = writeln!(log, "{}", setup.note_line(g));
+                    let _ = writeln!(log, "{}", setup.note_line(g, at));
                 }
             }
             s += u64::from(n);
@@ -1110,6 +1132,16 @@ mod tests {
         let firsts: Vec<u8> = msgs.iter().map(|m| m.bytes[0]).collect();
         assert_eq!(firsts, [0x80, 0xF2, 0xFA, 0xF8, 0x90, 0xB0, 0xFC]);
         assert_eq!(msgs[1].message(), [0xF2, 16, 0], "4 beats = 16 sixteenths");
+    }
+
+    #[test]
+    fn positions_print_as_bar_and_beat() {
+        assert_eq!(bar_beat(0.0, 4), "1:1");
+        assert_eq!(bar_beat(5.0, 4), "2:2");
+        assert_eq!(bar_beat(6.5, 4), "2:3.5");
+        assert_eq!(bar_beat(7.0 + 1.0 / 3.0, 4), "2:4.33");
+        assert_eq!(bar_beat(2.9999999, 4), "1:4");
+        assert_eq!(bar_beat(0.25, 3), "1:1.25");
     }
 
     #[test]

@@ -445,6 +445,8 @@ pub fn end_sample(beats: f64, samples_per_beat: f64) -> u64 {
 pub struct GeneratedAt {
     /// Samples from the start of the render.
     pub sample: u64,
+    /// Quarter notes from the start of the render.
+    pub position_beats: f64,
     pub generated: Generated,
 }
 
@@ -479,9 +481,13 @@ pub fn render_timeline(
         out.clear();
         engine.process(&transport, n, &[], &mut out);
         solo.add(&out, s);
-        generated.extend(out.generated.iter().map(|g| GeneratedAt {
-            sample: s + u64::from(g.sample),
-            generated: *g,
+        generated.extend(out.generated.iter().map(|g| {
+            let sample = s + u64::from(g.sample);
+            GeneratedAt {
+                sample,
+                position_beats: sample as f64 / spb,
+                generated: *g,
+            }
         }));
         s += u64::from(n);
     }

@@ -265,7 +265,7 @@ fn render_files(
     if print_notes {
         let mut out = io::stdout().lock();
         for g in &generated {
-            let _ = writeln!(out, "{}", setup.note_line(&g.generated));
+            let _ = writeln!(out, "{}", setup.note_line(&g.generated, g.position_beats));
         }
     }
     render::write_midi(&timeline, mid).map_err(|e| runtime(e.to_string()))?;
