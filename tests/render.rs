@@ -283,3 +283,33 @@ fn a_bad_chord_symbol_is_pointed_at() {
     let caret = lines[text_line + 1].find('^').expect("a caret line");
     assert_eq!(&lines[text_line][caret..caret + 5], "Hmaj7", "{err}");
 }
+
+#[test]
+fn phrase_rhythm_notes_land_on_sixteenths_and_triplets() {
+    let s = Setup::from_options(&MusicOptions {
+        seed: Some(2),
+        rhythm: Some(jazz_synth::engine::Rhythm::Phrase),
+        ..Default::default()
+    })
+    .unwrap();
+    let (timeline, generated) = render_timeline(&s, 4, 48_000.0, 333);
+    let dir = temp_dir("phrase");
+    let path = dir.join("phrase.mid");
+    write_midi(&timeline, &path).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let smf = Smf::parse(&bytes).unwrap();
+    let solo = notes_of(&smf.tracks[2]);
+    assert_eq!(solo.len(), timeline.solo.len());
+    // The engine's grid is 12 per beat: 40 of the file's 480 ticks.
+    for &(on, off, _, _) in &solo {
+        assert_eq!(on % 40, 0, "onset tick {on} is off the grid");
+        assert!(off > on);
+    }
+    // Values come faster than one per beat when the model picks short ones.
+    assert!(
+        generated.len() > 16,
+        "{} values in 16 beats",
+        generated.len()
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
