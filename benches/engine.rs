@@ -8,52 +8,15 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jazz_synth::engine::{samples_per_beat, Engine, Output, Settings, Transport};
-use jazz_synth::grammar::Value;
-use jazz_synth::lstm::{LstmParams, Model, Provenance};
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
+use jazz_synth::lstm::Model;
 
 const SAMPLE_RATE: f64 = 48_000.0;
 const TEMPO: f64 = 120.0;
 const BLOCK: u32 = 512;
 
-/// A model of the default's size (84 values, 64 hidden units) with random
-/// weights: the cost of a step depends on the sizes, not on the numbers.
+/// The real default model (weights/metheny.safetensors).
 fn model() -> Model {
-    let roles = ["C", "S", "A", "X", "R"];
-    let durations = [
-        "0.250", "0.500", "0.333", "0.750", "1.000", "0.667", "1.500", "0.125",
-    ];
-    let ranges = ["", ",<m3,m-3>", ",<M2,P-4>", ",<P4,m-2>"];
-    let mut vocab = Vec::new();
-    'fill: for range in ranges {
-        for role in roles {
-            for duration in durations {
-                if role == "R" && !range.is_empty() {
-                    continue;
-                }
-                vocab.push(Value::parse(&format!("{role},{duration}{range}")).unwrap());
-                if vocab.len() == 84 {
-                    break 'fill;
-                }
-            }
-        }
-    }
-    let (n, h) = (vocab.len(), 64);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
-    let mut params = LstmParams::zeros(n, h);
-    for v in [
-        &mut params.kernel,
-        &mut params.recurrent_kernel,
-        &mut params.bias,
-        &mut params.dense_kernel,
-        &mut params.dense_bias,
-    ] {
-        for x in v.iter_mut() {
-            *x = rng.random::<f32>() - 0.5;
-        }
-    }
-    Model::new(params, vocab, Provenance::default()).unwrap()
+    jazz_synth::weights::default_model()
 }
 
 /// A host playing from beat 0; `next` runs one block and says whether it

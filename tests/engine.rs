@@ -10,6 +10,7 @@ use jazz_synth::engine::{
 use jazz_synth::grammar::{Role, Value};
 use jazz_synth::lstm::{self, LstmParams, Model, Provenance};
 use jazz_synth::theory::Chord;
+use jazz_synth::weights;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
@@ -45,8 +46,7 @@ const VOCAB: &[&str] = &[
     "C,2.000",
 ];
 
-/// A small random network over [`VOCAB`]: enough structure that the argmax
-/// path wanders and temperature sampling spreads.
+/// A small random network over [`VOCAB`], a different model to swap in.
 fn model_with_seed(seed: u64) -> Model {
     let n = VOCAB.len();
     let h = 16;
@@ -66,8 +66,10 @@ fn model_with_seed(seed: u64) -> Model {
     Model::new(params, vocab, Provenance::default()).unwrap()
 }
 
+/// The real default model (weights/metheny.safetensors, trained on the
+/// Metheny solo).
 fn model() -> Model {
-    model_with_seed(7)
+    weights::default_model()
 }
 
 fn settings() -> Settings {
@@ -532,7 +534,7 @@ fn beat_rhythm_notes_last_their_value() {
         assert_eq!(
             off.sample, expected_end,
             "note {note} of value {}",
-            VOCAB[g.event.value_index]
+            vocab[g.event.value_index]
         );
         checked += 1;
     }

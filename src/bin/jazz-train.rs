@@ -1,1 +1,188 @@
-fn main() {}
+//! `jazz-train`: learns from MIDI files and writes the weights file the plugin and the
+//! standalone player load. Thin: argument parsing, progress display, and calls into
+//! `jazz_synth::{corpus, train, weights}`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use jazz_synth::corpus::{self, AutoOptions, Preset};
+use jazz_synth::train::{self, TrainConfig};
+use jazz_synth::weights;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PresetArg {
+    /// The original's selection of original_metheny.mid (Guitar solo over the Piano's chords,
+    /// quarter notes 476–548).
+    Metheny,
+    /// Any MIDI file: the melody track is found automatically (or --melody-track), chords come
+    /// from what the other tracks sound on each beat (or --chord-track).
+    Auto,
+}
+
+/// Train the jazz-synth LSTM on MIDI files and write a weights file.
+///
+/// Defaults are the original model's hyper-parameters (the "seed setup").
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Standard MIDI files (format 0 or 1) to learn from. Bad files are skipped with a warning.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Where to write the weights (safetensors). Written atomically.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// How values are taken from the files.
+    #[arg(long, value_enum, default_value_t = PresetArg::Auto)]
+    preset: PresetArg,
+    /// Passes over the training windows.
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Training windows drawn from the corpus (m).
+    #[arg(long, default_value_t = 60)]
+    windows: usize,
+    /// Values per window (Tx).
+    #[arg(long, default_value_t = 30)]
+    tx: usize,
+    /// LSTM hidden units.
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    lr: f64,
+    /// Keras legacy learning-rate decay per batch.
+    #[arg(long, default_value_t = 0.01)]
+    decay: f64,
+    /// Windows per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Seed of the window draws (NumPy's np.random.seed), initial weights and shuffles.
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+    /// Zero-based MIDI track index of the melody (auto preset).
+    #[arg(long)]
+    melody_track: Option<usize>,
+    /// Zero-based MIDI track index to take chords from (auto preset).
+    #[arg(long)]
+    chord_track: Option<usize>,
+    /// No progress bar; one line per epoch instead.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("jazz-train: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    if args.preset == PresetArg::Metheny
+        && (args.melody_track.is_some() || args.chord_track.is_some())
+    {
+        return Err("--melody-track and --chord-track only apply to --preset auto".into());
+    }
+    let preset = match args.preset {
+        PresetArg::Metheny => Preset::Metheny,
+        PresetArg::Auto => Preset::Auto(AutoOptions {
+            melody_track: args.melody_track,
+            chord_track: args.chord_track,
+        }),
+    };
+    let config = TrainConfig {
+        windows: args.windows,
+        tx: args.tx,
+        hidden: args.hidden,
+        lr: args.lr,
+        decay: args.decay,
+        epochs: args.epochs,
+        batch: args.batch,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    config.validate().map_err(|e| e.to_string())?;
+    // Fail on an unwritable destination before spending time on training.
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(format!(
+                "cannot write {}: the folder {} does not exist",
+                args.out.display(),
+                dir.display()
+            ));
+        }
+    }
+
+    let (corpus, warnings) = corpus::load_many(&args.files, &preset).map_err(|e| e.to_string())?;
+    for w in &warnings {
+        eprintln!("warning: skipped {w}");
+    }
+    let vocab = corpus.distinct();
+    let indices = corpus.indices(&vocab);
+    println!(
+        "corpus: {} file(s), {}",
+        corpus.source.len(),
+        corpus.stats()
+    );
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(config.epochs as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg} [{elapsed}]")
+                .expect("static template"),
+        );
+        bar
+    };
+    let (mut model, report) = train::train(&indices, vocab, &config, |s| {
+        let line = format!(
+            "loss {:.4} (sum over Tx, as Keras prints) = {:.4}/value, accuracy {:.3}",
+            s.loss, s.loss_per_value, s.accuracy
+        );
+        if args.quiet {
+            println!("epoch {}/{}: {line}", s.epoch, s.epochs);
+        } else {
+            bar.set_position(s.epoch as u64);
+            bar.set_message(line);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    bar.finish();
+
+    let mut provenance = model.provenance().clone();
+    for source in &corpus.source {
+        provenance.training_files.push(
+            train::file_record(&source.path)
+                .map_err(|e| format!("{}: {e}", source.path.display()))?,
+        );
+    }
+    model.set_provenance(provenance);
+    weights::save_atomic(&model, &args.out).map_err(|e| e.to_string())?;
+
+    if let (Some(first), Some(last)) = (report.epochs.first(), report.epochs.last()) {
+        println!(
+            "loss {:.3} -> {:.3} (per value {:.3} -> {:.3}), accuracy {:.3} -> {:.3} \
+             (always guessing the most frequent value: {:.3})",
+            first.loss,
+            last.loss,
+            first.loss_per_value,
+            last.loss_per_value,
+            first.accuracy,
+            last.accuracy,
+            report.baseline_accuracy
+        );
+    }
+    println!(
+        "wrote {} ({} values, {} hidden units)",
+        args.out.display(),
+        model.n_values(),
+        model.hidden_size()
+    );
+    Ok(())
+}

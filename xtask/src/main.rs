@@ -1,7 +1,8 @@
 //! `cargo xtask bundle jazz-synth --release` builds the CLAP/VST3 bundles (nice-plug-xtask).
 //! `cargo xtask test` runs the whole test suite the way CI does: style checks, a JACK server
 //! with the dummy driver for the live-MIDI tests (started only if none is running), every test
-//! of the workspace, and a one-line summary at the end.
+//! of the workspace, the plugin's allocation check (its binary built with nice-plug's
+//! `assert_process_allocs`), and a one-line summary at the end.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -112,34 +113,55 @@ fn run_tests(extra: &[String]) -> ExitCode {
         }
     };
 
-    eprintln!("==> cargo test --workspace");
-    let mut child = match cargo()
-        .args(["test", "--workspace", "--color", "never"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("xtask: could not run cargo test: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
     let mut summary_lines = Vec::new();
-    let stdout = child.stdout.take().expect("piped stdout");
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        println!("{line}");
-        if let Some(rest) = line.strip_prefix("test result: ") {
-            passed += count(rest, " passed");
-            failed += count(rest, " failed");
-            ignored += count(rest, " ignored");
+    let mut ok = true;
+    // The plugin's no-allocation proof needs the plugin binary built with nice-plug's
+    // `assert_process_allocs`, so it is its own cargo run (a feature-gated test target).
+    let runs: [(&str, Vec<&str>); 2] = [
+        (
+            "cargo test --workspace",
+            ["test", "--workspace", "--color", "never"]
+                .into_iter()
+                .chain(extra.iter().map(String::as_str))
+                .collect(),
+        ),
+        (
+            "cargo test --features assert_process_allocs --test clap_host_alloc",
+            vec![
+                "test",
+                "--color",
+                "never",
+                "--features",
+                "assert_process_allocs",
+                "--test",
+                "clap_host_alloc",
+            ],
+        ),
+    ];
+    for (name, args) in runs {
+        eprintln!("==> {name}");
+        let mut child = match cargo().args(&args).stdout(Stdio::piped()).spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("xtask: could not run cargo test: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let stdout = child.stdout.take().expect("piped stdout");
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                passed += count(rest, " passed");
+                failed += count(rest, " failed");
+                ignored += count(rest, " ignored");
+            }
+            if let Some(rest) = line.strip_prefix("SUMMARY ") {
+                summary_lines.push(rest.to_string());
+            }
         }
-        if let Some(rest) = line.strip_prefix("SUMMARY ") {
-            summary_lines.push(rest.to_string());
-        }
+        ok &= child.wait().map(|s| s.success()).unwrap_or(false);
     }
-    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
     if let Some(mut j) = jack.take() {
         let _ = j.kill();
         let _ = j.wait();

@@ -1,0 +1,418 @@
+//! The plugin's parameters: one `#[derive(Params)]` struct with stable string ids.
+//!
+//! The ids (`#[id = "..."]`, enum variant ids and the `weights-path` persist key) are written
+//! into every saved session and every automation lane: they never change. Names, ranges and
+//! defaults may be tuned; ids may not.
+//!
+//! Defaults come from [`engine::Settings::default()`] so the plugin, the standalone player and
+//! the renderer start from the same musical choices.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use nice_plug::params::persist::PersistentField;
+use nice_plug::prelude::*;
+
+use crate::engine::{self, ChordSource, Rhythm, Settings};
+
+/// Highest value of the `seed` parameter (inclusive). Seeds are small integers so a musician
+/// can write one down and type it back in a host's generic UI.
+pub const SEED_MAX: i32 = 65_535;
+
+/// Lowest preview volume in decibels; the bottom of the knob.
+pub const PREVIEW_MIN_DB: f32 = -60.0;
+/// Default preview volume in decibels: audible next to a drum loop without clipping a mix bus.
+pub const PREVIEW_DEFAULT_DB: f32 = -12.0;
+
+/// How a generated value becomes rhythm (see `engine::Rhythm`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RhythmMode {
+    /// One value per beat; the note lasts the value's duration, cut at the next onset.
+    #[id = "beat"]
+    #[name = "Beat"]
+    Beat,
+    /// The value's duration decides when the next value comes (16ths, triplets), on the host grid.
+    #[id = "phrase"]
+    #[name = "Phrase"]
+    Phrase,
+}
+
+/// Where the chords the solo is improvised over come from.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChordSourceChoice {
+    /// A built-in progression (the `progression` parameter), locked to the host's bars.
+    #[id = "progression"]
+    #[name = "Progression"]
+    Progression,
+    /// The notes held on the plugin's MIDI input form the chord; the last chord holds on release.
+    #[id = "midi-input"]
+    #[name = "MIDI input"]
+    MidiInput,
+}
+
+/// The built-in progressions, in the order of `changes::BUILTIN` (a test keeps them in step).
+/// Variant ids keep saved sessions valid if the list is reordered or grows.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressionChoice {
+    #[id = "ii-v-i-c"]
+    #[name = "ii-V-I in C"]
+    IiVIC,
+    #[id = "blues-f"]
+    #[name = "12-bar blues in F"]
+    BluesF,
+    #[id = "autumn-leaves"]
+    #[name = "Autumn Leaves"]
+    AutumnLeaves,
+    #[id = "rhythm-changes-a"]
+    #[name = "Rhythm changes A"]
+    RhythmChangesA,
+    #[id = "metheny"]
+    #[name = "Metheny solo"]
+    Metheny,
+}
+
+impl ProgressionChoice {
+    /// Index of this progression in `changes::BUILTIN`.
+    pub fn builtin_index(self) -> usize {
+        self.to_index()
+    }
+
+    /// The choice for index `i` of `changes::BUILTIN` (the first one if out of range).
+    pub fn from_builtin_index(i: usize) -> Self {
+        Self::from_index(i)
+    }
+}
+
+/// The weights file named in the saved plugin state, shared between the host's state calls
+/// (main thread) and the weights loader thread. Never read on the audio thread.
+///
+/// An empty path means "no file in the session": the loader then uses `JAZZ_SYNTH_WEIGHTS`
+/// if set, else the embedded default model. Every `set` from the host (state load) bumps a
+/// generation counter that the loader polls, so a restored session reloads its weights.
+#[derive(Debug, Default)]
+pub struct WeightsPath {
+    path: RwLock<String>,
+    generation: AtomicU64,
+}
+
+impl WeightsPath {
+    /// The current path ("" when none).
+    pub fn get(&self) -> String {
+        self.path.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Names a new weights file (or "" for none) and asks the loader to load it.
+    pub fn request(&self, path: impl Into<String>) {
+        *self.path.write().unwrap_or_else(|e| e.into_inner()) = path.into();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records the file actually playing (found through `JAZZ_SYNTH_WEIGHTS`) so the session
+    /// remembers it, without asking for a reload.
+    pub fn record(&self, path: impl Into<String>) {
+        *self.path.write().unwrap_or_else(|e| e.into_inner()) = path.into();
+    }
+
+    /// Bumped by every [`request`](Self::request); the loader compares it with the last one seen.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+impl<'a> PersistentField<'a, String> for WeightsPath {
+    fn set(&self, new_value: String) {
+        self.request(new_value);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&String) -> R,
+    {
+        f(&self.path.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Every parameter of the plugin. See the README's parameter table for ranges and defaults.
+#[derive(Params)]
+pub struct JazzSynthParams {
+    /// Sampling temperature; 0 = always the most likely value (the original exercise).
+    #[id = "temperature"]
+    pub temperature: FloatParam,
+    /// RNG seed: the same seed and transport give the same solo.
+    #[id = "seed"]
+    pub seed: IntParam,
+    /// Lowest MIDI note the solo may play.
+    #[id = "low-note"]
+    pub low_note: IntParam,
+    /// Highest MIDI note the solo may play.
+    #[id = "high-note"]
+    pub high_note: IntParam,
+    /// MIDI velocity of every generated note (1-127).
+    #[id = "velocity"]
+    pub velocity: IntParam,
+    /// MIDI channel of the generated notes, 1-16 as musicians count.
+    #[id = "midi-channel"]
+    pub midi_channel: IntParam,
+    #[id = "rhythm"]
+    pub rhythm: EnumParam<RhythmMode>,
+    #[id = "chord-source"]
+    pub chord_source: EnumParam<ChordSourceChoice>,
+    #[id = "progression"]
+    pub progression: EnumParam<ProgressionChoice>,
+    /// Transposition of the progression in semitones.
+    #[id = "transpose"]
+    pub transpose: IntParam,
+    /// Reset the LSTM state and RNG when the transport starts.
+    #[id = "reset-on-start"]
+    pub reset_on_start: BoolParam,
+    /// Keep improvising on an own clock when the host gives no position.
+    #[id = "free-run"]
+    pub free_run: BoolParam,
+    /// Play the built-in preview voice on the audio output.
+    #[id = "preview-on"]
+    pub preview_on: BoolParam,
+    /// Preview voice level (linear gain, shown in dB).
+    #[id = "preview-volume"]
+    pub preview_volume: FloatParam,
+    /// The host's bypass switch: all notes off, silence.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+
+    /// The weights file of this session (see [`WeightsPath`]).
+    #[persist = "weights-path"]
+    pub weights_path: WeightsPath,
+}
+
+impl Default for JazzSynthParams {
+    fn default() -> Self {
+        let d = Settings::default();
+        Self {
+            temperature: FloatParam::new(
+                "Temperature",
+                d.temperature,
+                FloatRange::Linear { min: 0.0, max: 2.0 },
+            )
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            seed: IntParam::new(
+                "Seed",
+                d.seed.min(SEED_MAX as u64) as i32,
+                IntRange::Linear {
+                    min: 0,
+                    max: SEED_MAX,
+                },
+            ),
+            low_note: IntParam::new(
+                "Lowest note",
+                d.low as i32,
+                IntRange::Linear { min: 0, max: 127 },
+            )
+            .with_value_to_string(formatters::v2s_i32_key_formatter())
+            .with_string_to_value(formatters::s2v_i32_key_formatter()),
+            high_note: IntParam::new(
+                "Highest note",
+                d.high as i32,
+                IntRange::Linear { min: 0, max: 127 },
+            )
+            .with_value_to_string(formatters::v2s_i32_key_formatter())
+            .with_string_to_value(formatters::s2v_i32_key_formatter()),
+            velocity: IntParam::new(
+                "Velocity",
+                d.velocity.clamp(1, 127) as i32,
+                IntRange::Linear { min: 1, max: 127 },
+            ),
+            midi_channel: IntParam::new(
+                "MIDI channel",
+                d.channel.min(15) as i32 + 1,
+                IntRange::Linear { min: 1, max: 16 },
+            ),
+            rhythm: EnumParam::new(
+                "Rhythm",
+                match d.rhythm {
+                    Rhythm::Beat => RhythmMode::Beat,
+                    Rhythm::Phrase => RhythmMode::Phrase,
+                },
+            ),
+            chord_source: EnumParam::new(
+                "Chord source",
+                match d.chord_source {
+                    ChordSource::Progression => ChordSourceChoice::Progression,
+                    ChordSource::MidiInput => ChordSourceChoice::MidiInput,
+                },
+            ),
+            progression: EnumParam::new(
+                "Progression",
+                ProgressionChoice::from_builtin_index(d.progression),
+            ),
+            transpose: IntParam::new(
+                "Transpose",
+                d.transpose.clamp(-12, 12) as i32,
+                IntRange::Linear { min: -12, max: 12 },
+            )
+            .with_unit(" st"),
+            reset_on_start: BoolParam::new("Reset on start", d.reset_on_start),
+            free_run: BoolParam::new("Free run", d.free_run),
+            preview_on: BoolParam::new("Preview voice", true),
+            preview_volume: FloatParam::new(
+                "Preview volume",
+                util::db_to_gain(PREVIEW_DEFAULT_DB),
+                FloatRange::Skewed {
+                    min: util::db_to_gain(PREVIEW_MIN_DB),
+                    max: util::db_to_gain(0.0),
+                    factor: FloatRange::gain_skew_factor(PREVIEW_MIN_DB, 0.0),
+                },
+            )
+            .with_smoother(SmoothingStyle::Logarithmic(20.0))
+            .with_unit(" dB")
+            .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+            .with_string_to_value(formatters::s2v_f32_gain_to_db()),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
+            weights_path: WeightsPath::default(),
+        }
+    }
+}
+
+impl JazzSynthParams {
+    /// The engine settings the parameters describe right now. Reads atomics only: safe and
+    /// allocation-free on the audio thread.
+    pub fn engine_settings(&self) -> engine::Settings {
+        let a = self.low_note.value().clamp(0, 127) as u8;
+        let b = self.high_note.value().clamp(0, 127) as u8;
+        engine::Settings {
+            temperature: self.temperature.value().max(0.0),
+            seed: self.seed.value().max(0) as u64,
+            // A range typed upside down is still a range.
+            low: a.min(b),
+            high: a.max(b),
+            velocity: self.velocity.value().clamp(1, 127) as u8,
+            channel: (self.midi_channel.value().clamp(1, 16) - 1) as u8,
+            rhythm: match self.rhythm.value() {
+                RhythmMode::Beat => Rhythm::Beat,
+                RhythmMode::Phrase => Rhythm::Phrase,
+            },
+            chord_source: match self.chord_source.value() {
+                ChordSourceChoice::Progression => ChordSource::Progression,
+                ChordSourceChoice::MidiInput => ChordSource::MidiInput,
+            },
+            progression: self.progression.value().builtin_index(),
+            transpose: self.transpose.value().clamp(-12, 12) as i8,
+            reset_on_start: self.reset_on_start.value(),
+            free_run: self.free_run.value(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changes::BUILTIN;
+
+    #[test]
+    fn every_builtin_progression_is_a_parameter_choice_in_order() {
+        let names = ProgressionChoice::variants();
+        let builtin: Vec<&str> = BUILTIN.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, builtin.as_slice());
+        for i in 0..BUILTIN.len() {
+            assert_eq!(ProgressionChoice::from_builtin_index(i).builtin_index(), i);
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_engine_defaults() {
+        let params = JazzSynthParams::default();
+        assert_eq!(params.engine_settings(), Settings::default());
+    }
+
+    #[test]
+    fn parameter_ids_never_change() {
+        let params = JazzSynthParams::default();
+        let mut ids: Vec<String> = params.param_map().into_iter().map(|(id, ..)| id).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [
+                "bypass",
+                "chord-source",
+                "free-run",
+                "high-note",
+                "low-note",
+                "midi-channel",
+                "preview-on",
+                "preview-volume",
+                "progression",
+                "reset-on-start",
+                "rhythm",
+                "seed",
+                "temperature",
+                "transpose",
+                "velocity",
+            ]
+        );
+        assert_eq!(
+            RhythmMode::ids(),
+            Some(&["beat", "phrase"][..]),
+            "rhythm variant ids are saved in sessions"
+        );
+        assert_eq!(
+            ChordSourceChoice::ids(),
+            Some(&["progression", "midi-input"][..])
+        );
+        assert_eq!(
+            ProgressionChoice::ids(),
+            Some(
+                &[
+                    "ii-v-i-c",
+                    "blues-f",
+                    "autumn-leaves",
+                    "rhythm-changes-a",
+                    "metheny"
+                ][..]
+            )
+        );
+    }
+
+    #[test]
+    fn upside_down_note_range_is_reordered() {
+        let params = JazzSynthParams::default();
+        let ptrs = params.param_map();
+        let set = |id: &str, plain: i32| {
+            let (_, ptr, _) = ptrs.iter().find(|(i, ..)| i == id).unwrap();
+            let normalized = unsafe { ptr.preview_normalized(plain as f32) };
+            unsafe { ptr._internal_set_normalized_value(normalized) };
+        };
+        set("low-note", 80);
+        set("high-note", 50);
+        let s = params.engine_settings();
+        assert_eq!((s.low, s.high), (50, 80));
+    }
+
+    #[test]
+    fn midi_channel_is_counted_from_one_for_musicians_and_from_zero_for_the_engine() {
+        let params = JazzSynthParams::default();
+        assert_eq!(params.midi_channel.value(), 1);
+        assert_eq!(params.engine_settings().channel, 0);
+    }
+
+    #[test]
+    fn a_restored_weights_path_asks_for_a_reload() {
+        let params = JazzSynthParams::default();
+        let before = params.weights_path.generation();
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert(
+            "weights-path".to_string(),
+            serde_json::to_string("/tmp/solo.safetensors").unwrap(),
+        );
+        params.deserialize_fields(&fields);
+        assert_eq!(params.weights_path.get(), "/tmp/solo.safetensors");
+        assert!(params.weights_path.generation() > before);
+        assert_eq!(
+            params.serialize_fields()["weights-path"],
+            "\"/tmp/solo.safetensors\""
+        );
+
+        let generation = params.weights_path.generation();
+        params.weights_path.record("/tmp/env.safetensors");
+        assert_eq!(params.weights_path.generation(), generation);
+        assert_eq!(params.weights_path.get(), "/tmp/env.safetensors");
+    }
+}

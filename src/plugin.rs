@@ -1,0 +1,662 @@
+//! The CLAP/VST3 plugin: thin glue between nice-plug and the [`engine`](crate::engine).
+//!
+//! Per block, `process()` maps the parameters into `engine::Settings`, the host transport into
+//! `engine::Transport` and incoming notes into `engine::MidiIn`, runs the engine, and sends its
+//! note events to the host at their sample offsets (and to the preview voice on the audio
+//! output). Everything it touches is allocated in `activate()`.
+//!
+//! Weights: the engine starts with the embedded model. A weights loader thread watches the
+//! session's weights path (and `JAZZ_SYNTH_WEIGHTS`), loads and validates files off the audio
+//! thread and hands finished models over a bounded channel; `process()` picks one up with
+//! `try_recv`, the engine swaps it in at a beat boundary, and the retired model goes back over a
+//! second channel so it is dropped on the loader thread. A bad file is logged and the current
+//! model keeps playing.
+
+use std::ffi::OsString;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use nice_plug::midi::{Channel, Key, VoiceID};
+use nice_plug::prelude::*;
+
+use crate::engine::{self, Engine, MidiIn, Output};
+use crate::lstm::Model;
+use crate::params::JazzSynthParams;
+use crate::preview::PreviewVoice;
+use crate::weights;
+
+/// Environment variable naming a weights file, used when the session names none.
+pub const WEIGHTS_ENV: &str = "JAZZ_SYNTH_WEIGHTS";
+
+/// Room for note events of one block. A block holds at most a few onsets (one per generated
+/// value) plus their note-offs; this leaves a wide margin for 16th-note phrases at fast tempos
+/// in large blocks.
+const OUTPUT_CAPACITY: usize = 1024;
+
+/// How often the loader thread looks for a new weights path and for retired models. Polling
+/// (rather than blocking on a channel) keeps the audio thread from ever waking a thread.
+const LOADER_POLL: Duration = Duration::from_millis(20);
+
+/// Tempo assumed when a host gives none, in BPM.
+const FALLBACK_TEMPO_BPM: f64 = 120.0;
+
+/// The jazz-synth plugin instance.
+pub struct JazzSynth {
+    params: Arc<JazzSynthParams>,
+    /// Created on the first `activate()`; `None` only before that.
+    engine: Option<Engine>,
+    /// The engine's output for the current block (capacity reserved in `activate()`).
+    output: Output,
+    /// Note-offs owed to the host from `reset()`/`deactivate()`, sent at sample 0 of the next block.
+    owed_offs: Output,
+    /// Incoming notes of the current block (capacity reserved in `activate()`).
+    midi_in: Vec<MidiIn>,
+    preview: PreviewVoice,
+    bypassed: bool,
+    /// Audio-thread ends of the model channels and the loader thread, started in `activate()`.
+    link: Option<ModelLink>,
+    loader: Option<WeightsLoader>,
+    /// A model has been queued in the engine and not yet swapped in; no second one is queued
+    /// meanwhile, so no model is ever dropped on the audio thread.
+    swap_pending: bool,
+    /// A retired model the return channel had no room for yet; sent on a later block.
+    retired: Option<Box<Model>>,
+    /// How many models have been swapped in and retired since creation.
+    swaps: u64,
+}
+
+impl Default for JazzSynth {
+    fn default() -> Self {
+        Self {
+            params: Arc::new(JazzSynthParams::default()),
+            engine: None,
+            output: Output::with_capacity(0),
+            owed_offs: Output::with_capacity(0),
+            midi_in: Vec::new(),
+            preview: PreviewVoice::new(48_000.0),
+            bypassed: false,
+            link: None,
+            loader: None,
+            swap_pending: false,
+            retired: None,
+            swaps: 0,
+        }
+    }
+}
+
+impl JazzSynth {
+    /// The parameters (shared with the host wrapper).
+    pub fn params_handle(&self) -> Arc<JazzSynthParams> {
+        self.params.clone()
+    }
+
+    /// How many loaded models have replaced the playing one so far (diagnostics, tests).
+    pub fn model_swaps(&self) -> u64 {
+        self.swaps
+    }
+
+    /// Takes a freshly loaded model, if the loader has one and no swap is pending.
+    fn receive_model(&mut self) {
+        let (Some(link), Some(engine)) = (&self.link, &mut self.engine) else {
+            return;
+        };
+        if self.swap_pending {
+            return;
+        }
+        if let Ok(model) = link.fresh.try_recv() {
+            engine.queue_model(model);
+            self.swap_pending = true;
+        }
+    }
+
+    /// Hands the engine's retired model (if any) back to the loader thread to be dropped there.
+    fn return_retired(&mut self) {
+        if let Some(old) = self.engine.as_mut().and_then(Engine::take_retired) {
+            self.swap_pending = false;
+            self.swaps += 1;
+            match self.retired.take() {
+                None => self.retired = Some(old),
+                // Only one swap is ever in flight, so this is one retired model too many: rather
+                // than free it here, leak it. Unreachable unless the engine retires on its own.
+                Some(older) => {
+                    self.retired = Some(older);
+                    std::mem::forget(old);
+                }
+            }
+        }
+        if let (Some(model), Some(link)) = (self.retired.take(), &self.link) {
+            match link.retired.try_send(model) {
+                Ok(()) => {}
+                Err(TrySendError::Full(model)) | Err(TrySendError::Disconnected(model)) => {
+                    self.retired = Some(model)
+                }
+            }
+        }
+    }
+
+    /// Ends whatever sounds; the note-offs go to the host at the start of the next block.
+    fn owe_all_notes_off(&mut self) {
+        if let Some(engine) = &mut self.engine {
+            engine.all_notes_off(0, &mut self.owed_offs);
+        }
+        self.preview.reset();
+    }
+}
+
+/// Audio-thread ends of the two model channels.
+struct ModelLink {
+    /// Validated models from the loader.
+    fresh: Receiver<Box<Model>>,
+    /// Retired models back to the loader, to be dropped off the audio thread.
+    retired: Sender<Box<Model>>,
+}
+
+/// Converts nice-plug's transport into the engine's.
+fn engine_transport(t: &Transport) -> engine::Transport {
+    engine::Transport {
+        playing: t.playing,
+        tempo_bpm: t
+            .tempo
+            .filter(|bpm| bpm.is_finite() && *bpm > 0.0)
+            .unwrap_or(FALLBACK_TEMPO_BPM),
+        position_beats: t.pos_beats().filter(|beats| beats.is_finite()),
+        time_sig: (
+            t.time_sig_numerator.filter(|n| *n > 0).unwrap_or(4) as u32,
+            t.time_sig_denominator.filter(|d| *d > 0).unwrap_or(4) as u32,
+        ),
+    }
+}
+
+/// Stable in-place sort by sample offset (insertion sort: no allocation, and a note-off keeps
+/// its place before a note-on at the same sample).
+fn sort_by_sample(events: &mut [engine::NoteEvent]) {
+    for i in 1..events.len() {
+        let mut j = i;
+        while j > 0 && events[j - 1].sample() > events[j].sample() {
+            events.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
+/// Sends engine note events to the host, their timing clamped into the block.
+fn send_to_host(
+    events: &[engine::NoteEvent],
+    n_samples: u32,
+    context: &mut impl ProcessContext<JazzSynth>,
+) {
+    let last = n_samples.saturating_sub(1);
+    for event in events {
+        let host_event = match *event {
+            engine::NoteEvent::On {
+                sample,
+                channel,
+                note,
+                velocity,
+            } => NoteEvent::NoteOn {
+                timing: sample.min(last),
+                voice_id: VoiceID::Wildcard,
+                channel: Channel::Number(channel.min(15)),
+                key: Key::Number(note.min(127)),
+                velocity: velocity.min(127) as f32 / 127.0,
+            },
+            engine::NoteEvent::Off {
+                sample,
+                channel,
+                note,
+            } => NoteEvent::NoteOff {
+                timing: sample.min(last),
+                voice_id: VoiceID::Wildcard,
+                channel: Channel::Number(channel.min(15)),
+                key: Key::Number(note.min(127)),
+                velocity: 0.0,
+            },
+        };
+        // A full host queue cannot be helped from here, and logging would allocate.
+        let _ = context.try_send_event(host_event);
+    }
+}
+
+/// Feeds one engine note event to the preview voice.
+fn play_preview(preview: &mut PreviewVoice, event: &engine::NoteEvent) {
+    match *event {
+        engine::NoteEvent::On { note, velocity, .. } => preview.note_on(note, velocity),
+        engine::NoteEvent::Off { note, .. } => preview.note_off(note),
+    }
+}
+
+impl Plugin for JazzSynth {
+    const NAME: &'static str = "jazz-synth";
+    const VENDOR: &'static str = "jazz-synth";
+    const URL: &'static str = "https://github.com/jazz-synth/jazz-synth";
+    const EMAIL: &'static str = "";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
+        main_input_channels: None,
+        main_output_channels: NonZeroU32::new(2),
+        aux_input_ports: &[],
+        aux_output_ports: &[],
+        names: PortNames {
+            layout: Some("Stereo preview"),
+            main_input: None,
+            main_output: Some("Preview"),
+            aux_inputs: &[],
+            aux_outputs: &[],
+        },
+    }];
+
+    const MIDI_INPUT: MidiConfig = MidiConfig::Basic;
+    const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
+    const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        _audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        _context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let sample_rate = buffer_config.sample_rate;
+        match &mut self.engine {
+            Some(engine) => engine.set_sample_rate(sample_rate as f64),
+            None => {
+                let model = Box::new(weights::default_model());
+                self.engine = Some(Engine::new(
+                    model,
+                    self.params.engine_settings(),
+                    sample_rate as f64,
+                ));
+                self.output = Output::with_capacity(OUTPUT_CAPACITY);
+                self.owed_offs = Output::with_capacity(OUTPUT_CAPACITY);
+                self.midi_in = Vec::with_capacity(Self::INPUT_EVENT_CAPACITY);
+            }
+        }
+        self.preview.set_sample_rate(sample_rate);
+
+        if self.loader.is_none() {
+            // One model in flight at a time; a few retired ones may wait for the next poll.
+            let (fresh_tx, fresh_rx) = crossbeam_channel::bounded(1);
+            let (retired_tx, retired_rx) = crossbeam_channel::bounded(4);
+            match WeightsLoader::spawn(self.params.clone(), fresh_tx, retired_rx) {
+                Ok(loader) => {
+                    self.loader = Some(loader);
+                    self.link = Some(ModelLink {
+                        fresh: fresh_rx,
+                        retired: retired_tx,
+                    });
+                }
+                // Without a loader the embedded model still plays.
+                Err(err) => nice_error!("jazz-synth: could not start the weights loader: {err}"),
+            }
+        }
+        true
+    }
+
+    fn reset(&mut self) {
+        self.owe_all_notes_off();
+        if let Some(engine) = &mut self.engine {
+            engine.reset();
+        }
+    }
+
+    fn stop_processing(&mut self) {
+        self.owe_all_notes_off();
+    }
+
+    fn deactivate(&mut self) {
+        self.owe_all_notes_off();
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let n = buffer.samples();
+        if n == 0 {
+            return ProcessStatus::KeepAlive;
+        }
+        let n_samples = n as u32;
+
+        self.receive_model();
+
+        self.midi_in.clear();
+        while let Some(event) = context.next_event() {
+            if self.midi_in.len() == self.midi_in.capacity() {
+                // Never grow on the audio thread; a chord needs only a handful of notes.
+                continue;
+            }
+            match event {
+                NoteEvent::NoteOn {
+                    timing,
+                    key: Key::Number(note),
+                    velocity,
+                    ..
+                } => self.midi_in.push(MidiIn::NoteOn {
+                    sample: timing,
+                    note,
+                    velocity: (velocity * 127.0).round().clamp(1.0, 127.0) as u8,
+                }),
+                NoteEvent::NoteOff {
+                    timing,
+                    key: Key::Number(note),
+                    ..
+                } => self.midi_in.push(MidiIn::NoteOff {
+                    sample: timing,
+                    note,
+                }),
+                _ => {}
+            }
+        }
+
+        // Notes owed from reset/deactivate end first, at sample 0.
+        send_to_host(&self.owed_offs.notes, n_samples, context);
+        for event in &self.owed_offs.notes {
+            play_preview(&mut self.preview, event);
+        }
+        self.owed_offs.clear();
+
+        self.output.clear();
+        if let Some(engine) = &mut self.engine {
+            engine.set_settings(&self.params.engine_settings());
+            if self.params.bypass.value() {
+                if !self.bypassed {
+                    engine.all_notes_off(0, &mut self.output);
+                    self.preview.release();
+                }
+                self.bypassed = true;
+            } else {
+                self.bypassed = false;
+                let transport = engine_transport(context.transport());
+                engine.process(&transport, n_samples, &self.midi_in, &mut self.output);
+            }
+        }
+        self.return_retired();
+
+        sort_by_sample(&mut self.output.notes);
+        send_to_host(&self.output.notes, n_samples, context);
+
+        // The preview voice, sample-accurate with the events just sent.
+        let preview_on = self.params.preview_on.value() && !self.bypassed;
+        if !preview_on {
+            self.preview.release();
+        }
+        let channels = buffer.as_slice();
+        let Some((first, rest)) = channels.split_first_mut() else {
+            return ProcessStatus::KeepAlive;
+        };
+        let mut next = 0;
+        let events = &self.output.notes;
+        for (i, out) in first.iter_mut().enumerate() {
+            while next < events.len() && events[next].sample() as usize <= i {
+                if preview_on || matches!(events[next], engine::NoteEvent::Off { .. }) {
+                    play_preview(&mut self.preview, &events[next]);
+                }
+                next += 1;
+            }
+            let gain = self.params.preview_volume.smoothed.next();
+            *out = self.preview.next_sample() * gain;
+        }
+        for event in &events[next..] {
+            if preview_on || matches!(event, engine::NoteEvent::Off { .. }) {
+                play_preview(&mut self.preview, event);
+            }
+        }
+        for channel in rest.iter_mut() {
+            channel.copy_from_slice(first);
+        }
+
+        // The solo keeps coming without any input: never let the host put us to sleep.
+        ProcessStatus::KeepAlive
+    }
+}
+
+impl ClapPlugin for JazzSynth {
+    const CLAP_ID: &'static str = "io.github.jazz-synth.jazz-synth";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("An LSTM that improvises a jazz solo over chord changes, one value per beat");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::NoteEffect,
+        ClapFeature::Instrument,
+        ClapFeature::Synthesizer,
+        ClapFeature::Stereo,
+    ];
+}
+
+impl Vst3Plugin for JazzSynth {
+    const VST3_CLASS_ID: [u8; 16] = *b"JazzSynthLSTM-01";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Instrument, Vst3SubCategory::Generator];
+}
+
+nice_export_clap!(JazzSynth);
+nice_export_vst3!(JazzSynth);
+
+/// Where the weights come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsSource {
+    /// The model compiled into the plugin.
+    Embedded,
+    /// A weights file.
+    File(PathBuf),
+}
+
+impl WeightsSource {
+    /// The session's path wins; else `JAZZ_SYNTH_WEIGHTS`; else the embedded model.
+    /// Returns the source and whether it came from the environment.
+    pub fn resolve(session_path: &str, env: Option<OsString>) -> (WeightsSource, bool) {
+        if !session_path.trim().is_empty() {
+            return (
+                WeightsSource::File(PathBuf::from(session_path.trim())),
+                false,
+            );
+        }
+        match env.filter(|p| !p.is_empty()) {
+            Some(path) => (WeightsSource::File(PathBuf::from(path)), true),
+            None => (WeightsSource::Embedded, false),
+        }
+    }
+
+    /// Loads and validates the model. The error names the file and says why.
+    pub fn load(&self) -> Result<Box<Model>, String> {
+        match self {
+            WeightsSource::Embedded => Ok(Box::new(weights::default_model())),
+            // The weights loader's messages already name the file.
+            WeightsSource::File(path) => weights::load_file(path)
+                .map(Box::new)
+                .map_err(|err| err.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WeightsSource::Embedded => f.write_str("the embedded weights"),
+            WeightsSource::File(path) => write!(f, "the weights in {}", path.display()),
+        }
+    }
+}
+
+/// The loader thread: loads weights named by the session (or the environment), hands them to
+/// the audio thread and drops the models it retires.
+struct WeightsLoader {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WeightsLoader {
+    fn spawn(
+        params: Arc<JazzSynthParams>,
+        fresh: Sender<Box<Model>>,
+        retired: Receiver<Box<Model>>,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("jazz-synth weights".into())
+            .spawn({
+                let stop = stop.clone();
+                move || run_loader(&params, &fresh, &retired, &stop)
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for WeightsLoader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run_loader(
+    params: &JazzSynthParams,
+    fresh: &Sender<Box<Model>>,
+    retired: &Receiver<Box<Model>>,
+    stop: &AtomicBool,
+) {
+    let mut seen_generation = None;
+    // What the audio thread has (or has been sent): it starts on the embedded model.
+    let mut current = WeightsSource::Embedded;
+    let mut ready: Option<(WeightsSource, bool, Box<Model>)> = None;
+
+    while !stop.load(Ordering::Acquire) {
+        loop {
+            match retired.try_recv() {
+                Ok(old) => drop(old),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+
+        let generation = params.weights_path.generation();
+        if seen_generation != Some(generation) {
+            seen_generation = Some(generation);
+            let (wanted, from_env) =
+                WeightsSource::resolve(&params.weights_path.get(), std::env::var_os(WEIGHTS_ENV));
+            let latest = ready.as_ref().map(|(s, ..)| s).unwrap_or(&current);
+            if wanted != *latest {
+                match wanted.load() {
+                    Ok(model) => ready = Some((wanted, from_env, model)),
+                    Err(err) => nice_error!(
+                        "jazz-synth: could not load the weights file: {err}; \
+                         the current model keeps playing"
+                    ),
+                }
+            }
+        }
+
+        if let Some((source, from_env, model)) = ready.take() {
+            match fresh.try_send(model) {
+                Ok(()) => {
+                    if let (WeightsSource::File(path), true) = (&source, from_env) {
+                        // Saved with the session, so the project still plays these weights
+                        // on a machine without the environment variable.
+                        params.weights_path.record(path.to_string_lossy());
+                    }
+                    nice_log!("jazz-synth: playing {source}");
+                    current = source;
+                }
+                Err(TrySendError::Full(model)) => ready = Some((source, from_env, model)),
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+
+        std::thread::sleep(LOADER_POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(sample: u32, note: u8) -> engine::NoteEvent {
+        engine::NoteEvent::On {
+            sample,
+            channel: 0,
+            note,
+            velocity: 100,
+        }
+    }
+
+    fn off(sample: u32, note: u8) -> engine::NoteEvent {
+        engine::NoteEvent::Off {
+            sample,
+            channel: 0,
+            note,
+        }
+    }
+
+    #[test]
+    fn events_are_sorted_by_sample_keeping_offs_before_ons() {
+        let mut events = [on(300, 64), off(10, 60), off(300, 62), on(10, 62)];
+        sort_by_sample(&mut events);
+        assert_eq!(events, [off(10, 60), on(10, 62), on(300, 64), off(300, 62)]);
+    }
+
+    #[test]
+    fn the_session_path_wins_over_the_environment() {
+        assert_eq!(
+            WeightsSource::resolve("/a.safetensors", Some("/b.safetensors".into())),
+            (WeightsSource::File("/a.safetensors".into()), false)
+        );
+        assert_eq!(
+            WeightsSource::resolve("", Some("/b.safetensors".into())),
+            (WeightsSource::File("/b.safetensors".into()), true)
+        );
+        assert_eq!(
+            WeightsSource::resolve("  ", Some("".into())),
+            (WeightsSource::Embedded, false)
+        );
+        assert_eq!(
+            WeightsSource::resolve("", None),
+            (WeightsSource::Embedded, false)
+        );
+    }
+
+    #[test]
+    fn a_missing_weights_file_is_an_error_naming_it() {
+        let err = WeightsSource::File("/nonexistent/solo.safetensors".into())
+            .load()
+            .unwrap_err();
+        assert!(err.contains("/nonexistent/solo.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn vst3_hosts_file_it_under_instrument_and_generator() {
+        let info = nice_plug::wrapper::vst3::PluginInfo::for_plugin::<JazzSynth>();
+        assert_eq!(info.subcategories, "Instrument|Generator");
+        assert_eq!(info.name, "jazz-synth");
+    }
+
+    #[test]
+    fn host_transport_without_tempo_or_position_is_safe() {
+        let t = Transport::new(48_000.0);
+        let e = engine_transport(&t);
+        assert_eq!(e.tempo_bpm, FALLBACK_TEMPO_BPM);
+        assert_eq!(e.position_beats, None);
+        assert_eq!(e.time_sig, (4, 4));
+        assert!(!e.playing);
+    }
+}
