@@ -1,6 +1,6 @@
 //! Offline rendering: the engine on a simulated transport, written to a
 //! format-1 Standard MIDI File (tempo, chords, solo) and optionally to a WAV
-//! file through a small preview voice. Files are written atomically.
+//! file through the plugin's preview voice. Files are written atomically.
 
 use std::fmt;
 use std::fs;
@@ -12,6 +12,7 @@ use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, T
 
 use crate::engine::{Generated, NoteEvent, Output, Transport};
 use crate::live::Setup;
+use crate::preview::PreviewVoice;
 
 /// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
 /// 4, 5, 6, 8, 10, 12 and 16, so every duration the grammar produces (16ths,
@@ -285,78 +286,13 @@ pub fn write_midi(t: &Timeline, path: &Path) -> Result<(), RenderError> {
     write_atomic(path, &midi_file_bytes(t))
 }
 
-/// A small monophonic synth voice for previews: a few decaying harmonics
-/// with a short attack and release, so notes are audible and clicks are not.
-///
-/// Stands in for the plugin's preview voice (`preview.rs`) until both share
-/// one; the interface is the same shape: note on, note off, next sample.
-#[derive(Clone, Debug)]
-pub struct RenderVoice {
-    sample_rate: f32,
-    phase: f32,
-    freq: f32,
-    level: f32,
-    target: f32,
-    velocity: f32,
-    age: f32,
-}
+/// Gain of the summed voices: a full-velocity solo note (≤ 1) over a chord
+/// of up to five tones at velocity 40 (≤ 0.32 each) stays below full scale.
+const MIX_GAIN: f32 = 0.35;
 
-impl RenderVoice {
-    pub fn new(sample_rate: f32) -> Self {
-        RenderVoice {
-            sample_rate,
-            phase: 0.0,
-            freq: 440.0,
-            level: 0.0,
-            target: 0.0,
-            velocity: 0.0,
-            age: 0.0,
-        }
-    }
-
-    /// Starts `note` (MIDI note number) at `velocity` (1–127).
-    pub fn note_on(&mut self, note: u8, velocity: u8) {
-        self.freq = 440.0 * 2f32.powf((f32::from(note) - 69.0) / 12.0);
-        self.velocity = f32::from(velocity) / 127.0;
-        self.target = 1.0;
-        self.age = 0.0;
-    }
-
-    pub fn note_off(&mut self) {
-        self.target = 0.0;
-    }
-
-    /// The next output sample, roughly in [-1, 1].
-    pub fn next_sample(&mut self) -> f32 {
-        // 4 ms attack, 40 ms release: one-pole smoothing toward the target.
-        let time = if self.target > self.level {
-            0.004
-        } else {
-            0.04
-        };
-        let coeff = 1.0 - (-1.0 / (time * self.sample_rate)).exp();
-        self.level += (self.target - self.level) * coeff;
-        if self.level < 1e-5 && self.target == 0.0 {
-            self.level = 0.0;
-            return 0.0;
-        }
-        self.age += 1.0 / self.sample_rate;
-        let tau = std::f32::consts::TAU;
-        let p = self.phase;
-        // Upper harmonics die faster than the fundamental, like a plucked
-        // or struck string: bright onset, round tail.
-        let bright = (-self.age * 6.0).exp();
-        let s = (tau * p).sin()
-            + 0.5 * bright * (2.0 * tau * p).sin()
-            + 0.25 * bright * (3.0 * tau * p).sin();
-        self.phase = (p + self.freq / self.sample_rate).fract();
-        let body = 0.6 + 0.4 * (-self.age * 1.5).exp();
-        s * self.level * self.velocity * body * 0.5
-    }
-}
-
-/// Renders the timeline to 16-bit mono PCM samples: the solo through one
-/// voice, the chords softer through one voice per chord tone.
+/// Renders the timeline to 16-bit mono PCM samples through the plugin's
+/// preview voice: the solo through one voice, the chords softer through one
+/// voice per chord tone.
 pub fn render_audio(t: &Timeline) -> Vec<i16> {
     let sr = t.sample_rate as f32;
     let spb = t.samples_per_beat();
@@ -382,7 +318,7 @@ pub fn render_audio(t: &Timeline) -> Vec<i16> {
     // A release tail after the last note.
     let tail = (0.5 * t.sample_rate) as u64;
     let total = t.length_samples + tail;
-    let mut voices = vec![RenderVoice::new(sr); slots];
+    let mut voices = vec![PreviewVoice::new(sr); slots];
     let mut out = Vec::with_capacity(total as usize);
     let mut next = 0;
     for s in 0..total {
@@ -391,12 +327,13 @@ pub fn render_audio(t: &Timeline) -> Vec<i16> {
             if on {
                 voices[slot].note_on(note, vel);
             } else {
-                voices[slot].note_off();
+                voices[slot].note_off(note);
             }
             next += 1;
         }
-        let mix: f32 = voices.iter_mut().map(RenderVoice::next_sample).sum();
-        out.push((mix.clamp(-1.0, 1.0) * 0.8 * f32::from(i16::MAX)) as i16);
+        let mix: f32 = voices.iter_mut().map(PreviewVoice::next_sample).sum();
+        // Headroom for the solo at full velocity over a four-note chord.
+        out.push(((mix * MIX_GAIN).clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16);
     }
     out
 }
@@ -726,6 +663,7 @@ mod tests {
         );
         let peak = |a: usize, b: usize| pcm[a..b].iter().map(|s| s.unsigned_abs()).max().unwrap();
         assert!(peak(1_000, 10_000) > 1_000);
+        assert!(peak(0, pcm.len()) < i16::MAX as u16, "the mix never clips");
         // The last chord and note have ended; after the release tail, silence.
         assert!(peak(pcm.len() - 100, pcm.len()) < 50);
     }
