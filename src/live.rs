@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -445,12 +446,91 @@ fn chord_name(c: &theory::Chord) -> String {
 pub trait MidiSink {
     /// Sends one complete MIDI message now.
     fn send(&mut self, message: &[u8]) -> Result<(), String>;
+
+    /// Whether the destination still exists. The player asks a few times a
+    /// second, between events; it must return at once.
+    fn check(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
-impl MidiSink for midir::MidiOutputConnection {
+/// An ALSA MIDI output, watched from a helper thread: ALSA quietly drops
+/// messages for a port that was unplugged, so a failed send alone would
+/// never tell the player that its synth is gone.
+pub struct PortOutput {
+    conn: midir::MidiOutputConnection,
+    name: String,
+    watch: Option<PortWatch>,
+}
+
+struct PortWatch {
+    gone: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PortWatch {
+    fn start(name: String) -> Option<PortWatch> {
+        let watcher = midir::MidiOutput::new("jazz-synth watch").ok()?;
+        let gone = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, st) = (Arc::clone(&gone), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let present = watcher
+                    .ports()
+                    .iter()
+                    .any(|p| watcher.port_name(p).is_ok_and(|n| n == name));
+                if !present {
+                    g.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::park_timeout(Duration::from_millis(250));
+            }
+        });
+        Some(PortWatch {
+            gone,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for PortWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+impl PortOutput {
+    /// The port's full name (or "virtual port ...").
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl MidiSink for PortOutput {
     fn send(&mut self, message: &[u8]) -> Result<(), String> {
-        midir::MidiOutputConnection::send(self, message)
-            .map_err(|e| format!("the MIDI port stopped taking messages: {e}"))
+        self.conn.send(message).map_err(|e| {
+            format!(
+                "the MIDI output \"{}\" stopped taking messages: {e}",
+                self.name
+            )
+        })
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        match &self.watch {
+            Some(w) if w.gone.load(Ordering::SeqCst) => Err(format!(
+                "the MIDI output \"{}\" went away (unplugged or closed)",
+                self.name
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -526,7 +606,7 @@ pub fn input_port_names() -> Result<Vec<String>, String> {
 
 /// Opens the MIDI output port `query` names (index, name or part of a name).
 /// Returns the connection and the port's full name.
-pub fn open_output(query: &str) -> Result<(midir::MidiOutputConnection, String), OpenError> {
+pub fn open_output(query: &str) -> Result<PortOutput, OpenError> {
     let out = match midi_output() {
         Ok(o) => o,
         Err(note) => {
@@ -549,18 +629,25 @@ pub fn open_output(query: &str) -> Result<(midir::MidiOutputConnection, String),
     let conn = out
         .connect(&ports[i], "jazz-synth out")
         .map_err(|e| OpenError::System(format!("cannot open the MIDI output \"{name}\": {e}")))?;
-    Ok((conn, name))
+    let watch = PortWatch::start(name.clone());
+    Ok(PortOutput { conn, name, watch })
 }
 
 /// Creates a virtual ALSA output port named `jazz-synth` that synths and
 /// DAWs can connect to.
-pub fn open_virtual() -> Result<midir::MidiOutputConnection, OpenError> {
+pub fn open_virtual() -> Result<PortOutput, OpenError> {
     use midir::os::unix::VirtualOutput;
     let out = midi_output().map_err(OpenError::System)?;
-    out.create_virtual(CLIENT_NAME).map_err(|e| {
+    let conn = out.create_virtual(CLIENT_NAME).map_err(|e| {
         OpenError::System(format!(
             "cannot create the virtual MIDI port \"{CLIENT_NAME}\": {e}"
         ))
+    })?;
+    // Our own port cannot be unplugged: nothing to watch.
+    Ok(PortOutput {
+        conn,
+        name: format!("virtual port {CLIENT_NAME}"),
+        watch: None,
     })
 }
 
@@ -698,6 +785,10 @@ const LOOKAHEAD: Duration = Duration::from_millis(2);
 /// The last stretch before an event is waited by spinning: sleeping
 /// overshoots by tens of microseconds or more.
 const SPIN: Duration = Duration::from_micros(400);
+
+/// How often the player asks the sink whether its port still exists: a
+/// quarter second of the timeline.
+const CHECK_EVERY_SAMPLES: u64 = (LIVE_SAMPLE_RATE as u64) / 4;
 
 /// Waits until `deadline`: sleeps, then spins the last [`SPIN`].
 pub fn wait_until(deadline: Instant) {
@@ -892,6 +983,7 @@ pub fn run_live(
     let t0 = origin + Duration::from_millis(30);
     let at = |sample: u64| t0 + Duration::from_secs_f64(sample as f64 / sr);
     let mut s: u64 = 0;
+    let mut next_check: u64 = CHECK_EVERY_SAMPLES;
 
     let run = (|| -> Result<StopReason, String> {
         if opts.clock_out && external.is_none() {
@@ -1004,6 +1096,10 @@ pub fn run_live(
                 }
             }
             s += u64::from(n);
+            if s >= next_check {
+                next_check = s + CHECK_EVERY_SAMPLES;
+                sink.check()?;
+            }
             if last {
                 // The end of the last bar is when the final note stops.
                 wait_until(at(s));
@@ -1047,8 +1143,11 @@ fn drain(rx: &Receiver<TimedMessage>, mut f: impl FnMut(&TimedMessage)) {
 #[derive(Default)]
 pub struct RecordingSink {
     pub sent: Vec<(Instant, Vec<u8>)>,
-    /// Fail every send after this many messages (a lost port).
+    /// Fail every send after this many messages (a port that errors).
     pub fail_after: Option<usize>,
+    /// Report the port gone at the first check after this many messages
+    /// (an unplugged device that still accepts sends).
+    pub gone_after: Option<usize>,
 }
 
 impl MidiSink for RecordingSink {
@@ -1058,6 +1157,13 @@ impl MidiSink for RecordingSink {
         }
         self.sent.push((Instant::now(), message.to_vec()));
         Ok(())
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        match self.gone_after {
+            Some(n) if self.sent.len() >= n => Err("the MIDI output \"test\" went away".into()),
+            _ => Ok(()),
+        }
     }
 }
 

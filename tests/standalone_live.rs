@@ -197,6 +197,38 @@ fn a_lost_port_ends_the_run_with_an_error() {
 }
 
 #[test]
+fn an_unplugged_port_is_noticed_and_silenced_before_the_error() {
+    // ALSA keeps accepting messages for a port that has gone; only the
+    // sink's check notices. The player still tries to silence it.
+    let s = setup(6, 300.0);
+    let mut sink = RecordingSink {
+        gone_after: Some(4),
+        ..RecordingSink::default()
+    };
+    let opts = LiveOptions {
+        print_notes: false,
+        ..LiveOptions::default()
+    };
+    let began = Instant::now();
+    let err = run_live(
+        &s,
+        &mut sink,
+        ClockSource::Internal,
+        None,
+        &opts,
+        &AtomicBool::new(false),
+        &mut Vec::new(),
+    )
+    .expect_err("the port went away");
+    assert!(err.contains("went away"), "{err}");
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "noticed within the check interval"
+    );
+    assert_nothing_left_sounding(&sink.sent);
+}
+
+#[test]
 fn an_external_clock_sets_the_tempo_and_the_start() {
     // A drum machine at 100 BPM: Start, then 24 ticks per beat.
     let (tx, rx) = crossbeam_channel::unbounded();

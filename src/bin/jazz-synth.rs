@@ -388,15 +388,12 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
         return Ok(());
     }
 
-    let (mut conn, target) = if args.virtual_port {
-        (
-            live::open_virtual().map_err(open_failure)?,
-            "virtual port \"jazz-synth\"".to_string(),
-        )
+    let mut conn = if args.virtual_port {
+        live::open_virtual().map_err(open_failure)?
     } else {
-        let query = args.midi_out.as_deref().unwrap_or_default();
-        live::open_output(query).map_err(open_failure)?
+        live::open_output(args.midi_out.as_deref().unwrap_or_default()).map_err(open_failure)?
     };
+    let target = conn.name().to_string();
     // Kept open for the whole run; dropped (closed) at the end.
     let mut inputs = Vec::new();
     let chords_rx = match &args.chords_in {
