@@ -1,0 +1,1265 @@
+//! The live player: the engine driven by a monotonic clock, its notes sent to
+//! a MIDI port through midir. Also what every live front end shares: port
+//! selection, Ctrl-C handling and jitter statistics.
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use crate::changes::{self, Progression};
+use crate::engine::{
+    ChordSource, Engine, Generated, MidiIn, NoteEvent, Output, Rhythm, Settings, Transport,
+};
+use crate::lstm::Model;
+use crate::midiclock::{self, ClockFollower};
+use crate::theory;
+use crate::weights;
+
+/// How a port was asked for did not match the ports there are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortErrorKind {
+    NotFound,
+    /// Several ports contain the text; their indices.
+    Ambiguous(Vec<usize>),
+}
+
+/// A port name, part of a name or index that matched no port (or several).
+/// Displays the available ports, numbered, so the user can pick one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortError {
+    /// What the user asked for.
+    pub query: String,
+    /// "MIDI output", "JACK MIDI input", ...: what kind of port was wanted.
+    pub what: String,
+    pub kind: PortErrorKind,
+    pub available: Vec<String>,
+    /// Extra advice printed after the list (e.g. the ALSA sequencer is missing).
+    pub note: Option<String>,
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            PortErrorKind::NotFound => writeln!(f, "no {} matches \"{}\".", self.what, self.query)?,
+            PortErrorKind::Ambiguous(ix) => writeln!(
+                f,
+                "\"{}\" matches {} {}s; give more of the name or the number.",
+                self.query,
+                ix.len(),
+                self.what
+            )?,
+        }
+        write!(
+            f,
+            "{}",
+            port_list(&format!("Available {}s", self.what), &self.available)
+        )?;
+        if let Some(note) = &self.note {
+            write!(f, "\n{note}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PortError {}
+
+/// "`heading`:\n  0: name\n  1: ..." or "`heading`: none."
+pub fn port_list(heading: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        return format!("{heading}: none.");
+    }
+    let mut s = format!("{heading}:");
+    for (i, n) in names.iter().enumerate() {
+        s.push_str(&format!("\n  {i}: {n}"));
+    }
+    s
+}
+
+/// Picks a port from `names` by index (`"1"`), exact name, or a unique part
+/// of a name, case-insensitive (`"fluid"` for `FLUID Synth (1234):Synth input port`).
+pub fn choose_port(names: &[String], query: &str, what: &str) -> Result<usize, PortError> {
+    let q = query.trim();
+    let err = |kind| PortError {
+        query: query.to_string(),
+        what: what.to_string(),
+        kind,
+        available: names.to_vec(),
+        note: None,
+    };
+    if let Ok(i) = q.parse::<usize>() {
+        if i < names.len() {
+            return Ok(i);
+        }
+    }
+    let lower = q.to_lowercase();
+    if let Some(i) = names.iter().position(|n| n.to_lowercase() == lower) {
+        return Ok(i);
+    }
+    if lower.is_empty() {
+        return Err(err(PortErrorKind::NotFound));
+    }
+    let hits: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.to_lowercase().contains(&lower))
+        .map(|(i, _)| i)
+        .collect();
+    match hits.len() {
+        1 => Ok(hits[0]),
+        0 => Err(err(PortErrorKind::NotFound)),
+        _ => Err(err(PortErrorKind::Ambiguous(hits))),
+    }
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    // A second Ctrl-C while the first is being handled means "now": the
+    // clean shutdown is taking too long for the user.
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// Installs handlers for SIGINT (Ctrl-C), SIGTERM and SIGHUP that only set a
+/// flag, so the player can end every note and send MIDI stop before it
+/// exits. Returns the flag.
+pub fn install_interrupt_handler() -> Result<&'static AtomicBool, String> {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction with a handler that only touches an
+        // atomic (async-signal-safe) and an empty mask is valid.
+        let ok = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_interrupt as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut()) == 0
+        };
+        if !ok {
+            return Err(format!(
+                "cannot install the handler for signal {sig}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(&INTERRUPTED)
+}
+
+/// The interrupt flag without installing handlers (set by the handlers of
+/// [`install_interrupt_handler`]).
+pub fn interrupted() -> &'static AtomicBool {
+    &INTERRUPTED
+}
+
+/// Note-on timing error against the ideal beat times, in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JitterStats {
+    pub count: usize,
+    pub median_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+impl JitterStats {
+    /// Statistics of `|actual − ideal|` in microseconds; `None` without samples.
+    pub fn from_errors_us(errors_us: &[f64]) -> Option<JitterStats> {
+        if errors_us.is_empty() {
+            return None;
+        }
+        let mut v: Vec<f64> = errors_us.iter().map(|e| e.abs()).collect();
+        v.sort_by(f64::total_cmp);
+        // Nearest rank: the smallest value with at least p% of samples at or below it.
+        let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        Some(JitterStats {
+            count: v.len(),
+            median_us: rank(0.5),
+            p99_us: rank(0.99),
+            max_us: v[v.len() - 1],
+        })
+    }
+}
+
+impl fmt::Display for JitterStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "note-on jitter over {} notes: median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            self.count,
+            self.median_us / 1000.0,
+            self.p99_us / 1000.0,
+            self.max_us / 1000.0
+        )
+    }
+}
+
+/// Default tempo, quarter notes per minute.
+pub const DEFAULT_TEMPO_BPM: f64 = 120.0;
+/// Bars are 4/4: four quarter notes.
+pub const BEATS_PER_BAR: u32 = 4;
+
+/// The musical choices every front end shares (live, JACK, render), as the
+/// user gave them; `None` means the engine's default.
+#[derive(Clone, Debug, Default)]
+pub struct MusicOptions {
+    /// A weights file instead of the embedded model.
+    pub weights: Option<PathBuf>,
+    pub seed: Option<u64>,
+    /// 0 = always the most likely value (the original's argmax).
+    pub temperature: Option<f32>,
+    /// Quarter notes per minute.
+    pub tempo_bpm: Option<f64>,
+    /// Chord text, e.g. `"Dm7 G7 | Cmaj7"`.
+    pub chords: Option<String>,
+    /// Name (or unique part of a name) of a built-in progression.
+    pub progression: Option<String>,
+    /// Lowest and highest MIDI note the solo may use.
+    pub low: Option<u8>,
+    pub high: Option<u8>,
+    /// MIDI channel 1–16, as synths display it.
+    pub channel: Option<u8>,
+    /// Note-on velocity 1–127.
+    pub velocity: Option<u8>,
+    pub rhythm: Option<Rhythm>,
+    /// Chords come from notes held on a MIDI input instead of a progression.
+    pub chords_from_midi: bool,
+}
+
+/// A validated setup: the model, the engine settings and the changes.
+#[derive(Clone)]
+pub struct Setup {
+    pub model: Model,
+    pub settings: Settings,
+    /// Quarter notes per minute (the internal clock's tempo).
+    pub tempo_bpm: f64,
+    pub beats_per_bar: u32,
+    /// The changes played: `--chords` or the chosen built-in progression.
+    pub progression: Progression,
+    /// True when `--chords` replaced the built-in progression.
+    pub custom_changes: bool,
+}
+
+impl Setup {
+    /// Loads the weights, parses the chords and checks every value; the
+    /// error says which option is wrong and how.
+    pub fn from_options(o: &MusicOptions) -> Result<Setup, String> {
+        let mut settings = Settings::default();
+        if let Some(t) = o.temperature {
+            if !t.is_finite() || !(0.0..=10.0).contains(&t) {
+                return Err(format!(
+                    "--temperature {t}: use a number from 0 (always the most likely value) to 10"
+                ));
+            }
+            settings.temperature = t;
+        }
+        if let Some(seed) = o.seed {
+            settings.seed = seed;
+        }
+        let tempo_bpm = o.tempo_bpm.unwrap_or(DEFAULT_TEMPO_BPM);
+        if !tempo_bpm.is_finite() || !(20.0..=400.0).contains(&tempo_bpm) {
+            return Err(format!(
+                "--tempo {tempo_bpm}: use 20 to 400 quarter notes per minute"
+            ));
+        }
+        for (flag, v) in [("--low", o.low), ("--high", o.high)] {
+            if let Some(n) = v {
+                if n > 127 {
+                    return Err(format!("{flag} {n}: MIDI notes go from 0 to 127"));
+                }
+            }
+        }
+        settings.low = o.low.unwrap_or(settings.low);
+        settings.high = o.high.unwrap_or(settings.high);
+        if settings.low >= settings.high {
+            return Err(format!(
+                "--low {} is not below --high {}: the solo needs a range of notes",
+                settings.low, settings.high
+            ));
+        }
+        if let Some(ch) = o.channel {
+            if !(1..=16).contains(&ch) {
+                return Err(format!("--channel {ch}: MIDI channels are 1 to 16"));
+            }
+            settings.channel = ch - 1;
+        }
+        if let Some(v) = o.velocity {
+            if !(1..=127).contains(&v) {
+                return Err(format!("--velocity {v}: use 1 to 127"));
+            }
+            settings.velocity = v;
+        }
+        if let Some(r) = o.rhythm {
+            settings.rhythm = r;
+        }
+        if o.chords_from_midi {
+            settings.chord_source = ChordSource::MidiInput;
+        }
+
+        let (progression, custom_changes) = match (&o.chords, &o.progression) {
+            (Some(_), Some(_)) => {
+                return Err("give either --chords or --progression, not both".into())
+            }
+            (Some(text), None) => (parse_chords_option(text)?, true),
+            (None, Some(name)) => {
+                let index = changes::builtin_by_name(name).ok_or_else(|| {
+                    format!(
+                        "--progression \"{name}\": no such built-in progression.\n{}",
+                        progression_list()
+                    )
+                })?;
+                settings.progression = index;
+                (builtin_progression(index)?, false)
+            }
+            (None, None) => (builtin_progression(settings.progression)?, false),
+        };
+
+        let model = match &o.weights {
+            Some(path) => weights::load_file(path)
+                .map_err(|e| format!("cannot use the weights file {}: {e}", path.display()))?,
+            None => weights::default_model(),
+        };
+        Ok(Setup {
+            model,
+            settings,
+            tempo_bpm,
+            beats_per_bar: BEATS_PER_BAR,
+            progression,
+            custom_changes,
+        })
+    }
+
+    /// A fresh engine for this setup at `sample_rate` Hz, before its first block.
+    pub fn engine(&self, sample_rate: f64) -> Engine {
+        let mut e = Engine::new(Box::new(self.model.clone()), self.settings, sample_rate);
+        if self.custom_changes {
+            e.set_progression(Some(self.progression.clone()));
+        }
+        e
+    }
+
+    /// The chord under a generated value at `position_beats` (quarter
+    /// notes): the symbol from the changes, or the chord recognised from MIDI input.
+    pub fn chord_label(&self, g: &Generated, position_beats: f64) -> String {
+        match self.settings.chord_source {
+            ChordSource::Progression => self.progression.symbol_at(position_beats).to_string(),
+            ChordSource::MidiInput => chord_name(&g.chord),
+        }
+    }
+
+    /// The live line for a value generated at `position_beats` (quarter
+    /// notes from the start): `bar:beat  chord  role  note  value`, e.g.
+    /// `   3:2.5  G7  S  E5  S,0.250,<m3,M-2>`.
+    pub fn note_line(&self, g: &Generated, position_beats: f64) -> String {
+        let value = self
+            .model
+            .vocab()
+            .get(g.value_index)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into());
+        let role = value.chars().next().unwrap_or('?');
+        let note = g.note.map(note_name).unwrap_or_else(|| "rest".into());
+        let at = bar_beat(position_beats, self.beats_per_bar);
+        let (bar, beat) = at.split_once(':').unwrap_or((&at, ""));
+        format!(
+            "{bar:>4}:{beat:<5} {:<8} {role}  {note:<5} {value}",
+            self.chord_label(g, position_beats)
+        )
+    }
+}
+
+/// `bar:beat`, both from 1, for a position in quarter notes: `3:2`, or
+/// `3:2.5` / `3:2.33` between beats (phrase rhythm).
+pub fn bar_beat(position_beats: f64, beats_per_bar: u32) -> String {
+    // Snap to the engine's grid (12 per beat) so 2.9999999 prints as 3.
+    let ticks = (position_beats * 12.0).round() as i64;
+    let per_bar = 12 * i64::from(beats_per_bar.max(1));
+    let bar = ticks.div_euclid(per_bar) + 1;
+    let in_bar = ticks.rem_euclid(per_bar);
+    let beat = in_bar / 12 + 1;
+    match in_bar % 12 {
+        0 => format!("{bar}:{beat}"),
+        frac => {
+            let text = format!("{:.2}", frac as f64 / 12.0);
+            let text = text.trim_end_matches('0');
+            format!("{bar}:{beat}{}", text.trim_start_matches('0'))
+        }
+    }
+}
+
+fn builtin_progression(index: usize) -> Result<Progression, String> {
+    changes::builtin(index).ok_or_else(|| format!("built-in progression {index} is missing"))
+}
+
+/// "Built-in progressions: ..." with their names, for errors and `--help`.
+pub fn progression_list() -> String {
+    let mut s = String::from("Built-in progressions:");
+    for (name, _) in changes::BUILTIN {
+        s.push_str(&format!("\n  {name}"));
+    }
+    s
+}
+
+/// Parses `--chords`; an error repeats the text with a caret under the bad symbol.
+pub fn parse_chords_option(text: &str) -> Result<Progression, String> {
+    changes::parse_changes(text).map_err(|e| {
+        let caret = " ".repeat(e.column.saturating_sub(1));
+        format!("--chords: {e}\n  {text}\n  {caret}^")
+    })
+}
+
+/// A MIDI note as music21 names it, with octave: 60 → `C4`, 70 → `B-4`.
+pub fn note_name(note: u8) -> String {
+    format!(
+        "{}{}",
+        theory::pitch_name(i32::from(note)),
+        i32::from(note) / 12 - 1
+    )
+}
+
+/// A chord recognised from MIDI input: `Am`, `C`, or its pitch classes when
+/// it is neither major nor minor (`E- F# B-`), `N.C.` when nothing is held.
+fn chord_name(c: &theory::Chord) -> String {
+    if c.is_empty() {
+        return "N.C.".into();
+    }
+    let root = theory::pitch_name(i32::from(c.root));
+    match c.quality {
+        theory::Quality::Major => root.to_string(),
+        theory::Quality::Minor => format!("{root}m"),
+        theory::Quality::Other => {
+            let names: Vec<&str> = c
+                .pcs
+                .iter()
+                .map(|pc| theory::pitch_name(i32::from(pc)))
+                .collect();
+            names.join(" ")
+        }
+    }
+}
+
+/// Somewhere MIDI messages go: a midir connection, a test recorder.
+pub trait MidiSink {
+    /// Sends one complete MIDI message now.
+    fn send(&mut self, message: &[u8]) -> Result<(), String>;
+
+    /// Whether the destination still exists. The player asks a few times a
+    /// second, between events; it must return at once.
+    fn check(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// An ALSA MIDI output, watched from a helper thread: ALSA quietly drops
+/// messages for a port that was unplugged, so a failed send alone would
+/// never tell the player that its synth is gone.
+pub struct PortOutput {
+    conn: midir::MidiOutputConnection,
+    name: String,
+    watch: Option<PortWatch>,
+}
+
+struct PortWatch {
+    gone: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PortWatch {
+    fn start(name: String) -> Option<PortWatch> {
+        let watcher = midir::MidiOutput::new("jazz-synth watch").ok()?;
+        let gone = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, st) = (Arc::clone(&gone), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let present = watcher
+                    .ports()
+                    .iter()
+                    .any(|p| watcher.port_name(p).is_ok_and(|n| n == name));
+                if !present {
+                    g.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::park_timeout(Duration::from_millis(250));
+            }
+        });
+        Some(PortWatch {
+            gone,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for PortWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+impl PortOutput {
+    /// The port's full name (or "virtual port ...").
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl MidiSink for PortOutput {
+    fn send(&mut self, message: &[u8]) -> Result<(), String> {
+        self.conn.send(message).map_err(|e| {
+            format!(
+                "the MIDI output \"{}\" stopped taking messages: {e}",
+                self.name
+            )
+        })
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        match &self.watch {
+            Some(w) if w.gone.load(Ordering::SeqCst) => Err(format!(
+                "the MIDI output \"{}\" went away (unplugged or closed)",
+                self.name
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a MIDI port could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The name matched no port: the user can pick another (exit code 2).
+    Port(PortError),
+    /// The MIDI system itself failed.
+    System(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Port(e) => e.fmt(f),
+            OpenError::System(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+const CLIENT_NAME: &str = "jazz-synth";
+
+fn no_alsa_note(e: &dyn fmt::Display) -> String {
+    format!(
+        "The ALSA MIDI sequencer is not available here ({e}); this machine may have no sound \
+         hardware or the snd-seq kernel module is not loaded.\n\
+         Try `--jack` with a running JACK server, or `jazz-synth render --out solo.mid --wav solo.wav`."
+    )
+}
+
+/// Whether ALSA's sequencer device exists. Asking midir without it works
+/// too, but makes libasound print its own error lines to stderr.
+fn sequencer_present() -> bool {
+    !cfg!(target_os = "linux") || std::path::Path::new("/dev/snd/seq").exists()
+}
+
+fn midi_output() -> Result<midir::MidiOutput, String> {
+    if !sequencer_present() {
+        return Err(no_alsa_note(&"/dev/snd/seq does not exist"));
+    }
+    midir::MidiOutput::new(CLIENT_NAME).map_err(|e| no_alsa_note(&e))
+}
+
+fn midi_input() -> Result<midir::MidiInput, String> {
+    if !sequencer_present() {
+        return Err(no_alsa_note(&"/dev/snd/seq does not exist"));
+    }
+    midir::MidiInput::new(CLIENT_NAME).map_err(|e| no_alsa_note(&e))
+}
+
+/// Names of the MIDI output ports (ALSA on Linux), in midir's order.
+pub fn output_port_names() -> Result<Vec<String>, String> {
+    let out = midi_output()?;
+    Ok(out
+        .ports()
+        .iter()
+        .map(|p| out.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect())
+}
+
+/// Names of the MIDI input ports (for `--chords-in`, `--clock-in`).
+pub fn input_port_names() -> Result<Vec<String>, String> {
+    let inp = midi_input()?;
+    Ok(inp
+        .ports()
+        .iter()
+        .map(|p| inp.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect())
+}
+
+/// Opens the MIDI output port `query` names (index, name or part of a name).
+/// Returns the connection and the port's full name.
+pub fn open_output(query: &str) -> Result<PortOutput, OpenError> {
+    let out = match midi_output() {
+        Ok(o) => o,
+        Err(note) => {
+            return Err(OpenError::Port(PortError {
+                query: query.into(),
+                what: "MIDI output".into(),
+                kind: PortErrorKind::NotFound,
+                available: Vec::new(),
+                note: Some(note),
+            }))
+        }
+    };
+    let ports = out.ports();
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| out.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect();
+    let i = choose_port(&names, query, "MIDI output").map_err(OpenError::Port)?;
+    let name = names[i].clone();
+    let conn = out
+        .connect(&ports[i], "jazz-synth out")
+        .map_err(|e| OpenError::System(format!("cannot open the MIDI output \"{name}\": {e}")))?;
+    let watch = PortWatch::start(name.clone());
+    Ok(PortOutput { conn, name, watch })
+}
+
+/// Creates a virtual ALSA output port named `jazz-synth` that synths and
+/// DAWs can connect to.
+pub fn open_virtual() -> Result<PortOutput, OpenError> {
+    use midir::os::unix::VirtualOutput;
+    let out = midi_output().map_err(OpenError::System)?;
+    let conn = out.create_virtual(CLIENT_NAME).map_err(|e| {
+        OpenError::System(format!(
+            "cannot create the virtual MIDI port \"{CLIENT_NAME}\": {e}"
+        ))
+    })?;
+    // Our own port cannot be unplugged: nothing to watch.
+    Ok(PortOutput {
+        conn,
+        name: format!("virtual port {CLIENT_NAME}"),
+        watch: None,
+    })
+}
+
+/// A short MIDI message with the time it arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimedMessage {
+    pub time: Instant,
+    pub len: u8,
+    pub bytes: [u8; 3],
+}
+
+impl TimedMessage {
+    pub fn new(time: Instant, message: &[u8]) -> Self {
+        let mut bytes = [0u8; 3];
+        let len = message.len().min(3);
+        bytes[..len].copy_from_slice(&message[..len]);
+        TimedMessage {
+            time,
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    pub fn message(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Opens a MIDI input port; its messages (up to 3 bytes, SysEx dropped)
+/// arrive on the returned channel stamped with their arrival time.
+pub fn open_input(
+    query: &str,
+    what: &str,
+) -> Result<(midir::MidiInputConnection<()>, Receiver<TimedMessage>), OpenError> {
+    let mut inp = match midi_input() {
+        Ok(i) => i,
+        Err(note) => {
+            return Err(OpenError::Port(PortError {
+                query: query.into(),
+                what: what.into(),
+                kind: PortErrorKind::NotFound,
+                available: Vec::new(),
+                note: Some(note),
+            }))
+        }
+    };
+    // The clock is what --clock-in is for: keep timing messages.
+    inp.ignore(midir::Ignore::SysexAndActiveSense);
+    let ports = inp.ports();
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| inp.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
+        .collect();
+    let i = choose_port(&names, query, what).map_err(OpenError::Port)?;
+    let (tx, rx) = crossbeam_channel::bounded(4096);
+    let name = names[i].clone();
+    let conn = inp
+        .connect(
+            &ports[i],
+            "jazz-synth in",
+            move |_stamp, message, _| {
+                if message.first().is_some_and(|&b| b != 0xF0) {
+                    // A full queue means the player has stopped reading; drop.
+                    let _ = tx.try_send(TimedMessage::new(Instant::now(), message));
+                }
+            },
+            (),
+        )
+        .map_err(|e| OpenError::System(format!("cannot open the MIDI input \"{name}\": {e}")))?;
+    Ok((conn, rx))
+}
+
+/// Where the live player's beat comes from.
+pub enum ClockSource {
+    /// Its own tempo, from the monotonic clock.
+    Internal,
+    /// An external MIDI clock (`--clock-in`): messages with arrival times.
+    External(Receiver<TimedMessage>),
+}
+
+/// Options of one live run.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Stop after this many bars; `None` = until interrupted.
+    pub bars: Option<u32>,
+    /// Send MIDI clock (24 per quarter note) with start and stop.
+    pub clock_out: bool,
+    /// Print a line per generated value.
+    pub print_notes: bool,
+    /// Engine block length in samples of the 48 kHz timeline.
+    pub block_samples: u32,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            bars: None,
+            clock_out: false,
+            print_notes: true,
+            block_samples: 48,
+        }
+    }
+}
+
+/// Why a live run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--bars` were played.
+    Finished,
+    /// Ctrl-C (or SIGTERM/SIGHUP).
+    Interrupted,
+}
+
+/// What a live run did.
+#[derive(Clone, Debug)]
+pub struct LiveReport {
+    pub reason: StopReason,
+    /// Note-ons sent.
+    pub notes: usize,
+    /// Values generated (notes and rests).
+    pub values: usize,
+    /// Note-on send time against the ideal time of its beat.
+    pub jitter: Option<JitterStats>,
+    /// The instant of sample 0 of the timeline (beat 0 on the internal
+    /// clock): event at sample `s` is due at `origin + s / LIVE_SAMPLE_RATE`.
+    pub origin: Instant,
+}
+
+/// The live player's simulated timeline runs at this rate: it only sets the
+/// resolution of event times (≈21 µs), not any audio.
+pub const LIVE_SAMPLE_RATE: f64 = 48_000.0;
+/// Each block is computed this long before it starts, so an event at the
+/// block's first sample is never late because of the engine's own work.
+const LOOKAHEAD: Duration = Duration::from_millis(2);
+/// The last stretch before an event is waited by spinning: sleeping
+/// overshoots by tens of microseconds or more.
+const SPIN: Duration = Duration::from_micros(400);
+
+/// How often the player asks the sink whether its port still exists: a
+/// quarter second of the timeline.
+const CHECK_EVERY_SAMPLES: u64 = (LIVE_SAMPLE_RATE as u64) / 4;
+
+/// Waits until `deadline`: sleeps, then spins the last [`SPIN`].
+pub fn wait_until(deadline: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        let left = deadline - now;
+        if left > SPIN {
+            std::thread::sleep(left - SPIN);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Asks for real-time scheduling for the calling thread; fine if refused
+/// (no privileges): the spin-wait keeps timing tight on an idle machine.
+pub fn try_realtime_priority() -> bool {
+    // SAFETY: plain libc call on the current thread with a valid param struct.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 20 };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0
+    }
+}
+
+/// A message a player sends in one block, with its place in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scheduled {
+    /// Sample offset in the block.
+    pub offset: u32,
+    /// Order among messages at the same sample, see [`Scheduled::order_of`].
+    pub order: u8,
+    pub len: u8,
+    pub bytes: [u8; 3],
+    pub note_on: bool,
+}
+
+impl Scheduled {
+    pub fn message(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Order at one sample: a note ends before the next starts (same pitch
+    /// again must not be cut by its own off); song position, then Start or
+    /// Continue, then the clock tick, because the first tick after Start is
+    /// the downbeat; All Notes Off and Stop last.
+    fn order_of(status: u8, note_on: bool) -> u8 {
+        match status {
+            s if s & 0xF0 == 0x80 => 0,
+            midiclock::SONG_POSITION => 1,
+            midiclock::START | midiclock::CONTINUE => 2,
+            midiclock::CLOCK => 3,
+            _ if note_on => 4,
+            s if s & 0xF0 == 0xB0 => 5,
+            midiclock::STOP => 6,
+            _ => 4,
+        }
+    }
+
+    fn new(offset: u32, message: &[u8], note_on: bool) -> Self {
+        let mut bytes = [0u8; 3];
+        let len = message.len().min(3);
+        bytes[..len].copy_from_slice(&message[..len]);
+        Scheduled {
+            offset,
+            order: Self::order_of(bytes[0], note_on),
+            len: len as u8,
+            bytes,
+            note_on,
+        }
+    }
+
+    /// A one-byte system real-time message (clock, Start, Continue, Stop).
+    pub fn realtime(offset: u32, status: u8) -> Self {
+        Self::new(offset, &[status], false)
+    }
+
+    /// Song position pointer, in beats (sent as sixteenths).
+    pub fn song_position(offset: u32, beats: f64) -> Self {
+        let sixteenths = (beats * 4.0).round().clamp(0.0, 16383.0) as u16;
+        Self::new(
+            offset,
+            &[
+                midiclock::SONG_POSITION,
+                (sixteenths & 0x7F) as u8,
+                (sixteenths >> 7) as u8,
+            ],
+            false,
+        )
+    }
+
+    /// All Notes Off (CC 123) on `channel` (0–15).
+    pub fn all_notes_off(offset: u32, channel: u8) -> Self {
+        Self::new(offset, &[0xB0 | (channel & 0x0F), 123, 0], false)
+    }
+}
+
+pub(crate) fn note_message(ev: &NoteEvent) -> Scheduled {
+    match *ev {
+        NoteEvent::On {
+            sample,
+            channel,
+            note,
+            velocity,
+        } => Scheduled::new(
+            sample,
+            &[0x90 | (channel & 0x0F), note & 0x7F, velocity.clamp(1, 127)],
+            true,
+        ),
+        NoteEvent::Off {
+            sample,
+            channel,
+            note,
+        } => Scheduled::new(sample, &[0x80 | (channel & 0x0F), note & 0x7F, 0], false),
+    }
+}
+
+/// Turns MIDI input (`--chords-in`) into the engine's input events at
+/// `sample` in the block; anything but notes is ignored.
+pub(crate) fn chord_input(msg: &[u8], sample: u32) -> Option<MidiIn> {
+    match *msg {
+        [status, note, velocity, ..] if status & 0xF0 == 0x90 && velocity > 0 => {
+            Some(MidiIn::NoteOn {
+                sample,
+                note: note & 0x7F,
+                velocity,
+            })
+        }
+        [status, note, ..] if status & 0xF0 == 0x90 || status & 0xF0 == 0x80 => {
+            Some(MidiIn::NoteOff {
+                sample,
+                note: note & 0x7F,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The messages that silence the solo channel on any synth: the engine's
+/// own note-off for what sounds, then All Notes Off (CC 123), then Stop.
+fn shutdown_messages(engine: &mut Engine, channel: u8) -> Vec<Scheduled> {
+    let mut out = Output::with_capacity(8);
+    engine.all_notes_off(0, &mut out);
+    let mut msgs: Vec<Scheduled> = out.notes.iter().map(note_message).collect();
+    msgs.push(Scheduled::all_notes_off(0, channel));
+    msgs.push(Scheduled::realtime(0, midiclock::STOP));
+    msgs
+}
+
+/// Plays live: drives the engine from the monotonic clock (or an external
+/// MIDI clock) in small blocks and sends each event at its time.
+///
+/// Ends after `opts.bars`, when `stop` is set (Ctrl-C), or on the first
+/// failed send; in every case the sounding note is ended, All Notes Off and
+/// MIDI Stop are sent (best effort after a failure) before returning.
+/// Lines per generated value go to `log` when `opts.print_notes`.
+pub fn run_live(
+    setup: &Setup,
+    sink: &mut dyn MidiSink,
+    clock: ClockSource,
+    chords_in: Option<Receiver<TimedMessage>>,
+    opts: &LiveOptions,
+    stop: &AtomicBool,
+    log: &mut dyn Write,
+) -> Result<LiveReport, String> {
+    let sr = LIVE_SAMPLE_RATE;
+    let block = opts.block_samples.clamp(1, 4800);
+    let mut engine = setup.engine(sr);
+    let mut out = Output::with_capacity(256);
+    let mut midi_in: Vec<MidiIn> = Vec::with_capacity(256);
+    let mut scheduled: Vec<Scheduled> = Vec::with_capacity(512);
+    let mut jitter_us: Vec<f64> = Vec::new();
+    let (mut notes, mut values) = (0usize, 0usize);
+    let channel = setup.settings.channel;
+    let bpb = f64::from(setup.beats_per_bar);
+    let end_beats = opts.bars.map(|b| f64::from(b) * bpb);
+    let mut clock_end: Option<f64> = None;
+    let time_sig = (setup.beats_per_bar, 4);
+
+    let external = match clock {
+        ClockSource::External(rx) => Some(rx),
+        ClockSource::Internal => None,
+    };
+    let mut follower = ClockFollower::new(setup.tempo_bpm);
+    let origin = Instant::now();
+    let secs = |t: Instant| t.saturating_duration_since(origin).as_secs_f64();
+    let spb_internal = sr * 60.0 / setup.tempo_bpm;
+
+    // A short lead so the first beat is not late because of start-up work.
+    let t0 = origin + Duration::from_millis(30);
+    let at = |sample: u64| t0 + Duration::from_secs_f64(sample as f64 / sr);
+    let mut s: u64 = 0;
+    let mut next_check: u64 = CHECK_EVERY_SAMPLES;
+
+    let run = (|| -> Result<StopReason, String> {
+        if opts.clock_out && external.is_none() {
+            wait_until(t0);
+            sink.send(&[midiclock::START])?;
+        }
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(StopReason::Interrupted);
+            }
+            let block_start = at(s);
+            wait_until(block_start.checked_sub(LOOKAHEAD).unwrap_or(block_start));
+
+            midi_in.clear();
+            if let Some(rx) = &chords_in {
+                drain(rx, |m| {
+                    if midi_in.len() < midi_in.capacity() {
+                        if let Some(ev) = chord_input(m.message(), 0) {
+                            midi_in.push(ev);
+                        }
+                    }
+                });
+            }
+
+            // `last`: `--bars` end inside this block; play up to it, then stop.
+            let (transport, n, last) = match &external {
+                None => {
+                    let (n, last) = match end_beats {
+                        Some(e) => {
+                            let left = crate::render::end_sample(e, spb_internal).saturating_sub(s);
+                            (block.min(left as u32), left <= u64::from(block))
+                        }
+                        None => (block, false),
+                    };
+                    let t = Transport {
+                        playing: true,
+                        tempo_bpm: setup.tempo_bpm,
+                        position_beats: Some(s as f64 / spb_internal),
+                        time_sig,
+                    };
+                    (t, n, last)
+                }
+                Some(rx) => {
+                    drain(rx, |m| {
+                        follower.on_message(secs(m.time), m.message());
+                    });
+                    let ft = follower.transport_for_block(secs(block_start), f64::from(block) / sr);
+                    // `--bars` count from where the external clock first ran.
+                    if ft.playing && clock_end.is_none() {
+                        clock_end = end_beats.map(|b| ft.position_beats + b);
+                    }
+                    let (n, last) = match clock_end {
+                        Some(e) if ft.playing => {
+                            let spb = sr * 60.0 / ft.tempo_bpm;
+                            let left = ((e - ft.position_beats) * spb + 1e-6).floor().max(0.0);
+                            if left < f64::from(block) {
+                                (left as u32, true)
+                            } else {
+                                (block, false)
+                            }
+                        }
+                        _ => (block, false),
+                    };
+                    let t = Transport {
+                        playing: ft.playing,
+                        tempo_bpm: ft.tempo_bpm,
+                        position_beats: Some(ft.position_beats),
+                        time_sig,
+                    };
+                    (t, n, last)
+                }
+            };
+
+            out.clear();
+            if n > 0 {
+                engine.process(&transport, n, &midi_in, &mut out);
+            }
+            scheduled.clear();
+            scheduled.extend(out.notes.iter().map(note_message));
+            if opts.clock_out && transport.playing {
+                if let Some(p) = transport.position_beats {
+                    let spb = sr * 60.0 / transport.tempo_bpm;
+                    for (_, offset) in midiclock::ticks_in_block(p, n, spb) {
+                        scheduled.push(Scheduled::realtime(offset, midiclock::CLOCK));
+                    }
+                }
+            }
+            scheduled.sort_by_key(|m| (m.offset, m.order));
+            for m in &scheduled {
+                let deadline = at(s + u64::from(m.offset));
+                wait_until(deadline);
+                sink.send(m.message())?;
+                if m.note_on {
+                    notes += 1;
+                    jitter_us.push(
+                        Instant::now()
+                            .saturating_duration_since(deadline)
+                            .as_secs_f64()
+                            * 1e6,
+                    );
+                }
+            }
+            for g in &out.generated {
+                values += 1;
+                if opts.print_notes {
+                    let at = transport.position_beats.unwrap_or(0.0)
+                        + f64::from(g.sample) * transport.tempo_bpm / 60.0 / sr;
+                    // A closed terminal must not stop the music.
+                    let _ = writeln!(log, "{}", setup.note_line(g, at));
+                }
+            }
+            s += u64::from(n);
+            if s >= next_check {
+                next_check = s + CHECK_EVERY_SAMPLES;
+                sink.check()?;
+            }
+            if last {
+                // The end of the last bar is when the final note stops.
+                wait_until(at(s));
+                return Ok(StopReason::Finished);
+            }
+        }
+    })();
+
+    // Whatever happened, leave nothing sounding. After a failed send the
+    // port is probably gone; try anyway and report the first error.
+    let mut shutdown_error = None;
+    for m in shutdown_messages(&mut engine, channel) {
+        if let Err(e) = sink.send(m.message()) {
+            shutdown_error.get_or_insert(e);
+        }
+    }
+    let _ = log.flush();
+    let reason = run?;
+    if let Some(e) = shutdown_error {
+        return Err(e);
+    }
+    Ok(LiveReport {
+        reason,
+        notes,
+        values,
+        jitter: JitterStats::from_errors_us(&jitter_us),
+        origin: t0,
+    })
+}
+
+fn drain(rx: &Receiver<TimedMessage>, mut f: impl FnMut(&TimedMessage)) {
+    loop {
+        match rx.try_recv() {
+            Ok(m) => f(&m),
+            Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+        }
+    }
+}
+
+/// Records what a live run sends, with send times (for tests).
+#[derive(Default)]
+pub struct RecordingSink {
+    pub sent: Vec<(Instant, Vec<u8>)>,
+    /// Fail every send after this many messages (a port that errors).
+    pub fail_after: Option<usize>,
+    /// Report the port gone at the first check after this many messages
+    /// (an unplugged device that still accepts sends).
+    pub gone_after: Option<usize>,
+}
+
+impl MidiSink for RecordingSink {
+    fn send(&mut self, message: &[u8]) -> Result<(), String> {
+        if self.fail_after.is_some_and(|n| self.sent.len() >= n) {
+            return Err("the MIDI port went away".into());
+        }
+        self.sent.push((Instant::now(), message.to_vec()));
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        match self.gone_after {
+            Some(n) if self.sent.len() >= n => Err("the MIDI output \"test\" went away".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        vec![
+            "Midi Through:Midi Through Port-0 14:0".into(),
+            "FLUID Synth (1234):Synth input port (1234:0) 128:0".into(),
+            "USB MIDI Interface:USB MIDI Interface MIDI 1 20:0".into(),
+            "USB MIDI Interface:USB MIDI Interface MIDI 2 20:1".into(),
+        ]
+    }
+
+    #[test]
+    fn a_port_is_found_by_index_name_or_part_of_a_name() {
+        let n = names();
+        assert_eq!(choose_port(&n, "1", "MIDI output"), Ok(1));
+        assert_eq!(choose_port(&n, "fluid", "MIDI output"), Ok(1));
+        assert_eq!(choose_port(&n, " midi 2 ", "MIDI output"), Ok(3));
+        assert_eq!(choose_port(&n, &n[0].to_uppercase(), "MIDI output"), Ok(0));
+    }
+
+    #[test]
+    fn a_missing_port_lists_the_ports_there_are() {
+        let e = choose_port(&names(), "nosuchport", "MIDI output").unwrap_err();
+        assert_eq!(e.kind, PortErrorKind::NotFound);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("no MIDI output matches \"nosuchport\"."),
+            "{text}"
+        );
+        assert!(text.contains("  1: FLUID Synth (1234)"), "{text}");
+        let e = choose_port(&names(), "7", "MIDI output").unwrap_err();
+        assert_eq!(e.kind, PortErrorKind::NotFound);
+        assert!(choose_port(&[], "0", "MIDI output")
+            .unwrap_err()
+            .to_string()
+            .contains("none"));
+    }
+
+    #[test]
+    fn an_ambiguous_part_of_a_name_is_refused() {
+        let e = choose_port(&names(), "usb", "MIDI output").unwrap_err();
+        assert_eq!(e.kind, PortErrorKind::Ambiguous(vec![2, 3]));
+        assert!(e.to_string().contains("matches 2 MIDI outputs"));
+    }
+
+    #[test]
+    fn at_one_sample_start_precedes_the_downbeat_tick_and_stop_comes_last() {
+        let mut msgs = [
+            Scheduled::realtime(0, midiclock::STOP),
+            Scheduled::all_notes_off(0, 0),
+            note_message(&NoteEvent::On {
+                sample: 0,
+                channel: 0,
+                note: 60,
+                velocity: 90,
+            }),
+            Scheduled::realtime(0, midiclock::CLOCK),
+            Scheduled::realtime(0, midiclock::START),
+            note_message(&NoteEvent::Off {
+                sample: 0,
+                channel: 0,
+                note: 60,
+            }),
+            Scheduled::song_position(0, 4.0),
+        ];
+        msgs.sort_unstable_by_key(|m| (m.offset, m.order));
+        let firsts: Vec<u8> = msgs.iter().map(|m| m.bytes[0]).collect();
+        assert_eq!(firsts, [0x80, 0xF2, 0xFA, 0xF8, 0x90, 0xB0, 0xFC]);
+        assert_eq!(msgs[1].message(), [0xF2, 16, 0], "4 beats = 16 sixteenths");
+    }
+
+    #[test]
+    fn positions_print_as_bar_and_beat() {
+        assert_eq!(bar_beat(0.0, 4), "1:1");
+        assert_eq!(bar_beat(5.0, 4), "2:2");
+        assert_eq!(bar_beat(6.5, 4), "2:3.5");
+        assert_eq!(bar_beat(7.0 + 1.0 / 3.0, 4), "2:4.33");
+        assert_eq!(bar_beat(2.9999999, 4), "1:4");
+        assert_eq!(bar_beat(0.25, 3), "1:1.25");
+    }
+
+    #[test]
+    fn jitter_percentiles_use_nearest_rank() {
+        let errors: Vec<f64> = (1..=100).map(f64::from).collect();
+        let s = JitterStats::from_errors_us(&errors).unwrap();
+        assert_eq!(
+            (s.count, s.median_us, s.p99_us, s.max_us),
+            (100, 50.0, 99.0, 100.0)
+        );
+        let s = JitterStats::from_errors_us(&[-300.0]).unwrap();
+        assert_eq!((s.median_us, s.p99_us), (300.0, 300.0));
+        assert!(JitterStats::from_errors_us(&[]).is_none());
+    }
+}

@@ -1,0 +1,670 @@
+//! Offline rendering: the engine on a simulated transport, written to a
+//! format-1 Standard MIDI File (tempo, chords, solo) and optionally to a WAV
+//! file through the plugin's preview voice. Files are written atomically.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use midly::num::{u15, u24, u28, u4, u7};
+use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+
+use crate::engine::{Generated, NoteEvent, Output, Transport};
+use crate::live::Setup;
+use crate::preview::PreviewVoice;
+
+/// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
+/// 4, 5, 6, 8, 10, 12 and 16, so every duration the grammar produces (16ths,
+/// triplets) is a whole number of ticks.
+pub const TICKS_PER_QUARTER: u16 = 480;
+
+/// One note of a rendered solo or chord voicing, in samples from the start
+/// of the render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderedNote {
+    /// First sample of the note (the note-on).
+    pub start: u64,
+    /// Sample of the note-off; `end > start`.
+    pub end: u64,
+    /// MIDI note number.
+    pub note: u8,
+    pub velocity: u8,
+    /// MIDI channel, 0–15.
+    pub channel: u8,
+}
+
+/// A chord held over a span of the progression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChordSpan {
+    /// Start, in quarter notes from the start of the render.
+    pub start_beat: f64,
+    /// End, in quarter notes; `end_beat > start_beat`.
+    pub end_beat: f64,
+    /// The chord as written (`Dm7`, `G7b9`), for the MIDI text event.
+    pub symbol: String,
+    /// A close voicing, MIDI note numbers, lowest first.
+    pub voicing: Vec<u8>,
+}
+
+/// Everything a render produced: the timeline the files are written from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeline {
+    /// Samples per second of the simulated transport.
+    pub sample_rate: f64,
+    /// Constant tempo, quarter notes per minute.
+    pub tempo_bpm: f64,
+    /// Beats per bar (the denominator is always a quarter note).
+    pub beats_per_bar: u32,
+    /// Length in samples; every note ends at or before it.
+    pub length_samples: u64,
+    /// The solo, in order of onset; monophonic.
+    pub solo: Vec<RenderedNote>,
+    pub chords: Vec<ChordSpan>,
+    /// MIDI channel (0–15) of the chord track's notes.
+    pub chord_channel: u8,
+}
+
+impl Timeline {
+    /// Samples per quarter note.
+    pub fn samples_per_beat(&self) -> f64 {
+        self.sample_rate * 60.0 / self.tempo_bpm
+    }
+
+    /// A sample position as MIDI ticks ([`TICKS_PER_QUARTER`] per quarter note).
+    pub fn sample_to_tick(&self, sample: u64) -> u64 {
+        (sample as f64 / self.samples_per_beat() * f64::from(TICKS_PER_QUARTER)).round() as u64
+    }
+}
+
+/// Failure to produce an output file; the message names the file.
+#[derive(Debug)]
+pub struct RenderError {
+    pub message: String,
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+impl RenderError {
+    fn io(path: &Path, e: io::Error) -> Self {
+        RenderError {
+            message: format!("cannot write {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the
+/// complete new one, never a partial write: a temporary file beside the
+/// target, flushed to disk, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| RenderError {
+            message: format!("cannot write {}: not a file name", path.display()),
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        RenderError::io(path, e)
+    })
+}
+
+/// A format-1 Standard MIDI File: track 0 tempo and time signature, track 1
+/// the chords (a text event with the symbol and the voicing's notes), track
+/// 2 the solo.
+pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
+    let end_tick = t.sample_to_tick(t.length_samples);
+    let micros_per_quarter = (60_000_000.0 / t.tempo_bpm)
+        .round()
+        .clamp(1.0, 16_777_215.0) as u32;
+
+    // (absolute tick, order at equal ticks, event): note-offs sort before
+    // note-ons at the same tick so a repeated pitch is not cut by its own off.
+    let mut conductor: Vec<(u64, u8, TrackEventKind)> = vec![
+        (
+            0,
+            0,
+            TrackEventKind::Meta(MetaMessage::TrackName(b"jazz-synth")),
+        ),
+        (
+            0,
+            1,
+            TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros_per_quarter))),
+        ),
+        (
+            0,
+            2,
+            // Numerator, denominator as a power of two (2 = quarter), MIDI
+            // clocks per metronome click, 32nds per quarter.
+            TrackEventKind::Meta(MetaMessage::TimeSignature(
+                t.beats_per_bar.clamp(1, 255) as u8,
+                2,
+                24,
+                8,
+            )),
+        ),
+    ];
+
+    let beat_to_tick = |b: f64| (b * f64::from(TICKS_PER_QUARTER)).round() as u64;
+    let mut chords: Vec<(u64, u8, TrackEventKind)> = vec![(
+        0,
+        0,
+        TrackEventKind::Meta(MetaMessage::TrackName(b"Chords")),
+    )];
+    let chord_ch = u4::new(t.chord_channel & 0x0F);
+    for span in &t.chords {
+        let on = beat_to_tick(span.start_beat);
+        let off = beat_to_tick(span.end_beat).min(end_tick).max(on + 1);
+        chords.push((
+            on,
+            1,
+            TrackEventKind::Meta(MetaMessage::Text(span.symbol.as_bytes())),
+        ));
+        for &n in &span.voicing {
+            chords.push((
+                on,
+                2,
+                TrackEventKind::Midi {
+                    channel: chord_ch,
+                    message: MidiMessage::NoteOn {
+                        key: u7::new(n & 0x7F),
+                        vel: u7::new(64),
+                    },
+                },
+            ));
+            chords.push((
+                off,
+                0,
+                TrackEventKind::Midi {
+                    channel: chord_ch,
+                    message: MidiMessage::NoteOff {
+                        key: u7::new(n & 0x7F),
+                        vel: u7::new(0),
+                    },
+                },
+            ));
+        }
+    }
+
+    let mut solo: Vec<(u64, u8, TrackEventKind)> =
+        vec![(0, 0, TrackEventKind::Meta(MetaMessage::TrackName(b"Solo")))];
+    for n in &t.solo {
+        let ch = u4::new(n.channel & 0x0F);
+        let on = t.sample_to_tick(n.start);
+        let off = t.sample_to_tick(n.end).max(on + 1);
+        solo.push((
+            on,
+            2,
+            TrackEventKind::Midi {
+                channel: ch,
+                message: MidiMessage::NoteOn {
+                    key: u7::new(n.note & 0x7F),
+                    vel: u7::new(n.velocity.clamp(1, 127)),
+                },
+            },
+        ));
+        solo.push((
+            off,
+            1,
+            TrackEventKind::Midi {
+                channel: ch,
+                message: MidiMessage::NoteOff {
+                    key: u7::new(n.note & 0x7F),
+                    vel: u7::new(0),
+                },
+            },
+        ));
+    }
+
+    let tracks: Vec<Vec<TrackEvent>> = [
+        conductor.as_mut_slice(),
+        chords.as_mut_slice(),
+        solo.as_mut_slice(),
+    ]
+    .into_iter()
+    .map(|events| to_track(events, end_tick))
+    .collect();
+    let smf = Smf {
+        header: Header::new(
+            Format::Parallel,
+            Timing::Metrical(u15::new(TICKS_PER_QUARTER)),
+        ),
+        tracks,
+    };
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes)
+        .expect("writing to a Vec cannot fail");
+    bytes
+}
+
+fn to_track<'a>(
+    events: &mut [(u64, u8, TrackEventKind<'a>)],
+    end_tick: u64,
+) -> Vec<TrackEvent<'a>> {
+    events.sort_by_key(|&(tick, order, _)| (tick, order));
+    let mut track = Vec::with_capacity(events.len() + 1);
+    let mut now = 0u64;
+    for &(tick, _, kind) in events.iter() {
+        track.push(TrackEvent {
+            delta: delta(tick - now),
+            kind,
+        });
+        now = tick;
+    }
+    track.push(TrackEvent {
+        delta: delta(end_tick.saturating_sub(now)),
+        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    });
+    track
+}
+
+fn delta(ticks: u64) -> u28 {
+    u28::new(ticks.min(u64::from(u28::max_value().as_int())) as u32)
+}
+
+/// Writes the timeline as a Standard MIDI File, atomically.
+pub fn write_midi(t: &Timeline, path: &Path) -> Result<(), RenderError> {
+    write_atomic(path, &midi_file_bytes(t))
+}
+
+/// Gain of the summed voices: a full-velocity solo note (≤ 1) over a chord
+/// of up to five tones at velocity 40 (≤ 0.32 each) stays below full scale.
+const MIX_GAIN: f32 = 0.35;
+
+/// Renders the timeline to 16-bit mono PCM samples through the plugin's
+/// preview voice: the solo through one voice, the chords softer through one
+/// voice per chord tone.
+pub fn render_audio(t: &Timeline) -> Vec<i16> {
+    let sr = t.sample_rate as f32;
+    let spb = t.samples_per_beat();
+    // Event list: (sample, is_on, voice slot, note, velocity). Slot 0 is the
+    // solo; chord tones use slots 1.. by their index in the voicing.
+    let mut events: Vec<(u64, bool, usize, u8, u8)> = Vec::new();
+    for n in &t.solo {
+        events.push((n.end, false, 0, n.note, 0));
+        events.push((n.start, true, 0, n.note, n.velocity));
+    }
+    let mut slots = 1;
+    for span in &t.chords {
+        let on = (span.start_beat * spb).round() as u64;
+        let off = (span.end_beat * spb).round() as u64;
+        for (i, &n) in span.voicing.iter().enumerate() {
+            events.push((off, false, 1 + i, n, 0));
+            events.push((on, true, 1 + i, n, 40));
+        }
+        slots = slots.max(1 + span.voicing.len());
+    }
+    // Offs before ons at the same sample.
+    events.sort_by_key(|&(s, on, _, _, _)| (s, on));
+    // A release tail after the last note.
+    let tail = (0.5 * t.sample_rate) as u64;
+    let total = t.length_samples + tail;
+    let mut voices = vec![PreviewVoice::new(sr); slots];
+    let mut out = Vec::with_capacity(total as usize);
+    let mut next = 0;
+    for s in 0..total {
+        while next < events.len() && events[next].0 <= s {
+            let (_, on, slot, note, vel) = events[next];
+            if on {
+                voices[slot].note_on(note, vel);
+            } else {
+                voices[slot].note_off(note);
+            }
+            next += 1;
+        }
+        let mix: f32 = voices.iter_mut().map(PreviewVoice::next_sample).sum();
+        // Headroom for the solo at full velocity over a four-note chord.
+        out.push(((mix * MIX_GAIN).clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16);
+    }
+    out
+}
+
+/// Writes the timeline's audio as a 16-bit mono WAV file, atomically.
+pub fn write_wav(t: &Timeline, path: &Path) -> Result<(), RenderError> {
+    let samples = render_audio(t);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: t.sample_rate.round() as u32,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = io::Cursor::new(Vec::with_capacity(samples.len() * 2 + 44));
+    {
+        let mut w = hound::WavWriter::new(&mut cursor, spec).map_err(|e| RenderError {
+            message: format!("cannot write {}: {e}", path.display()),
+        })?;
+        for s in samples {
+            w.write_sample(s).map_err(|e| RenderError {
+                message: format!("cannot write {}: {e}", path.display()),
+            })?;
+        }
+        w.finalize().map_err(|e| RenderError {
+            message: format!("cannot write {}: {e}", path.display()),
+        })?;
+    }
+    write_atomic(path, cursor.get_ref())
+}
+
+/// Sample rate of rendered files, Hz.
+pub const RENDER_SAMPLE_RATE: f64 = 48_000.0;
+/// Engine block length for rendering, samples. Any size gives the same
+/// solo; this one is a common host buffer.
+pub const RENDER_BLOCK: u32 = 512;
+
+/// The first sample at or after `beats` (quarter notes) that does not hold
+/// beat `beats` itself: `floor`, with a tolerance so an exact integer
+/// computed as 23999.999999 still counts as 24000.
+pub fn end_sample(beats: f64, samples_per_beat: f64) -> u64 {
+    (beats * samples_per_beat + 1e-6).floor().max(0.0) as u64
+}
+
+/// A generated value with its absolute sample in the render.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GeneratedAt {
+    /// Samples from the start of the render.
+    pub sample: u64,
+    /// Quarter notes from the start of the render.
+    pub position_beats: f64,
+    pub generated: Generated,
+}
+
+/// Runs the engine of `setup` on a simulated transport: playing from beat 0
+/// at the setup's tempo for `bars` bars, `block` samples at a time. Every
+/// note sounding at the end is ended at the last sample.
+pub fn render_timeline(
+    setup: &Setup,
+    bars: u32,
+    sample_rate: f64,
+    block: u32,
+) -> (Timeline, Vec<GeneratedAt>) {
+    let block = block.max(1);
+    let mut engine = setup.engine(sample_rate);
+    let spb = sample_rate * 60.0 / setup.tempo_bpm;
+    let total_beats = f64::from(bars) * f64::from(setup.beats_per_bar);
+    // The last beat's sample is excluded: rounding up would let the beat
+    // after the end sound for one sample.
+    let length = end_sample(total_beats, spb);
+    let mut out = Output::with_capacity(256);
+    let mut solo = SoloCollector::default();
+    let mut generated = Vec::new();
+    let mut s = 0u64;
+    while s < length {
+        let n = block.min((length - s) as u32);
+        let transport = Transport {
+            playing: true,
+            tempo_bpm: setup.tempo_bpm,
+            position_beats: Some(s as f64 / spb),
+            time_sig: (setup.beats_per_bar, 4),
+        };
+        out.clear();
+        engine.process(&transport, n, &[], &mut out);
+        solo.add(&out, s);
+        generated.extend(out.generated.iter().map(|g| {
+            let sample = s + u64::from(g.sample);
+            GeneratedAt {
+                sample,
+                position_beats: sample as f64 / spb,
+                generated: *g,
+            }
+        }));
+        s += u64::from(n);
+    }
+    out.clear();
+    engine.all_notes_off(0, &mut out);
+    solo.add(&out, length);
+    let solo = solo.finish(length);
+
+    let solo_channel = setup.settings.channel;
+    let chord_channel = if solo_channel == 1 { 0 } else { 1 };
+    let timeline = Timeline {
+        sample_rate,
+        tempo_bpm: setup.tempo_bpm,
+        beats_per_bar: setup.beats_per_bar,
+        length_samples: length,
+        solo,
+        chords: chord_spans(setup, total_beats),
+        chord_channel,
+    };
+    (timeline, generated)
+}
+
+/// Pairs the engine's note-ons and note-offs into notes.
+#[derive(Default)]
+struct SoloCollector {
+    notes: Vec<RenderedNote>,
+    /// The note sounding: (start sample, channel, note, velocity).
+    open: Option<(u64, u8, u8, u8)>,
+}
+
+impl SoloCollector {
+    fn close(&mut self, at: u64, note: Option<u8>) {
+        if let Some((start, channel, n, velocity)) = self.open {
+            if note.is_none_or(|x| x == n) {
+                self.notes.push(RenderedNote {
+                    start,
+                    end: at.max(start + 1),
+                    note: n,
+                    velocity,
+                    channel,
+                });
+                self.open = None;
+            }
+        }
+    }
+
+    fn add(&mut self, out: &Output, block_start: u64) {
+        for ev in &out.notes {
+            match *ev {
+                NoteEvent::Off { sample, note, .. } => {
+                    self.close(block_start + u64::from(sample), Some(note))
+                }
+                NoteEvent::On {
+                    sample,
+                    channel,
+                    note,
+                    velocity,
+                } => {
+                    let at = block_start + u64::from(sample);
+                    // Monophonic: an onset ends whatever is still open.
+                    self.close(at, None);
+                    self.open = Some((at, channel, note, velocity));
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, end: u64) -> Vec<RenderedNote> {
+        self.close(end, None);
+        self.notes
+    }
+}
+
+/// The setup's changes laid over `total_beats`, repeating the progression.
+fn chord_spans(setup: &Setup, total_beats: f64) -> Vec<ChordSpan> {
+    let pass = setup.progression.len_beats();
+    let mut spans = Vec::new();
+    if pass <= 0.0 {
+        return spans;
+    }
+    let mut offset = 0.0;
+    while offset < total_beats {
+        for (start, length, symbol) in setup.progression.chords() {
+            let a = offset + start;
+            if a >= total_beats {
+                break;
+            }
+            let mut notes = [0u8; 13];
+            let k = symbol.voicing(&mut notes);
+            // Voiced an octave below the chart's octave-4 voicing, under the solo.
+            let voicing = notes[..k].iter().map(|n| n.saturating_sub(12)).collect();
+            spans.push(ChordSpan {
+                start_beat: a,
+                end_beat: (a + length).min(total_beats),
+                symbol: symbol.to_string(),
+                voicing,
+            });
+        }
+        offset += pass;
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeline() -> Timeline {
+        // 120 BPM at 48 kHz: 24000 samples per beat.
+        Timeline {
+            sample_rate: 48_000.0,
+            tempo_bpm: 120.0,
+            beats_per_bar: 4,
+            length_samples: 4 * 24_000,
+            solo: vec![
+                RenderedNote {
+                    start: 0,
+                    end: 12_000,
+                    note: 62,
+                    velocity: 100,
+                    channel: 0,
+                },
+                RenderedNote {
+                    start: 24_000,
+                    end: 48_000,
+                    note: 62,
+                    velocity: 100,
+                    channel: 0,
+                },
+                RenderedNote {
+                    start: 48_000,
+                    end: 56_000,
+                    note: 65,
+                    velocity: 90,
+                    channel: 0,
+                },
+            ],
+            chords: vec![
+                ChordSpan {
+                    start_beat: 0.0,
+                    end_beat: 2.0,
+                    symbol: "Dm7".into(),
+                    voicing: vec![50, 53, 57, 60],
+                },
+                ChordSpan {
+                    start_beat: 2.0,
+                    end_beat: 4.0,
+                    symbol: "G7".into(),
+                    voicing: vec![55, 59, 62, 65],
+                },
+            ],
+            chord_channel: 1,
+        }
+    }
+
+    #[test]
+    fn midi_file_has_tempo_chords_and_solo_tracks() {
+        let bytes = midi_file_bytes(&timeline());
+        let smf = Smf::parse(&bytes).unwrap();
+        assert_eq!(smf.header.format, Format::Parallel);
+        assert_eq!(smf.tracks.len(), 3);
+        assert!(smf.tracks[0]
+            .iter()
+            .any(|e| matches!(e.kind, TrackEventKind::Meta(MetaMessage::Tempo(t)) if t.as_int() == 500_000)));
+        let texts: Vec<&[u8]> = smf.tracks[1]
+            .iter()
+            .filter_map(|e| match e.kind {
+                TrackEventKind::Meta(MetaMessage::Text(t)) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, vec![b"Dm7".as_slice(), b"G7".as_slice()]);
+        // Solo: (tick, on?, key), repeated D stays two separate notes.
+        let mut tick = 0u32;
+        let mut solo = Vec::new();
+        for e in &smf.tracks[2] {
+            tick += e.delta.as_int();
+            match e.kind {
+                TrackEventKind::Midi {
+                    message: MidiMessage::NoteOn { key, .. },
+                    ..
+                } => solo.push((tick, true, key.as_int())),
+                TrackEventKind::Midi {
+                    message: MidiMessage::NoteOff { key, .. },
+                    ..
+                } => solo.push((tick, false, key.as_int())),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            solo,
+            vec![
+                (0, true, 62),
+                (240, false, 62),
+                (480, true, 62),
+                (960, false, 62),
+                (960, true, 65),
+                (1120, false, 65)
+            ]
+        );
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("jazz-synth-atomic-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("solo.mid");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new contents").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new contents");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_write_into_a_missing_directory_names_the_file() {
+        let path = Path::new("/nonexistent-dir-jazz-synth/solo.mid");
+        let e = write_atomic(path, b"x").unwrap_err();
+        assert!(
+            e.message.contains("/nonexistent-dir-jazz-synth/solo.mid"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn audio_sounds_during_notes_and_falls_silent_after() {
+        let t = timeline();
+        let pcm = render_audio(&t);
+        assert_eq!(
+            pcm.len() as u64,
+            t.length_samples + (0.5 * t.sample_rate) as u64
+        );
+        let peak = |a: usize, b: usize| pcm[a..b].iter().map(|s| s.unsigned_abs()).max().unwrap();
+        assert!(peak(1_000, 10_000) > 1_000);
+        assert!(peak(0, pcm.len()) < i16::MAX as u16, "the mix never clips");
+        // The last chord and note have ended; after the release tail, silence.
+        assert!(peak(pcm.len() - 100, pcm.len()) < 50);
+    }
+}

@@ -1,0 +1,315 @@
+//! `jazz-synth render`: the same engine on a simulated transport, written as a
+//! format-1 MIDI file (and WAV) that reads back with the engine's notes.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use jazz_synth::engine::{NoteEvent, Output, Transport};
+use jazz_synth::live::{MusicOptions, Setup};
+use jazz_synth::render::{end_sample, render_timeline, write_midi, TICKS_PER_QUARTER};
+use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
+
+const BIN: &str = env!("CARGO_BIN_EXE_jazz-synth");
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jazz-synth-render-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn setup(seed: u64, tempo: f64) -> Setup {
+    Setup::from_options(&MusicOptions {
+        seed: Some(seed),
+        tempo_bpm: Some(tempo),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// (onset tick, end tick, key, channel) of every note in a track.
+fn notes_of(track: &[midly::TrackEvent]) -> Vec<(u64, u64, u8, u8)> {
+    let mut tick = 0u64;
+    let mut open: Vec<(u64, u8, u8)> = Vec::new();
+    let mut notes = Vec::new();
+    for e in track {
+        tick += u64::from(e.delta.as_int());
+        if let TrackEventKind::Midi { channel, message } = e.kind {
+            match message {
+                MidiMessage::NoteOn { key, vel } if vel > 0 => {
+                    open.push((tick, key.as_int(), channel.as_int()))
+                }
+                MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+                    let i = open
+                        .iter()
+                        .position(|o| o.1 == key.as_int())
+                        .expect("note-off without note-on");
+                    let (start, k, ch) = open.remove(i);
+                    notes.push((start, tick, k, ch));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(open.is_empty(), "notes never ended: {open:?}");
+    notes.sort();
+    notes
+}
+
+/// The engine run directly, in one go with blocks of 1000 samples: the
+/// note events it produces as (onset sample, note).
+fn engine_note_ons(s: &Setup, beats: u32, sample_rate: f64) -> Vec<(u64, u8)> {
+    let mut engine = s.engine(sample_rate);
+    let spb = sample_rate * 60.0 / s.tempo_bpm;
+    let total = end_sample(f64::from(beats), spb);
+    let mut out = Output::with_capacity(256);
+    let mut ons = Vec::new();
+    let mut pos = 0u64;
+    while pos < total {
+        let n = 1000.min(total - pos) as u32;
+        let t = Transport {
+            playing: true,
+            tempo_bpm: s.tempo_bpm,
+            position_beats: Some(pos as f64 / spb),
+            time_sig: (4, 4),
+        };
+        out.clear();
+        engine.process(&t, n, &[], &mut out);
+        for ev in &out.notes {
+            if let NoteEvent::On { sample, note, .. } = *ev {
+                ons.push((pos + u64::from(sample), note));
+            }
+        }
+        pos += u64::from(n);
+    }
+    ons
+}
+
+#[test]
+fn the_midi_file_reads_back_with_the_engines_notes_on_the_beat_grid() {
+    let s = setup(3, 132.0);
+    let bars = 8;
+    let (timeline, _) = render_timeline(&s, bars, 48_000.0, 512);
+    let dir = temp_dir("grid");
+    let path = dir.join("solo.mid");
+    write_midi(&timeline, &path).unwrap();
+
+    let bytes = fs::read(&path).unwrap();
+    let smf = Smf::parse(&bytes).expect("midly reads the file");
+    assert_eq!(smf.header.format, midly::Format::Parallel);
+    assert_eq!(
+        smf.header.timing,
+        midly::Timing::Metrical(TICKS_PER_QUARTER.into())
+    );
+    assert_eq!(smf.tracks.len(), 3, "tempo, chords, solo");
+    let tempo = smf.tracks[0].iter().find_map(|e| match e.kind {
+        TrackEventKind::Meta(MetaMessage::Tempo(t)) => Some(t.as_int()),
+        _ => None,
+    });
+    assert_eq!(tempo, Some((60_000_000.0f64 / 132.0).round() as u32));
+
+    let solo = notes_of(&smf.tracks[2]);
+    let engine = engine_note_ons(&s, bars * 4, 48_000.0);
+    assert!(!engine.is_empty());
+    let spb = 48_000.0 * 60.0 / 132.0;
+    let tpq = u64::from(TICKS_PER_QUARTER);
+    let from_file: Vec<(u64, u8)> = solo.iter().map(|&(on, _, k, _)| (on, k)).collect();
+    let from_engine: Vec<(u64, u8)> = engine
+        .iter()
+        .map(|&(sample, note)| ((sample as f64 / spb * tpq as f64).round() as u64, note))
+        .collect();
+    assert_eq!(from_file, from_engine, "the file holds the engine's notes");
+    for &(on, off, _, ch) in &solo {
+        assert_eq!(
+            on % tpq,
+            0,
+            "one value per beat: onset tick {on} is on the grid"
+        );
+        assert!(
+            off > on && off <= u64::from(bars) * 4 * tpq,
+            "note {on}..{off}"
+        );
+        assert_eq!(ch, s.settings.channel);
+    }
+    // Monophonic: a note ends before the next begins.
+    for w in solo.windows(2) {
+        assert!(w[0].1 <= w[1].0, "overlap: {w:?}");
+    }
+
+    // Chords: a text event per chord and the chord's notes on their own channel.
+    let texts: Vec<String> = smf.tracks[1]
+        .iter()
+        .filter_map(|e| match e.kind {
+            TrackEventKind::Meta(MetaMessage::Text(t)) => {
+                Some(String::from_utf8_lossy(t).into_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = timeline.chords.iter().map(|c| c.symbol.clone()).collect();
+    assert_eq!(texts, expected);
+    assert_eq!(
+        texts.first().map(String::as_str),
+        Some(s.progression.symbol_at(0.0).to_string().as_str())
+    );
+    assert!(notes_of(&smf.tracks[1])
+        .iter()
+        .all(|n| n.3 != s.settings.channel));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_same_seed_renders_the_same_solo_for_any_block_size() {
+    let s = setup(11, 97.0);
+    let (a, _) = render_timeline(&s, 4, 44_100.0, 1);
+    let (b, _) = render_timeline(&s, 4, 44_100.0, 4096);
+    let (c, _) = render_timeline(&s, 4, 44_100.0, 333);
+    assert_eq!(a.solo, b.solo);
+    assert_eq!(a.solo, c.solo);
+}
+
+#[test]
+fn render_command_writes_midi_and_wav_and_no_temporary_files() {
+    let dir = temp_dir("cmd");
+    let mid = dir.join("solo.mid");
+    let wav = dir.join("solo.wav");
+    let out = Command::new(BIN)
+        .args(["render", "--bars", "4", "--seed", "5", "--quiet", "--out"])
+        .arg(&mid)
+        .arg("--wav")
+        .arg(&wav)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(out.stdout.is_empty(), "--quiet prints no note lines");
+    assert!(err.contains("wrote"), "{err}");
+
+    let (timeline, _) = render_timeline(&setup(5, 120.0), 4, 48_000.0, 512);
+    let smf_bytes = fs::read(&mid).unwrap();
+    let smf = Smf::parse(&smf_bytes).unwrap();
+    let keys: Vec<u8> = notes_of(&smf.tracks[2]).iter().map(|n| n.2).collect();
+    let want: Vec<u8> = timeline.solo.iter().map(|n| n.note).collect();
+    assert_eq!(keys, want, "the binary renders what the library renders");
+
+    let reader = hound::WavReader::open(&wav).expect("a valid WAV file");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (1, 48_000, 16)
+    );
+    let seconds = f64::from(reader.duration()) / 48_000.0;
+    // 4 bars at 120 BPM are 8 s, plus the release tail.
+    assert!((8.0..9.0).contains(&seconds), "{seconds} s");
+    let peak = reader
+        .into_samples::<i16>()
+        .map(|s| s.unwrap().unsigned_abs())
+        .max()
+        .unwrap();
+    assert!(peak > 1000, "the WAV is not silent");
+
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["solo.mid", "solo.wav"]);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn render_prints_a_line_per_value_unless_quiet() {
+    let dir = temp_dir("lines");
+    let out = Command::new(BIN)
+        .args(["render", "--bars", "2", "--out"])
+        .arg(dir.join("a.mid"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "one value per beat for 2 bars:\n{text}");
+    assert!(lines[0].trim_start().starts_with("1:1"), "{text}");
+    assert!(lines[7].trim_start().starts_with("2:4"), "{text}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unwritable_output_names_the_file_and_writes_nothing() {
+    let out = Command::new(BIN)
+        .args([
+            "render",
+            "--bars",
+            "1",
+            "--quiet",
+            "--out",
+            "/nonexistent-jazz-synth-dir/solo.mid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write /nonexistent-jazz-synth-dir/solo.mid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_chord_symbol_is_pointed_at() {
+    let out = Command::new(BIN)
+        .args([
+            "render",
+            "--bars",
+            "1",
+            "--quiet",
+            "--chords",
+            "Dm7 G7 | Hmaj7 | C",
+            "--out",
+            "/tmp/never-written.mid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Hmaj7"), "{err}");
+    // The caret sits under the bad symbol.
+    let lines: Vec<&str> = err.lines().collect();
+    let text_line = lines
+        .iter()
+        .position(|l| l.contains("Dm7 G7 | Hmaj7 | C"))
+        .expect("the chords are repeated");
+    let caret = lines[text_line + 1].find('^').expect("a caret line");
+    assert_eq!(&lines[text_line][caret..caret + 5], "Hmaj7", "{err}");
+}
+
+#[test]
+fn phrase_rhythm_notes_land_on_sixteenths_and_triplets() {
+    let s = Setup::from_options(&MusicOptions {
+        seed: Some(2),
+        rhythm: Some(jazz_synth::engine::Rhythm::Phrase),
+        ..Default::default()
+    })
+    .unwrap();
+    let (timeline, generated) = render_timeline(&s, 4, 48_000.0, 333);
+    let dir = temp_dir("phrase");
+    let path = dir.join("phrase.mid");
+    write_midi(&timeline, &path).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let smf = Smf::parse(&bytes).unwrap();
+    let solo = notes_of(&smf.tracks[2]);
+    assert_eq!(solo.len(), timeline.solo.len());
+    // The engine's grid is 12 per beat: 40 of the file's 480 ticks.
+    for &(on, off, _, _) in &solo {
+        assert_eq!(on % 40, 0, "onset tick {on} is off the grid");
+        assert!(off > on);
+    }
+    // Values come faster than one per beat when the model picks short ones.
+    assert!(
+        generated.len() > 16,
+        "{} values in 16 beats",
+        generated.len()
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
