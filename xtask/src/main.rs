@@ -67,9 +67,18 @@ fn ensure_jack() -> Result<Option<Child>, String> {
         eprintln!("==> using the JACK server already running");
         return Ok(None);
     }
-    eprintln!("==> starting jackd -d dummy -r 48000 -p 256");
+    eprintln!("==> starting jackd -S -d dummy -r 48000 -p 256 (synchronous: no skipped cycles under load)");
     let child = Command::new("jackd")
-        .args(["--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"])
+        .args([
+            "-S",
+            "--no-realtime",
+            "-d",
+            "dummy",
+            "-r",
+            "48000",
+            "-p",
+            "256",
+        ])
         .env("JACK_NO_AUDIO_RESERVATION", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
