@@ -801,20 +801,8 @@ pub fn draw_value(
             total += f64::from(*w);
         }
     }
-    let mut u = rand::RngExt::random::<f64>(rng) * total;
-    let mut last_positive = best;
-    for (i, &w) in weights.iter().enumerate() {
-        if w > 0.0 {
-            let w = f64::from(w);
-            if u < w {
-                return i;
-            }
-            u -= w;
-            last_positive = i;
-        }
-    }
-    // Only rounding in the running subtraction gets here.
-    last_positive
+    let u = rand::RngExt::random::<f64>(rng);
+    lstm::walk(weights.iter().copied(), u * total, best)
 }
 
 /// Samples per quarter-note beat at `sample_rate` Hz and `tempo_bpm`.

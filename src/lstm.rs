@@ -705,8 +705,9 @@ pub fn sample(probs: &[f32], temperature: f32, rng: &mut impl rand::Rng) -> usiz
     }
 }
 
-/// The index where the running sum of `weights` passes `target`.
-fn walk(weights: impl Iterator<Item = f32>, mut target: f64, fallback: usize) -> usize {
+/// The index where the running sum of `weights` passes `target` (shared with the engine's
+/// sampler, so both draw identically from the same weights).
+pub(crate) fn walk(weights: impl Iterator<Item = f32>, mut target: f64, fallback: usize) -> usize {
     let mut last_positive = fallback;
     for (i, w) in weights.enumerate() {
         if w > 0.0 {
