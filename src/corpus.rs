@@ -1329,6 +1329,16 @@ pub fn load(path: impl AsRef<Path>, preset: &Preset) -> Result<Corpus, CorpusErr
     }
 }
 
+/// The corpus `preset` takes from the bytes of a MIDI file; `path` only names the file in
+/// errors. [`load`] without the file system (fuzzing, property tests, files from memory).
+pub fn load_bytes(bytes: &[u8], path: &Path, preset: &Preset) -> Result<Corpus, CorpusError> {
+    let song = parse_midi(bytes, path)?;
+    match preset {
+        Preset::Metheny => metheny_corpus(&song),
+        Preset::Auto(options) => auto_corpus(&song, options),
+    }
+}
+
 /// Loads every file with `preset` and joins their values in the order given. Files that fail
 /// are skipped and returned as warnings; it is an error only when no file is usable.
 pub fn load_many<P: AsRef<Path>>(
