@@ -14,6 +14,7 @@ pub mod params;
 pub mod plugin;
 pub mod preview;
 pub mod render;
+pub mod state;
 pub mod theory;
 pub mod train;
 pub mod weights;

@@ -132,6 +132,22 @@ impl<'a> PersistentField<'a, String> for WeightsPath {
     }
 }
 
+/// The `state-format` persisted field: saves [`state::STATE_FORMAT`](crate::state::STATE_FORMAT).
+/// Loading reads nothing from it here; [`crate::state::sanitize`] has judged it already.
+#[derive(Debug, Default)]
+pub struct StateFormat;
+
+impl<'a> PersistentField<'a, u32> for StateFormat {
+    fn set(&self, _saved: u32) {}
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&u32) -> R,
+    {
+        f(&crate::state::STATE_FORMAT)
+    }
+}
+
 /// Every parameter of the plugin. See the README's parameter table for ranges and defaults.
 #[derive(Params)]
 pub struct JazzSynthParams {
@@ -181,6 +197,9 @@ pub struct JazzSynthParams {
     /// The weights file of this session (see [`WeightsPath`]).
     #[persist = "weights-path"]
     pub weights_path: WeightsPath,
+    /// The saved state's layout (see [`crate::state`]); always the current one when saving.
+    #[persist = "state-format"]
+    pub state_format: StateFormat,
 }
 
 impl Default for JazzSynthParams {
@@ -268,6 +287,7 @@ impl Default for JazzSynthParams {
             .with_string_to_value(formatters::s2v_f32_gain_to_db()),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             weights_path: WeightsPath::default(),
+            state_format: StateFormat,
         }
     }
 }

@@ -9,8 +9,10 @@
 //! session's weights path (and `JAZZ_SYNTH_WEIGHTS`), loads and validates files off the audio
 //! thread and hands finished models over a bounded channel; `process()` picks one up with
 //! `try_recv`, the engine swaps it in at a beat boundary, and the retired model goes back over a
-//! second channel so it is dropped on the loader thread. A bad file is logged and the current
-//! model keeps playing.
+//! second channel so it is dropped on the loader thread. A file that cannot be loaded (vanished,
+//! broken) is logged and the embedded default model plays instead.
+//!
+//! Saved state: [`crate::state`] sanitizes every state a host loads (`filter_state`).
 
 use std::ffi::OsString;
 use std::num::NonZeroU32;
@@ -261,6 +263,14 @@ impl Plugin for JazzSynth {
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    /// Called by nice-plug (on the main thread) with every parsed state before it is applied:
+    /// see [`crate::state`]. Whatever was changed is logged, then the state loads.
+    fn filter_state(state: &mut PluginState) {
+        for warning in crate::state::sanitize(state) {
+            nice_warn!("jazz-synth: {warning}");
+        }
     }
 
     fn activate(
@@ -530,6 +540,11 @@ impl Drop for WeightsLoader {
     }
 }
 
+/// The model played when a named weights file cannot be loaded.
+fn fallback_model() -> Box<Model> {
+    Box::new(weights::default_model())
+}
+
 fn run_loader(
     params: &JazzSynthParams,
     fresh: &Sender<Box<Model>>,
@@ -559,10 +574,17 @@ fn run_loader(
             if wanted != *latest {
                 match wanted.load() {
                     Ok(model) => ready = Some((wanted, from_env, model)),
-                    Err(err) => nice_error!(
-                        "jazz-synth: could not load the weights file: {err}; \
-                         the current model keeps playing"
-                    ),
+                    // A session naming a file that has vanished (or broken) plays the default
+                    // model; the path stays in the session, so nothing is lost on the next save.
+                    Err(err) => {
+                        nice_error!(
+                            "jazz-synth: could not load the weights file: {err}; \
+                             playing the embedded default model instead"
+                        );
+                        if *latest != WeightsSource::Embedded {
+                            ready = Some((WeightsSource::Embedded, false, fallback_model()));
+                        }
+                    }
                 }
             }
         }
