@@ -187,6 +187,11 @@ impl Host {
         load_state(&mut self.instance, bytes);
     }
 
+    /// Like [`Host::load_state`], returning whether the plugin accepted the state.
+    pub fn try_load_state(&mut self, bytes: &[u8]) -> bool {
+        try_load_state(&mut self.instance, bytes)
+    }
+
     /// Processes one block of `frames` samples with `transport` (None: the host gives none),
     /// sending `input` notes `(offset, key, on)`. Returns the plugin's note events.
     pub fn block(
@@ -291,6 +296,11 @@ impl Drop for Host {
 }
 
 fn load_state(instance: &mut PluginInstance<TestHost>, bytes: &[u8]) {
+    assert!(try_load_state(instance, bytes), "state load failed");
+}
+
+/// Loads a state through the CLAP state extension; whether the plugin accepted it.
+fn try_load_state(instance: &mut PluginInstance<TestHost>, bytes: &[u8]) -> bool {
     let ext: PluginStateExt = instance
         .plugin_shared_handle()
         .get_extension()
@@ -300,8 +310,7 @@ fn load_state(instance: &mut PluginInstance<TestHost>, bytes: &[u8]) {
     let mut reader = Cursor::new(bytes);
     let mut stream = InputStream::from_reader(&mut reader);
     // SAFETY: main thread, live instance, valid stream.
-    let ok = unsafe { state.load.expect("load")(handle.as_raw(), stream.as_raw_mut()) };
-    assert!(ok, "state load failed");
+    unsafe { state.load.expect("load")(handle.as_raw(), stream.as_raw_mut()) }
 }
 
 /// The CLAP parameter id nice-plug gives a string parameter id: a Rabin hash with the top bit
@@ -421,6 +430,13 @@ pub fn state_json(params: &[(&str, serde_json::Value)], weights_path: Option<&st
     .unwrap();
     let mut blob = (json.len() as u64).to_le_bytes().to_vec();
     blob.extend(json);
+    blob
+}
+
+/// A CLAP state blob (8-byte little-endian length, then the bytes) around any payload.
+pub fn state_blob(payload: &[u8]) -> Vec<u8> {
+    let mut blob = (payload.len() as u64).to_le_bytes().to_vec();
+    blob.extend_from_slice(payload);
     blob
 }
 
