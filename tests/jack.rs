@@ -12,6 +12,9 @@
 //! JACK ran every cycle, so each run reports skips on both sides and is
 //! repeated (at most three times) until one is clean.
 
+#[path = "common/summary.rs"]
+mod summary;
+
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -160,7 +163,9 @@ fn clean_run<T>(mut attempt: impl FnMut() -> (T, bool)) -> T {
         let (result, clean) = attempt();
         if clean {
             if i > 1 {
-                println!("SUMMARY jack: clean run on attempt {i} (JACK skipped cycles before)");
+                summary::note(&format!(
+                    "jack: clean run on attempt {i} (JACK skipped cycles before)"
+                ));
             }
             return result;
         }
@@ -290,10 +295,10 @@ fn four_bars_at_120_put_every_note_on_its_beat_frame() {
     assert_nothing_left_sounding(rx.received());
     assert!(err.contains("every note-on on its beat's frame"), "{err}");
     if let Some(line) = err.lines().find(|l| l.contains("longest process cycle")) {
-        println!(
-            "SUMMARY jack --bars 4 --tempo 120: {} notes on their beat frames; {line}",
+        summary::note(&format!(
+            "jack --bars 4 --tempo 120: {} notes on their beat frames; {line}",
             got.len()
-        );
+        ));
     }
 }
 

@@ -2,6 +2,9 @@
 //! recording MIDI sink: the notes are the engine's, sent at their beat
 //! times, and every way of stopping leaves nothing sounding.
 
+#[path = "common/summary.rs"]
+mod summary;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -106,7 +109,9 @@ fn the_live_loop_sends_the_engines_notes_at_their_beat_times() {
     assert_eq!(ticks, 2 * 4 * 24, "24 clock ticks per beat");
     assert_nothing_left_sounding(&sink.sent);
     let j = report.jitter.expect("jitter measured");
-    println!("SUMMARY live note-on jitter (in-process sink, 240 BPM): {j}");
+    summary::note(&format!(
+        "live note-on jitter (in-process sink, 240 BPM): {j}"
+    ));
 }
 
 #[test]
@@ -136,7 +141,7 @@ fn jitter_over_eight_bars_is_measured_against_the_ideal_beats() {
     // without failing on a busy CI machine; the numbers go to the summary.
     assert!(j.median_us < 5_000.0, "{j}");
     assert!(j.max_us < 100_000.0, "{j}");
-    println!("SUMMARY live note-on jitter (in-process sink, 8 bars at 200 BPM, real-time priority {realtime}): {j}");
+    summary::note(&format!("live note-on jitter (in-process sink, 8 bars at 200 BPM, real-time priority {realtime}): {j}"));
 }
 
 #[test]

@@ -122,8 +122,14 @@ fn run_tests(extra: &[String]) -> ExitCode {
         }
     };
 
+    // Tests append `<key> <number>` or `note <text>` lines here (tests/common/summary.rs).
+    let summary_file = workspace_root()
+        .join("target")
+        .join("xtask-test-summary.txt");
+    let _ = std::fs::create_dir_all(workspace_root().join("target"));
+    let _ = std::fs::remove_file(&summary_file);
+
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
-    let mut summary_lines = Vec::new();
     let mut ok = true;
     // The plugin's no-allocation proof needs the plugin binary built with nice-plug's
     // `assert_process_allocs`, so it is its own cargo run (a feature-gated test target).
@@ -150,7 +156,12 @@ fn run_tests(extra: &[String]) -> ExitCode {
     ];
     for (name, args) in runs {
         eprintln!("==> {name}");
-        let mut child = match cargo().args(&args).stdout(Stdio::piped()).spawn() {
+        let mut child = match cargo()
+            .args(&args)
+            .env("JAZZ_SYNTH_SUMMARY", &summary_file)
+            .stdout(Stdio::piped())
+            .spawn()
+        {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("xtask: could not run cargo test: {e}");
@@ -165,9 +176,6 @@ fn run_tests(extra: &[String]) -> ExitCode {
                 failed += count(rest, " failed");
                 ignored += count(rest, " ignored");
             }
-            if let Some(rest) = line.strip_prefix("SUMMARY ") {
-                summary_lines.push(rest.to_string());
-            }
         }
         ok &= child.wait().map(|s| s.success()).unwrap_or(false);
     }
@@ -175,10 +183,26 @@ fn run_tests(extra: &[String]) -> ExitCode {
         let _ = j.kill();
         let _ = j.wait();
     }
+    let report = Report::read(&summary_file);
     println!();
     println!("== jazz-synth test summary ==");
-    for l in &summary_lines {
-        println!("{l}");
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    println!(
+        "soak: {:.2} hours of host time at 48 kHz simulated ({} blocks, {} beats played)",
+        report.total("soak-host-hours"),
+        report.total("soak-blocks"),
+        report.total("soak-beats"),
+    );
+    println!(
+        "property tests: {} cases tried",
+        report.total("property-cases")
+    );
+    println!(
+        "fuzz regressions: {} saved inputs replayed",
+        report.total("fuzz-regressions")
+    );
+    for note in &report.notes {
+        println!("{note}");
     }
     println!("{passed} passed, {failed} failed, {ignored} skipped");
     if ok && failed == 0 {
@@ -194,4 +218,40 @@ fn count(line: &str, label: &str) -> u64 {
         .find_map(|part| part.trim().strip_suffix(label.trim_start()))
         .and_then(|n| n.trim().rsplit(' ').next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// What the tests reported through `JAZZ_SYNTH_SUMMARY`.
+#[derive(Default)]
+struct Report {
+    totals: Vec<(String, f64)>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn read(path: &std::path::Path) -> Report {
+        let mut report = Report::default();
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        for line in text.lines() {
+            let Some((key, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            if key == "note" {
+                report.notes.push(rest.to_string());
+            } else if let Ok(value) = rest.trim().parse::<f64>() {
+                match report.totals.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, total)) => *total += value,
+                    None => report.totals.push((key.to_string(), value)),
+                }
+            }
+        }
+        report
+    }
+
+    /// The sum reported for `key`, 0 when nothing was.
+    fn total(&self, key: &str) -> f64 {
+        self.totals
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0.0, |(_, total)| *total)
+    }
 }
