@@ -54,8 +54,8 @@ pub const TEMPO_RANGE_BPM: (f64, f64) = (1.0, 1000.0);
 /// drop one on the audio thread.
 const RETIRED_SLOTS: usize = 4;
 
-/// Vocabularies up to this size are sampled with the engine's single-pass
-/// sampler; larger ones (none exist) fall back to `lstm::sample`.
+/// Vocabularies up to this size keep their tempered weights in the engine's
+/// scratch buffer; larger ones (none exist) compute them twice.
 pub const MAX_FAST_VOCAB: usize = 1024;
 
 /// Input notes pressed within this many seconds of each other belong to one chord.
@@ -629,7 +629,7 @@ impl Engine {
     fn generate(&mut self, tick: i64, sample: u32, out: &mut Output) {
         self.all_notes_off(sample, out);
         let probs = self.model.step(self.prev_input);
-        let index = draw_value(
+        let index = lstm::sample_with(
             probs,
             self.settings.temperature,
             &mut self.value_rng,
@@ -744,65 +744,11 @@ pub fn sample_sequence(model: &mut Model, steps: usize, temperature: f32, seed: 
     let mut values = Vec::with_capacity(steps);
     for _ in 0..steps {
         let probs = model.step(input);
-        let index = draw_value(probs, temperature, &mut rng, &mut weights);
+        let index = lstm::sample_with(probs, temperature, &mut rng, &mut weights);
         values.push(index);
         input = Some(index);
     }
     values
-}
-
-/// Draws a value index from `probs` at `temperature` (≤ 0 or NaN: the
-/// argmax, first maximum on ties, as the original).
-///
-/// The distribution is `lstm::sample`'s (probabilities raised to
-/// `1/temperature`, renormalised, computed relative to the maximum so small
-/// temperatures never underflow) but the weights are computed once, in f32,
-/// into `weights`: half the transcendental calls of computing them twice
-/// in f64, which is most of a beat's cost. Uses one f64 from `rng` (none
-/// for the argmax); never allocates. `weights` needs `probs.len()` entries,
-/// else this falls back to `lstm::sample`.
-pub fn draw_value(
-    probs: &[f32],
-    temperature: f32,
-    rng: &mut impl rand::Rng,
-    weights: &mut [f32],
-) -> usize {
-    let best = lstm::argmax(probs);
-    if temperature.is_nan() || temperature <= 0.0 || probs.is_empty() {
-        return best;
-    }
-    if weights.len() < probs.len() {
-        return lstm::sample(probs, temperature, rng);
-    }
-    let p_max = probs[best];
-    if p_max.is_nan() || p_max <= 0.0 {
-        return best;
-    }
-    let weights = &mut weights[..probs.len()];
-    let mut total = 0.0f64;
-    let inv_t = 1.0 / temperature;
-    let whole = inv_t.round();
-    if (inv_t - whole).abs() < 1e-6 && (1.0..=16.0).contains(&whole) {
-        // Temperatures 1, 1/2 (deepjazz's), 1/3 ... need no logarithm.
-        let k = whole as i32;
-        let inv_max = 1.0 / p_max;
-        for (w, &p) in weights.iter_mut().zip(probs) {
-            *w = if p > 0.0 { (p * inv_max).powi(k) } else { 0.0 };
-            total += f64::from(*w);
-        }
-    } else {
-        let log_max = p_max.ln();
-        for (w, &p) in weights.iter_mut().zip(probs) {
-            *w = if p > 0.0 {
-                ((p.ln() - log_max) * inv_t).exp()
-            } else {
-                0.0
-            };
-            total += f64::from(*w);
-        }
-    }
-    let u = rand::RngExt::random::<f64>(rng);
-    lstm::walk(weights.iter().copied(), u * total, best)
 }
 
 /// Samples per quarter-note beat at `sample_rate` Hz and `tempo_bpm`.

@@ -1,11 +1,11 @@
 //! The inference LSTM: one-hot index in, softmax probabilities out, explicit
 //! hidden and cell state. Keras layout, gate order input, forget, cell, output.
 //!
-//! CONTRACT (owned by the model helper):
-//! - `Model` holds params (`LstmParams`), vocab `Vec<Value>`, metadata and its own state buffers.
-//! - `Model::reset(&mut self)`, `Model::step(&mut self, input: Option<usize>) -> &[f32]`
-//!   (probabilities, never allocates), `hidden() -> &[f32]`, `cell() -> &[f32]`, `n_values()`, `vocab()`.
-//! - `sample(probs: &[f32], temperature: f32, rng: &mut impl rand::Rng) -> usize` (0 = argmax).
+//! - [`Model`] holds the parameters ([`LstmParams`]), the vocabulary, provenance and its own
+//!   state buffers: [`Model::reset`], [`Model::step`] (probabilities; never allocates),
+//!   [`Model::hidden`], [`Model::cell`].
+//! - [`sample`] / [`sample_with`]: the one sampler (temperature 0 = argmax), used by the engine
+//!   and `jazz-synth sample`.
 //!
 //! # Equations (written down once; `train` uses the same layout)
 //!
@@ -534,24 +534,6 @@ fn exp_fast<const FMA: bool>(x: f32) -> f32 {
     p * scale
 }
 
-/// ln x for positive normal x, absolute error ~1e-7, vectorizable: x = m·2^e
-/// with m in [√½, √2), ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172,
-/// by its series to s⁹. Zero, subnormal and non-finite inputs are not
-/// handled (callers pass probabilities they checked are positive); a
-/// subnormal gives a value near ln(2^-126).
-#[inline(always)]
-fn ln_approx(x: f32) -> f32 {
-    const SQRT_HALF_BITS: i32 = 0x3f35_04f3; // √½
-    let bits = x.to_bits() as i32;
-    // Exponent relative to √½, so the mantissa lands in [√½, √2).
-    let e = (bits - SQRT_HALF_BITS) >> 23;
-    let m = f32::from_bits((bits - (e << 23)) as u32);
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    let series = 1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0))));
-    e as f32 * std::f32::consts::LN_2 + 2.0 * s * series
-}
-
 #[inline(always)]
 fn sigmoid_fast<const FMA: bool>(x: f32) -> f32 {
     1.0 / (1.0 + exp_fast::<FMA>(-x))
@@ -654,60 +636,92 @@ const SAMPLE_STACK: usize = 512;
 /// `temperature` ≤ 0 (or NaN) takes the argmax, the first maximum on ties
 /// (as `numpy.argmax`); this is the original's `predict_and_sample`. Otherwise
 /// each probability is raised to `1 / temperature` and renormalised (deepjazz
-/// used 0.5), computed as `exp((ln p − ln p_max) / T)`, relative to the
-/// maximum so small temperatures never underflow to an all-zero
-/// distribution. Entries that are not positive are never drawn. Uses one
-/// `f64` from `rng`; never allocates. Returns 0 for an empty slice.
+/// used 0.5): see [`sample_with`]. Uses one `f64` from `rng` (none for the
+/// argmax); never allocates. Returns 0 for an empty slice.
 pub fn sample(probs: &[f32], temperature: f32, rng: &mut impl rand::Rng) -> usize {
-    let argmax = argmax(probs);
+    let mut stack = [0.0f32; SAMPLE_STACK];
+    sample_with(probs, temperature, rng, &mut stack)
+}
+
+/// [`sample`] with the caller's scratch buffer for the tempered weights (the
+/// engine keeps one per instance). The only sampler: the engine, `jazz-synth
+/// sample` and the trainer's tools all draw through it, so a seed draws the
+/// same values everywhere.
+///
+/// Weights are `(p / p_max)^(1/T)`, relative to the maximum so small
+/// temperatures never underflow to an all-zero distribution: exact integer
+/// powers when `1/T` is a whole number up to 16 (T = 1, deepjazz's 1/2, 1/3,
+/// ...), else `exp((ln p − ln p_max) / T)`. Entries that are not positive are
+/// never drawn. With a scratch buffer shorter than `probs` the weights are
+/// computed twice instead of stored (same result).
+pub fn sample_with(
+    probs: &[f32],
+    temperature: f32,
+    rng: &mut impl rand::Rng,
+    scratch: &mut [f32],
+) -> usize {
+    let best = argmax(probs);
     if temperature.is_nan() || temperature <= 0.0 || probs.is_empty() {
-        return argmax;
+        return best;
     }
-    let p_max = probs[argmax];
+    let p_max = probs[best];
     if p_max.is_nan() || p_max <= 0.0 {
-        return argmax;
+        return best;
     }
-    let (log_max, inv_t) = (ln_approx(p_max), 1.0 / temperature);
-    let weight = |p: f32| -> f32 {
-        if p.is_nan() || p <= 0.0 {
-            0.0
-        } else if temperature == 1.0 {
-            p
-        } else {
-            exp_approx((ln_approx(p) - log_max) * inv_t)
-        }
-    };
+    let temper = Temper::new(p_max, temperature);
     let u = rng.random::<f64>();
-    if probs.len() <= SAMPLE_STACK {
-        let mut stack = [0.0f32; SAMPLE_STACK];
-        let weights = &mut stack[..probs.len()];
+    if let Some(weights) = scratch.get_mut(..probs.len()) {
+        let mut total = 0.0f64;
         for (w, &p) in weights.iter_mut().zip(probs) {
-            *w = weight(p);
+            *w = temper.weight(p);
+            total += f64::from(*w);
         }
-        // Eight partial sums, so the additions need not wait on each other.
-        let mut lanes = [0.0f64; 8];
-        let mut chunks = weights.chunks_exact(8);
-        for chunk in &mut chunks {
-            for (lane, &w) in lanes.iter_mut().zip(chunk) {
-                *lane += f64::from(w);
-            }
-        }
-        let total = lanes.iter().sum::<f64>()
-            + chunks
-                .remainder()
-                .iter()
-                .map(|&w| f64::from(w))
-                .sum::<f64>();
-        walk(weights.iter().copied(), u * total, argmax)
+        walk(weights.iter().copied(), u * total, best)
     } else {
-        let total: f64 = probs.iter().map(|&p| f64::from(weight(p))).sum();
-        walk(probs.iter().map(|&p| weight(p)), u * total, argmax)
+        let total: f64 = probs.iter().map(|&p| f64::from(temper.weight(p))).sum();
+        walk(probs.iter().map(|&p| temper.weight(p)), u * total, best)
     }
 }
 
-/// The index where the running sum of `weights` passes `target` (shared with the engine's
-/// sampler, so both draw identically from the same weights).
-pub(crate) fn walk(weights: impl Iterator<Item = f32>, mut target: f64, fallback: usize) -> usize {
+/// How [`sample_with`] turns a probability into a weight.
+#[derive(Clone, Copy)]
+struct Temper {
+    /// `1 / p_max`, for the integer powers.
+    inv_max: f32,
+    /// `1/T` when it is a whole number from 1 to 16.
+    power: Option<i32>,
+    log_max: f32,
+    inv_t: f32,
+}
+
+impl Temper {
+    fn new(p_max: f32, temperature: f32) -> Temper {
+        let inv_t = 1.0 / temperature;
+        let whole = inv_t.round();
+        let power =
+            ((inv_t - whole).abs() < 1e-6 && (1.0..=16.0).contains(&whole)).then_some(whole as i32);
+        Temper {
+            inv_max: 1.0 / p_max,
+            power,
+            log_max: p_max.ln(),
+            inv_t,
+        }
+    }
+
+    #[inline]
+    fn weight(&self, p: f32) -> f32 {
+        if p.is_nan() || p <= 0.0 {
+            0.0
+        } else if let Some(k) = self.power {
+            (p * self.inv_max).powi(k)
+        } else {
+            ((p.ln() - self.log_max) * self.inv_t).exp()
+        }
+    }
+}
+
+/// The index where the running sum of `weights` passes `target`.
+fn walk(weights: impl Iterator<Item = f32>, mut target: f64, fallback: usize) -> usize {
     let mut last_positive = fallback;
     for (i, w) in weights.enumerate() {
         if w > 0.0 {
@@ -796,21 +810,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn ln_approx_is_accurate_over_the_probability_range() {
-        let mut worst = 0.0f64;
-        let mut x = f32::MIN_POSITIVE;
-        while x < 4.0 {
-            let exact = f64::from(x).ln();
-            let err = (f64::from(ln_approx(x)) - exact).abs() / exact.abs().max(1.0);
-            worst = worst.max(err);
-            x *= 1.000_37;
-        }
-        // Absolute below 1, relative above (f32 itself rounds ln 1e-38 ≈ −87
-        // to 8e-6).
-        assert!(worst < 3e-7, "worst error {worst}");
     }
 
     #[test]

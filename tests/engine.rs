@@ -4,11 +4,11 @@
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use jazz_synth::engine::{
-    draw_value, sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn,
-    NoteEvent, Output, Rhythm, Settings, Transport,
+    sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn, NoteEvent, Output,
+    Rhythm, Settings, Transport,
 };
 use jazz_synth::grammar::{Role, Value};
-use jazz_synth::lstm::{self, LstmParams, Model, Provenance};
+use jazz_synth::lstm::{self, sample_with, LstmParams, Model, Provenance};
 use jazz_synth::theory::Chord;
 use jazz_synth::weights;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -589,13 +589,13 @@ fn argmax_solo_is_the_feed_back_argmax_sequence() {
 }
 
 #[test]
-fn draw_value_follows_the_tempered_distribution() {
+fn sample_with_follows_the_tempered_distribution() {
     let probs = [0.5f32, 0.25, 0.15, 0.1, 0.0];
     let mut weights = [0.0f32; 8];
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
-    assert_eq!(draw_value(&probs, 0.0, &mut rng, &mut weights), 0);
+    assert_eq!(sample_with(&probs, 0.0, &mut rng, &mut weights), 0);
     assert_eq!(
-        draw_value(&[0.1, 0.4, 0.4, 0.1], 0.0, &mut rng, &mut weights),
+        sample_with(&[0.1, 0.4, 0.4, 0.1], 0.0, &mut rng, &mut weights),
         1,
         "first maximum"
     );
@@ -608,7 +608,7 @@ fn draw_value_follows_the_tempered_distribution() {
         let mut counts = [0usize; 5];
         let n = 200_000;
         for _ in 0..n {
-            counts[draw_value(&probs, temperature, &mut rng, &mut weights)] += 1;
+            counts[sample_with(&probs, temperature, &mut rng, &mut weights)] += 1;
         }
         assert_eq!(counts[4], 0, "a zero probability is never drawn");
         for i in 0..5 {
@@ -620,10 +620,19 @@ fn draw_value_follows_the_tempered_distribution() {
             );
         }
     }
-    // Too small a scratch buffer falls back to lstm::sample: same distribution.
-    let mut small = [0.0f32; 2];
-    let i = draw_value(&probs, 0.5, &mut rng, &mut small);
-    assert!(i < 4);
+    // Too small a scratch buffer computes the weights twice: same draw.
+    for temperature in [0.5f32, 0.7] {
+        let (mut a, mut b) = (
+            Xoshiro256PlusPlus::seed_from_u64(9),
+            Xoshiro256PlusPlus::seed_from_u64(9),
+        );
+        for _ in 0..1000 {
+            assert_eq!(
+                sample_with(&probs, temperature, &mut a, &mut [0.0f32; 2]),
+                sample_with(&probs, temperature, &mut b, &mut weights)
+            );
+        }
+    }
 }
 
 #[test]
