@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod corpus;
 pub mod engine;
+pub mod fuzzing;
 pub mod grammar;
 pub mod jackio;
 pub mod live;
