@@ -102,6 +102,18 @@ impl JazzSynth {
         self.swaps
     }
 
+    /// The engine (diagnostics, tests): its model state, settings and sounding note. `None`
+    /// before the first `activate()`.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    /// What the engine produced in the last processed block: its note events (sorted by
+    /// sample) and every value generated, rests included (diagnostics, tests).
+    pub fn last_output(&self) -> &Output {
+        &self.output
+    }
+
     /// Takes a freshly loaded model, if the loader has one and no swap is pending.
     fn receive_model(&mut self) {
         let (Some(link), Some(engine)) = (&self.link, &mut self.engine) else {

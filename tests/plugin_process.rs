@@ -5,139 +5,19 @@
 //! this file is compiled out when it is on).
 #![cfg(not(feature = "assert_process_allocs"))]
 
+mod common;
+
 use std::time::Duration;
 
-use assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use jazz_synth::params::JazzSynthParams;
+use assert_no_alloc::AllocDisabler;
+use common::alt_weights::write_alternative_weights;
+use common::plugin_host::*;
 use jazz_synth::plugin::JazzSynth;
-use nice_plug::context::process::SendEventError;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
-
-const SR: f32 = 48_000.0;
-const MAX_BLOCK: usize = 4096;
-
-/// The host side of one `process()` call: transport, incoming notes, and a preallocated list
-/// for the plugin's outgoing notes.
-struct Context {
-    transport: Transport,
-    input: Vec<PluginNoteEvent<JazzSynth>>,
-    next_input: usize,
-    sent: Vec<PluginNoteEvent<JazzSynth>>,
-}
-
-impl Context {
-    fn new() -> Self {
-        Self {
-            transport: Transport::new(SR),
-            input: Vec::with_capacity(64),
-            next_input: 0,
-            sent: Vec::with_capacity(1024),
-        }
-    }
-}
-
-impl ProcessContext<JazzSynth> for Context {
-    fn plugin_api(&self) -> PluginApi {
-        PluginApi::Clap
-    }
-    fn execute_background(&self, _task: ()) {}
-    fn execute_gui(&self, _task: ()) {}
-    fn transport(&self) -> &Transport {
-        &self.transport
-    }
-    fn next_event(&mut self) -> Option<PluginNoteEvent<JazzSynth>> {
-        let event = self.input.get(self.next_input).copied();
-        self.next_input += 1;
-        event
-    }
-    fn try_send_event(
-        &mut self,
-        event: PluginNoteEvent<JazzSynth>,
-    ) -> Result<(), (PluginNoteEvent<JazzSynth>, SendEventError)> {
-        if self.sent.len() == self.sent.capacity() {
-            return Err((event, SendEventError::HostBufferFull));
-        }
-        self.sent.push(event);
-        Ok(())
-    }
-    fn set_latency_samples(&self, _samples: u32) {}
-    fn request_restart(&self) {}
-    fn set_current_voice_capacity(&self, _capacity: u32) {}
-}
-
-struct Activation;
-
-impl ActivateContext<JazzSynth> for Activation {
-    fn plugin_api(&self) -> PluginApi {
-        PluginApi::Clap
-    }
-    fn execute(&self, _task: ()) {}
-    fn set_latency_samples(&self, _samples: u32) {}
-    fn set_current_voice_capacity(&self, _capacity: u32) {}
-}
-
-fn activated() -> JazzSynth {
-    let mut plugin = JazzSynth::default();
-    let layout = JazzSynth::AUDIO_IO_LAYOUTS[0];
-    let config = BufferConfig {
-        sample_rate: SR,
-        min_buffer_size: Some(1),
-        max_buffer_size: MAX_BLOCK as u32,
-        process_mode: ProcessMode::Realtime,
-    };
-    assert!(plugin.activate(&layout, &config, &mut Activation));
-    plugin.reset();
-    plugin
-}
-
-/// Sets a parameter to a plain value, as a host would through automation.
-fn set_param(params: &JazzSynthParams, id: &str, plain: f32) {
-    let map = params.param_map();
-    let (_, ptr, _) = map.iter().find(|(i, ..)| i == id).expect("parameter id");
-    unsafe {
-        let normalized = ptr.preview_normalized(plain);
-        ptr._internal_set_normalized_value(normalized);
-    }
-}
-
-/// Runs one block of `frames` samples; only `process()` itself is inside `assert_no_alloc`.
-fn block(
-    plugin: &mut JazzSynth,
-    audio: &mut [Vec<f32>; 2],
-    context: &mut Context,
-    frames: usize,
-) -> ProcessStatus {
-    let [left, right] = audio;
-    let mut buffer = Buffer::default();
-    unsafe {
-        buffer.set_slices(frames, |slices| {
-            slices.clear();
-            slices.push(&mut left[..frames]);
-            slices.push(&mut right[..frames]);
-        });
-    }
-    let mut aux = AuxiliaryBuffers {
-        inputs: &mut [],
-        outputs: &mut [],
-    };
-    assert_no_alloc(|| plugin.process(&mut buffer, &mut aux, context))
-}
-
-/// A deterministic xorshift64* generator.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 #[test]
 fn process_never_allocates_through_transport_chaos_and_weights_swaps() {
@@ -296,29 +176,4 @@ fn reset_and_deactivate_end_the_sounding_note_at_the_next_block() {
             context.sent
         );
     }
-}
-
-/// Writes a valid weights file whose model differs from the embedded one: the embedded
-/// vocabulary under a small random network.
-fn write_alternative_weights(path: &std::path::Path) {
-    use jazz_synth::lstm::{LstmParams, Model, Provenance};
-    let vocab = jazz_synth::weights::default_model().vocab().to_vec();
-    let (n, h) = (vocab.len(), 16);
-    let mut params = LstmParams::zeros(n, h);
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut fill = |v: &mut Vec<f32>, scale: f32| {
-        for x in v.iter_mut() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *x = ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale;
-        }
-    };
-    fill(&mut params.kernel, 1.0);
-    fill(&mut params.recurrent_kernel, 0.5);
-    fill(&mut params.bias, 0.2);
-    fill(&mut params.dense_kernel, 2.0);
-    fill(&mut params.dense_bias, 0.5);
-    let model = Model::new(params, vocab, Provenance::default()).expect("a valid model");
-    jazz_synth::weights::save_atomic(&model, path).expect("weights written");
 }

@@ -22,6 +22,10 @@ use clack_host::stream::{InputStream, OutputStream};
 use clack_host::utils::FixedPoint;
 use clap_sys::ext::state::{clap_plugin_state, CLAP_EXT_STATE};
 
+#[path = "../common/alt_weights.rs"]
+mod alt_weights;
+pub use alt_weights::write_alternative_weights;
+
 pub const PLUGIN_ID: &CStr = c"io.github.jazz-synth.jazz-synth";
 /// Largest block the tests ask for, in samples.
 pub const MAX_BLOCK: usize = 4096;
@@ -465,29 +469,4 @@ pub fn assert_monophonic_and_closed(notes: &[Note]) {
         }
     }
     assert!(sounding.is_none(), "{sounding:?} never ends");
-}
-
-/// Writes a valid weights file whose model differs from the embedded one: the embedded
-/// vocabulary under a small random network.
-pub fn write_alternative_weights(path: &std::path::Path) {
-    use jazz_synth::lstm::{LstmParams, Model, Provenance};
-    let vocab = jazz_synth::weights::default_model().vocab().to_vec();
-    let (n, h) = (vocab.len(), 16);
-    let mut params = LstmParams::zeros(n, h);
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut fill = |v: &mut Vec<f32>, scale: f32| {
-        for x in v.iter_mut() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *x = ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale;
-        }
-    };
-    fill(&mut params.kernel, 1.0);
-    fill(&mut params.recurrent_kernel, 0.5);
-    fill(&mut params.bias, 0.2);
-    fill(&mut params.dense_kernel, 2.0);
-    fill(&mut params.dense_bias, 0.5);
-    let model = Model::new(params, vocab, Provenance::default()).expect("a valid model");
-    jazz_synth::weights::save_atomic(&model, path).expect("weights written");
 }
