@@ -790,7 +790,7 @@ const SPIN: Duration = Duration::from_micros(400);
 /// quarter second of the timeline.
 const CHECK_EVERY_SAMPLES: u64 = (LIVE_SAMPLE_RATE as u64) / 4;
 
-/// Waits until `deadline`: sleeps, then spins the last [`SPIN`].
+/// Waits until `deadline`: sleeps, then spins the last `SPIN` (a fraction of a millisecond).
 pub fn wait_until(deadline: Instant) {
     loop {
         let now = Instant::now();

@@ -1,4 +1,4 @@
-//! The CLAP/VST3 plugin: thin glue between nice-plug and the [`engine`](crate::engine).
+//! The CLAP/VST3 plugin: thin glue between nice-plug and the engine ([`crate::engine`]).
 //!
 //! Per block, `process()` maps the parameters into `engine::Settings`, the host transport into
 //! `engine::Transport` and incoming notes into `engine::MidiIn`, runs the engine, and sends its

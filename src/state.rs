@@ -2,7 +2,7 @@
 //!
 //! nice-plug saves the parameters (plain values by string id) and the persisted fields (JSON
 //! strings) as one JSON object, a [`PluginState`]; on load it parses the JSON and calls
-//! [`Plugin::filter_state`](nice_plug::prelude::Plugin::filter_state) before applying it. The
+//! [`Plugin::filter_state`] before applying it. The
 //! plugin's `filter_state` is [`sanitize`], which makes any parsed state safe to apply and says
 //! what it changed:
 //!
