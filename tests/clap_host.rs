@@ -4,7 +4,6 @@
 mod clap_harness;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use clap_harness::*;
 use serde_json::json;
@@ -30,19 +29,8 @@ fn solo_params() -> Vec<(&'static str, serde_json::Value)> {
 
 fn solo_host(weights: Option<&str>) -> Host {
     let mut host = Host::with_state(SR, Some(&state_json(&solo_params(), weights)));
-    settle(&mut host);
+    settle(&mut host, TEMPO);
     host
-}
-
-/// Lets the weights loader thread do its work while the transport is stopped, as a DAW does
-/// between opening a project and pressing play.
-fn settle(host: &mut Host) {
-    let until = Instant::now() + Duration::from_millis(400);
-    while Instant::now() < until {
-        stopped(host, TEMPO, 0.0, 512, 512);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    host.audio_out.clear();
 }
 
 fn note_ons(notes: &[Note]) -> Vec<Note> {
@@ -103,7 +91,7 @@ fn notes_fall_on_the_host_beat() {
 fn notes_fall_on_the_host_beat_between_block_boundaries() {
     // 137.5 BPM at 44.1 kHz: 19243.6 samples per beat, so beats land mid-block.
     let mut host = Host::with_state(44_100.0, Some(&state_json(&solo_params(), None)));
-    settle(&mut host);
+    settle(&mut host, TEMPO);
     let notes = play(&mut host, 137.5, BEATS, |_| 441);
     assert_on_beats(&notes, 44_100.0, 137.5, BEATS);
     let spb = samples_per_beat(44_100.0, 137.5);
@@ -184,7 +172,7 @@ fn saved_state_round_trip_gives_the_same_solo() {
     assert!(text.contains("\"seed\":{\"i32\":1234}"), "{text}");
 
     let mut restored = Host::with_state(SR, Some(&saved));
-    settle(&mut restored);
+    settle(&mut restored, TEMPO);
     let second = play(&mut restored, TEMPO, BEATS, |_| 1000);
     assert_eq!(first, second, "the restored session plays the same solo");
 
@@ -197,7 +185,7 @@ fn saved_state_round_trip_gives_the_same_solo() {
     other_seed_params.retain(|(id, _)| *id != "seed");
     other_seed_params.push(("seed", json!({"i32": 99})));
     let mut other = Host::with_state(SR, Some(&state_json(&other_seed_params, Some(weights_str))));
-    settle(&mut other);
+    settle(&mut other, TEMPO);
     assert_ne!(
         first,
         play(&mut other, TEMPO, BEATS, |_| 512),
@@ -249,7 +237,7 @@ fn the_preview_voice_can_be_switched_off() {
     let mut params = solo_params();
     params.push(("preview-on", json!({"bool": false})));
     let mut host = Host::with_state(SR, Some(&state_json(&params, None)));
-    settle(&mut host);
+    settle(&mut host, TEMPO);
     let notes = play(&mut host, TEMPO, BEATS, |_| 512);
     assert!(!note_ons(&notes).is_empty(), "MIDI out works either way");
     assert!(host.audio_out.iter().all(|&s| s == 0.0));
@@ -264,7 +252,7 @@ fn chords_held_on_the_midi_input_change_the_pitches() {
 
     let pitches_over = |chord: &[u8]| {
         let mut host = Host::with_state(SR, Some(&state_json(&params, None)));
-        settle(&mut host);
+        settle(&mut host, TEMPO);
         let spb = samples_per_beat(SR, TEMPO);
         let press: Vec<(u32, u8, bool)> = chord.iter().map(|&k| (0, k, true)).collect();
         let mut notes = Vec::new();
@@ -293,7 +281,7 @@ fn without_a_song_position_it_stays_silent_unless_free_run() {
         params.retain(|(id, _)| *id != "free-run");
         params.push(("free-run", json!({"bool": free_run})));
         let mut host = Host::with_state(SR, Some(&state_json(&params, None)));
-        settle(&mut host);
+        settle(&mut host, TEMPO);
         let t = transport_without_position(TEMPO, true);
         let mut notes = Vec::new();
         for _ in 0..(8 * 24_000 / 512) {

@@ -46,20 +46,10 @@ fn log_contains(needle: &str) -> Result<(), String> {
     }
 }
 
-/// Lets the weights loader thread work while the transport is stopped.
-fn settle(host: &mut Host) {
-    let until = Instant::now() + Duration::from_millis(400);
-    while Instant::now() < until {
-        stopped(host, TEMPO, 0.0, 512, 512);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    host.audio_out.clear();
-}
-
 /// A new instance with nothing restored: the defaults.
 fn default_solo() -> Vec<Note> {
     let mut host = Host::new(SR);
-    settle(&mut host);
+    settle(&mut host, TEMPO);
     play(&mut host, TEMPO, BEATS, |_| 512)
 }
 
@@ -87,7 +77,7 @@ fn garbage_state_is_refused_and_the_defaults_keep_playing() {
             !host.try_load_state(bytes),
             "garbage state {i} was accepted"
         );
-        settle(&mut host);
+        settle(&mut host, TEMPO);
         let notes = play(&mut host, TEMPO, BEATS, |_| 512);
         assert_eq!(notes, expected, "after garbage state {i}");
     }
@@ -104,7 +94,7 @@ fn a_state_from_a_future_version_loads_the_defaults_and_says_so() {
     }))
     .unwrap();
     let mut host = Host::with_state(SR, Some(&state_blob(&json)));
-    settle(&mut host);
+    settle(&mut host, TEMPO);
     assert_eq!(play(&mut host, TEMPO, BEATS, |_| 512), expected);
     log_contains("saved by a newer jazz-synth (version 9.0.0, state format 7)").unwrap();
     let saved = state_text(&host.save_state());
@@ -123,7 +113,7 @@ fn out_of_range_saved_values_are_clamped_and_logged() {
     ];
     params.push(("transpose", json!({"bool": true})));
     let mut host = Host::with_state(SR, Some(&state_json(&params, None)));
-    settle(&mut host);
+    settle(&mut host, TEMPO);
     let notes = play(&mut host, TEMPO, BEATS, |_| 512);
     assert!(notes.iter().any(|n| n.on), "it plays");
     assert!(notes
@@ -149,7 +139,7 @@ fn a_vanished_weights_file_plays_the_default_model_and_says_so() {
     let path_str = path.to_str().unwrap().to_string();
 
     let mut original = Host::with_state(SR, Some(&state_json(&[], Some(&path_str))));
-    settle(&mut original);
+    settle(&mut original, TEMPO);
     let with_file = play(&mut original, TEMPO, BEATS, |_| 512);
     let saved = original.save_state();
     assert_ne!(
@@ -160,7 +150,7 @@ fn a_vanished_weights_file_plays_the_default_model_and_says_so() {
 
     std::fs::remove_file(&path).unwrap();
     let mut reopened = Host::with_state(SR, Some(&saved));
-    settle(&mut reopened);
+    settle(&mut reopened, TEMPO);
     assert_eq!(
         play(&mut reopened, TEMPO, BEATS, |_| 512),
         default_solo(),
@@ -173,7 +163,7 @@ fn a_vanished_weights_file_plays_the_default_model_and_says_so() {
     assert!(state_text(&resaved).contains(&path_str));
     write_alternative_weights(&path);
     let mut restored = Host::with_state(SR, Some(&resaved));
-    settle(&mut restored);
+    settle(&mut restored, TEMPO);
     assert_eq!(play(&mut restored, TEMPO, BEATS, |_| 512), with_file);
     let _ = std::fs::remove_file(&path);
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use assert_no_alloc::AllocDisabler;
 use common::alt_weights::write_alternative_weights;
 use common::plugin_host::*;
-use jazz_synth::plugin::JazzSynth;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
@@ -158,14 +157,7 @@ fn reset_and_deactivate_end_the_sounding_note_at_the_next_block() {
             plugin.reset();
         } else {
             plugin.deactivate();
-            let layout = JazzSynth::AUDIO_IO_LAYOUTS[0];
-            let config = BufferConfig {
-                sample_rate: SR,
-                min_buffer_size: Some(1),
-                max_buffer_size: MAX_BLOCK as u32,
-                process_mode: ProcessMode::Realtime,
-            };
-            assert!(plugin.activate(&layout, &config, &mut Activation));
+            activate(&mut plugin);
         }
         let mut context = Context::new();
         block(&mut plugin, &mut audio, &mut context, 512);

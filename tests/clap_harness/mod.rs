@@ -393,6 +393,17 @@ pub fn play(
     notes
 }
 
+/// Lets the weights loader thread do its work while the transport is stopped (at `tempo`), as a
+/// DAW does between opening a project and pressing play; forgets the audio of that time.
+pub fn settle(host: &mut Host, tempo: f64) {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(400);
+    while std::time::Instant::now() < until {
+        stopped(host, tempo, 0.0, 512, 512);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    host.audio_out.clear();
+}
+
 /// Keeps processing with the transport stopped at `at_beat` for `frames` samples.
 pub fn stopped(
     host: &mut Host,

@@ -72,8 +72,16 @@ impl ActivateContext<JazzSynth> for Activation {
     fn set_current_voice_capacity(&self, _capacity: u32) {}
 }
 
+/// A new plugin, activated at [`SR`] for blocks up to [`MAX_BLOCK`] and reset, as a host starts it.
 pub fn activated() -> JazzSynth {
     let mut plugin = JazzSynth::default();
+    activate(&mut plugin);
+    plugin.reset();
+    plugin
+}
+
+/// Activates `plugin` at [`SR`] for blocks of 1 to [`MAX_BLOCK`] samples.
+pub fn activate(plugin: &mut JazzSynth) {
     let layout = JazzSynth::AUDIO_IO_LAYOUTS[0];
     let config = BufferConfig {
         sample_rate: SR,
@@ -82,8 +90,6 @@ pub fn activated() -> JazzSynth {
         process_mode: ProcessMode::Realtime,
     };
     assert!(plugin.activate(&layout, &config, &mut Activation));
-    plugin.reset();
-    plugin
 }
 
 /// Sets a parameter to a plain value, as a host would through automation.
