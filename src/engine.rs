@@ -72,9 +72,15 @@ pub struct Transport {
     pub tempo_bpm: f64,
     /// Position in quarter-note beats at the block's first sample; None = host gives no position.
     pub position_beats: Option<f64>,
-    /// Time signature (numerator, denominator). Informational: progressions are
-    /// laid out in quarter notes as parsed.
+    /// Time signature (numerator, denominator): how many quarter notes a bar of
+    /// the host lasts. A progression's bars follow the host's bars (a 4/4 chart
+    /// in a 3/4 song gives each chart bar 3 beats).
     pub time_sig: (u32, u32),
+    /// Where the bar holding the block's first sample starts (quarter notes)
+    /// and its number (0 = the song's first bar), when the host says. With it
+    /// the chart follows the host's bars through meter changes; without it bars
+    /// are counted from position 0 in the current meter.
+    pub bar: Option<(f64, i64)>,
 }
 
 impl Transport {
@@ -85,6 +91,7 @@ impl Transport {
             tempo_bpm,
             position_beats: Some(position_beats),
             time_sig: (4, 4),
+            bar: None,
         }
     }
 
@@ -95,6 +102,7 @@ impl Transport {
             tempo_bpm,
             position_beats: None,
             time_sig: (4, 4),
+            bar: None,
         }
     }
 }
@@ -318,6 +326,53 @@ pub struct Engine {
     input_clock: u64,
     last_press_at: u64,
     midi_chord: Option<Chord>,
+    /// The host's bars, from the last block's transport.
+    meter: Meter,
+}
+
+/// The host's bar grid: bar length and, when known, a bar's start and number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Meter {
+    quarters_per_bar: f64,
+    bar: Option<(f64, i64)>,
+}
+
+impl Meter {
+    const FOUR_FOUR: Meter = Meter {
+        quarters_per_bar: 4.0,
+        bar: None,
+    };
+
+    /// The transport's meter; time signatures no musician writes fall back to 4/4.
+    fn of(t: &Transport) -> Meter {
+        let (num, den) = t.time_sig;
+        let sane = (1..=64).contains(&num) && den.is_power_of_two() && den <= 64;
+        let quarters_per_bar = if sane {
+            f64::from(num) * 4.0 / f64::from(den)
+        } else {
+            4.0
+        };
+        let bar = t
+            .bar
+            .filter(|(start, n)| start.is_finite() && start.abs() < 1e12 && n.abs() < 1 << 40);
+        Meter {
+            quarters_per_bar,
+            bar,
+        }
+    }
+
+    /// The position in a chart with bars of `chart_bar` quarter notes that
+    /// host position `beat` falls on: bar for bar, the same fraction of the bar.
+    fn chart_position(&self, beat: f64, chart_bar: f64) -> f64 {
+        let l = self.quarters_per_bar;
+        match self.bar {
+            // The bars line up with the chart's: the position as it is.
+            None if l == chart_bar => beat,
+            Some((start, n)) if l == chart_bar && start == n as f64 * l => beat,
+            None => beat / l * chart_bar,
+            Some((start, n)) => (n as f64 + (beat - start) / l) * chart_bar,
+        }
+    }
 }
 
 impl Engine {
@@ -350,6 +405,7 @@ impl Engine {
             input_clock: 0,
             last_press_at: 0,
             midi_chord: None,
+            meter: Meter::FOUR_FOUR,
         };
         engine.reset();
         engine
@@ -443,14 +499,20 @@ impl Engine {
         self.midi_chord
     }
 
-    /// The chord a value generated at `beat` (quarter notes) would be decoded against.
+    /// The chord a value generated at host position `beat` (quarter notes)
+    /// would be decoded against, the progression's bars laid over the host's
+    /// bars (see [`Transport::time_sig`]) as of the last block processed.
     pub fn chord_at(&self, beat: f64) -> Chord {
         match (self.settings.chord_source, self.midi_chord) {
             (ChordSource::MidiInput, Some(chord)) => chord,
-            _ => transpose(
-                self.progression().chord_at(beat),
-                self.settings.transpose as i32,
-            ),
+            _ => {
+                let progression = self.progression();
+                let chart_bar = f64::from(progression.beats_per_bar());
+                transpose(
+                    progression.chord_at(self.meter.chart_position(beat, chart_bar)),
+                    self.settings.transpose as i32,
+                )
+            }
         }
     }
 
@@ -465,6 +527,11 @@ impl Engine {
         out: &mut Output,
     ) {
         let mut midi = midi_in.iter().peekable();
+        self.meter = Meter::of(transport);
+        if transport.position_beats.is_none() {
+            // The engine's own clock counts bars from its start.
+            self.meter.bar = None;
+        }
         let clock = self.clock_position(transport);
         let Some((p, spb)) = clock.filter(|_| n_samples > 0) else {
             if clock.is_none() {

@@ -272,6 +272,7 @@ impl Core {
                 tempo_bpm: followed.tempo_bpm,
                 position_beats: Some(followed.position_beats - f64::from(back) / spb),
                 time_sig: self.time_sig,
+                bar: None,
             };
             (t, spb)
         } else {
@@ -280,6 +281,7 @@ impl Core {
                 tempo_bpm: self.tempo_bpm,
                 position_beats: Some(from as f64 / own_spb),
                 time_sig: self.time_sig,
+                bar: None,
             };
             (t, own_spb)
         };
@@ -405,6 +407,7 @@ impl Core {
                 tempo_bpm: self.tempo_bpm,
                 position_beats: None,
                 time_sig: self.time_sig,
+                bar: None,
             };
             (t, 0, true)
         } else {
@@ -593,6 +596,7 @@ fn warm_up(setup: &Setup, sample_rate: f64, buffer_size: u32) {
             tempo_bpm: setup.tempo_bpm,
             position_beats: Some(f64::from(s) / spb),
             time_sig: (setup.beats_per_bar, 4),
+            bar: None,
         };
         out.clear();
         engine.process(&t, n, &[], &mut out);

@@ -1023,6 +1023,7 @@ pub fn run_live(
                         tempo_bpm: setup.tempo_bpm,
                         position_beats: Some(s as f64 / spb_internal),
                         time_sig,
+                        bar: None,
                     };
                     (t, n, last)
                 }
@@ -1052,6 +1053,7 @@ pub fn run_live(
                         tempo_bpm: ft.tempo_bpm,
                         position_beats: Some(ft.position_beats),
                         time_sig,
+                        bar: None,
                     };
                     (t, n, last)
                 }

@@ -183,6 +183,12 @@ fn engine_transport(t: &Transport) -> engine::Transport {
             t.time_sig_numerator.filter(|n| *n > 0).unwrap_or(4) as u32,
             t.time_sig_denominator.filter(|d| *d > 0).unwrap_or(4) as u32,
         ),
+        // nice-plug derives these from the position and time signature when the host gives
+        // only those; the engine checks them.
+        bar: t
+            .bar_start_pos_beats()
+            .zip(t.bar_number())
+            .map(|(start, n)| (start, i64::from(n))),
     }
 }
 
@@ -691,6 +697,7 @@ mod tests {
         assert_eq!(e.tempo_bpm, FALLBACK_TEMPO_BPM);
         assert_eq!(e.position_beats, None);
         assert_eq!(e.time_sig, (4, 4));
+        assert_eq!(e.bar, None);
         assert!(!e.playing);
     }
 }

@@ -414,6 +414,7 @@ pub fn render_timeline(
             tempo_bpm: setup.tempo_bpm,
             position_beats: Some(s as f64 / spb),
             time_sig: (setup.beats_per_bar, 4),
+            bar: None,
         };
         out.clear();
         engine.process(&transport, n, &[], &mut out);

@@ -145,6 +145,7 @@ impl Host {
             tempo_bpm: self.tempo,
             position_beats: Some(self.position()),
             time_sig: (4, 4),
+            bar: None,
         }
     }
 
@@ -952,6 +953,7 @@ fn random_host_step(host: &mut Host, rng: &mut Xoshiro256PlusPlus) {
                 tempo_bpm: host.tempo,
                 position_beats: None,
                 time_sig: (4, 4),
+                bar: None,
             };
             for _ in 0..rng.random_range(1..40) {
                 host.block_with(t, rng.random_range(1..4096));
@@ -978,6 +980,7 @@ fn no_position_is_silent_unless_free_run() {
         tempo_bpm: 120.0,
         position_beats: None,
         time_sig: (4, 4),
+        bar: None,
     };
     let mut host = Host::with(settings(), 48_000.0, 120.0);
     for _ in 0..200 {
@@ -1299,6 +1302,7 @@ fn no_allocation_on_the_audio_path() {
                 Some(position)
             },
             time_sig: (4, 4),
+            bar: None,
         };
         out.clear();
         assert_no_alloc(|| {
@@ -1317,4 +1321,113 @@ fn no_allocation_on_the_audio_path() {
         blocks += 1;
     }
     assert!(notes > 1000, "the run played: {notes} events");
+}
+
+/// Plays `bars` of the host's bars (block by block, 512 samples, 120 BPM) with `transport_at`
+/// giving the transport for a position; returns every generated value's (beat, chord).
+fn chords_played(
+    settings: Settings,
+    until_beat: f64,
+    transport_at: impl Fn(f64) -> Transport,
+) -> Vec<(i64, Chord)> {
+    let mut engine = Engine::new(Box::new(model()), settings, 48_000.0);
+    let mut out = Output::with_capacity(64);
+    let spb = samples_per_beat(48_000.0, 120.0);
+    let mut played = Vec::new();
+    let mut position = 0.0;
+    while position < until_beat {
+        out.clear();
+        engine.process(&transport_at(position), 512, &[], &mut out);
+        played.extend(out.generated.iter().map(|g| (g.beat, g.chord)));
+        position += 512.0 / spb;
+    }
+    played
+}
+
+/// The progression's bars follow the host's: the ii-V-I chart (`Dm7 | G7 | Cmaj7 | Cmaj7`,
+/// written in 4/4) gives each chord one host bar, whatever the time signature.
+#[test]
+fn progression_bars_follow_the_host_time_signature() {
+    let chart = jazz_synth::changes::builtin(0).expect("ii-V-I");
+    let s = Settings {
+        rhythm: Rhythm::Beat,
+        chord_source: ChordSource::Progression,
+        progression: 0,
+        transpose: 0,
+        ..settings()
+    };
+    for (time_sig, quarters_per_bar) in [
+        ((4, 4), 4.0),
+        ((3, 4), 3.0),
+        ((6, 8), 3.0),
+        ((2, 2), 4.0),
+        ((5, 4), 5.0),
+        ((7, 8), 3.5),
+    ] {
+        let played = chords_played(s, 40.0, |p| Transport {
+            time_sig,
+            ..Transport::playing_at(p, 120.0)
+        });
+        assert!(played.len() >= 39, "{time_sig:?}: {} values", played.len());
+        for (beat, chord) in played {
+            let bar = (beat as f64 / quarters_per_bar + 1e-9).floor();
+            assert_eq!(
+                chord,
+                chart.chord_at(bar * 4.0),
+                "{time_sig:?}: beat {beat} is in host bar {bar}"
+            );
+        }
+    }
+    // 3/4 really differs from 4/4: beat 3 starts the second bar (G7), not the first's 4th beat.
+    let waltz = chords_played(s, 4.0, |p| Transport {
+        time_sig: (3, 4),
+        ..Transport::playing_at(p, 120.0)
+    });
+    assert_eq!(
+        waltz.iter().find(|(b, _)| *b == 3).unwrap().1,
+        chart.chord_at(4.0)
+    );
+    assert_ne!(chart.chord_at(4.0), chart.chord_at(3.0));
+}
+
+/// With the host's bar start and number, the chart follows meter changes: a song opening with
+/// one 2/4 bar, then 4/4, has its second bar (G7) from beat 2.
+#[test]
+fn progression_bars_follow_the_host_bar_numbers_through_a_meter_change() {
+    let chart = jazz_synth::changes::builtin(0).expect("ii-V-I");
+    let s = Settings {
+        rhythm: Rhythm::Beat,
+        chord_source: ChordSource::Progression,
+        progression: 0,
+        ..settings()
+    };
+    let bar_of = |p: f64| -> i64 {
+        if p < 2.0 {
+            0
+        } else {
+            1 + ((p - 2.0) / 4.0).floor() as i64
+        }
+    };
+    let played = chords_played(s, 30.0, |p| {
+        let n = bar_of(p);
+        let (time_sig, start) = if n == 0 {
+            ((2, 4), 0.0)
+        } else {
+            ((4, 4), 2.0 + 4.0 * (n - 1) as f64)
+        };
+        Transport {
+            time_sig,
+            bar: Some((start, n)),
+            ..Transport::playing_at(p, 120.0)
+        }
+    });
+    assert!(played.len() >= 29);
+    for (beat, chord) in played {
+        let n = bar_of(beat as f64);
+        assert_eq!(
+            chord,
+            chart.chord_at(n as f64 * 4.0),
+            "beat {beat} in bar {n}"
+        );
+    }
 }

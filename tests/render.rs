@@ -73,6 +73,7 @@ fn engine_note_ons(s: &Setup, beats: u32, sample_rate: f64) -> Vec<(u64, u8)> {
             tempo_bpm: s.tempo_bpm,
             position_beats: Some(pos as f64 / spb),
             time_sig: (4, 4),
+            bar: None,
         };
         out.clear();
         engine.process(&t, n, &[], &mut out);

@@ -2,7 +2,8 @@
 //! everything a host and a musician throw at it: random block sizes (1 to 4096), tempo changes,
 //! transport starts, stops, loops and jumps, blocks without a song position, resets, storms of
 //! a thousand MIDI events in one block, weights swaps every few seconds (another model, the
-//! embedded one, a file that has vanished), parameter changes every block, bypass.
+//! embedded one, a file that has vanished), parameter changes every block, bypass, time
+//! signatures changing between segments.
 //!
 //! Checked after every block: no panic; no allocation inside `process()` (`assert_no_alloc`);
 //! the LSTM's hidden and cell state finite; the audio finite and within [-1, 1]; one voice
@@ -159,6 +160,8 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
     let (mut beat, mut tempo, mut playing) = (0.0f64, 120.0f64, true);
     let mut bypass = false;
     let mut phrase = false;
+    // Time signature of the segment; (0, 0) is a host sending nonsense.
+    let mut meter = (4, 4);
     let mut segment_left = 0u64;
     let mut next_swap = 0u64;
     let (mut swaps_requested, mut storms, mut jumps, mut stops) = (0u64, 0u64, 0u64, 0u64);
@@ -181,6 +184,7 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
         if segment_left == 0 {
             segment_left = (5.0 + rng.below(55) as f64) as u64 * SR as u64;
             phrase = rng.below(5) == 0;
+            meter = [(4, 4), (3, 4), (6, 8), (5, 4), (7, 8), (2, 2), (0, 0)][rng.below(7) as usize];
             params.set("rhythm", if phrase { 1.0 } else { 0.0 });
             segment_start = true;
         }
@@ -208,8 +212,8 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
         context.transport.playing = playing && !stopped_for_segment;
         context.transport.tempo = Some(tempo);
         context.transport.pos_beats = positioned.then_some(beat);
-        context.transport.time_sig_numerator = Some(4);
-        context.transport.time_sig_denominator = Some(4);
+        context.transport.time_sig_numerator = Some(meter.0);
+        context.transport.time_sig_denominator = Some(meter.1);
 
         // Notes in: a chord now and then, a storm of a thousand events sometimes.
         if rng.below(30) == 0 {
