@@ -347,7 +347,8 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
     let mut blocks_on = [0u64; 2];
     // What happened.
     let (mut storms, mut jumps, mut stops, mut resets, mut garbage_tempo) = (0u64, 0, 0, 0, 0);
-    let mut resets_sounding = 0u64;
+    let (mut resets_sounding, mut jittered_blocks) = (0u64, 0u64);
+    let mut round_next = false;
     let (mut expected_total, mut generated_total, mut blocks) = (0u64, 0u64, 0u64);
     let (mut two_beat_blocks, mut phrase_values, mut free_values) = (0u64, 0u64, 0u64);
     let (mut grid, mut late_beats) = (None, 0u64);
@@ -355,7 +356,7 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
     let started = Instant::now();
 
     while sample < total_samples {
-        let frames = 1 + rng.below(MAX_BLOCK as u64) as usize;
+        let mut frames = 1 + rng.below(MAX_BLOCK as u64) as usize;
         context.input.clear();
         context.next_input = 0;
         context.sent.clear();
@@ -369,7 +370,6 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
             bypass = false;
             params.set("bypass", 0.0);
         }
-        segment_left = segment_left.saturating_sub(frames as u64);
 
         // The host's transport.
         if rng.below(150) == 0 {
@@ -417,11 +417,32 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
                     transport.pos_seconds = Some(seconds);
                     position = Some(seconds / 60.0 * bpm);
                 }
+                // Some round it: up to 0.9 samples off the true position, so that two
+                // blocks never disagree by the engine's jump tolerance (2 samples).
+                _ if round_next || rng.below(20) == 0 => {
+                    let spb = SR as f64 * 60.0 / effective_tempo(tempo);
+                    let jittered = beat + (rng.below(1801) as f64 - 900.0) / 1000.0 / spb;
+                    transport.pos_beats = Some(jittered);
+                    position = Some(jittered);
+                    jittered_blocks += 1;
+                }
                 _ => transport.pos_beats = Some(beat),
             }
         }
         context.transport = transport;
         let spb = SR as f64 * 60.0 / effective_tempo(tempo);
+        // Now and then a block ends within half a sample of a beat and the next block's
+        // position is rounded: the beat may round to a sample before that block's start, and
+        // must still be played (late, at its sample 0), once.
+        round_next = false;
+        if let (true, Some(p)) = (host_playing && rng.below(40) == 0, position) {
+            let to_beat = ((p.floor() + 1.0 - p) * spb).round() as usize;
+            if (1..=MAX_BLOCK).contains(&to_beat) {
+                frames = to_beat;
+                round_next = true;
+            }
+        }
+        segment_left = segment_left.saturating_sub(frames as u64);
 
         // Notes in: chords pressed and released, a storm of a thousand events sometimes.
         if rng.below(30) == 0 {
@@ -660,8 +681,8 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
     println!(
         "soak: {simulated_hours:.2} h host time in {:.1} s wall, {blocks} blocks; Beat \
          rhythm: {generated_total} beat values ({expected_total} expected, {two_beat_blocks} \
-         blocks with two beats or more, {late_beats} beats a sample late); {phrase_values} \
-         phrase values, {free_values} free-run values; {} notes; {storms} storms, {jumps} \
+         blocks with two beats or more, {late_beats} beats a sample late, {jittered_blocks} \
+         blocks with a rounded position); {phrase_values} phrase values, {free_values} free-run values; {} notes; {storms} storms, {jumps} \
          jumps/loops, {stops} starts/stops, {resets} resets ({resets_sounding} with a note \
          sounding), {garbage_tempo} blocks at a garbage or extreme tempo; weights requests \
          (alternative, embedded, broken, vanished) {request_counts:?}, {} swaps of \
