@@ -192,6 +192,39 @@ fn engine_transport(t: &Transport) -> engine::Transport {
     }
 }
 
+/// Converts a host note event into the engine's input; anything but a note is ignored. A
+/// note-on at velocity 0 (or a velocity that is not a number) is a note-off, as in MIDI: hosts
+/// pass such events through as note-ons, and treating them as presses would leave the key held
+/// in the chord the engine reads from the MIDI input. A velocity above 0 is at least 1.
+fn engine_midi_in(event: &PluginNoteEvent<JazzSynth>) -> Option<MidiIn> {
+    match *event {
+        NoteEvent::NoteOn {
+            timing,
+            key: Key::Number(note),
+            velocity,
+            ..
+        } if velocity > 0.0 => Some(MidiIn::NoteOn {
+            sample: timing,
+            note,
+            velocity: (velocity * 127.0).round().clamp(1.0, 127.0) as u8,
+        }),
+        NoteEvent::NoteOn {
+            timing,
+            key: Key::Number(note),
+            ..
+        }
+        | NoteEvent::NoteOff {
+            timing,
+            key: Key::Number(note),
+            ..
+        } => Some(MidiIn::NoteOff {
+            sample: timing,
+            note,
+        }),
+        _ => None,
+    }
+}
+
 /// Stable in-place sort by sample offset (insertion sort: no allocation, and a note-off keeps
 /// its place before a note-on at the same sample).
 fn sort_by_sample(events: &mut [engine::NoteEvent]) {
@@ -368,26 +401,8 @@ impl Plugin for JazzSynth {
                 // Never grow on the audio thread; a chord needs only a handful of notes.
                 continue;
             }
-            match event {
-                NoteEvent::NoteOn {
-                    timing,
-                    key: Key::Number(note),
-                    velocity,
-                    ..
-                } => self.midi_in.push(MidiIn::NoteOn {
-                    sample: timing,
-                    note,
-                    velocity: (velocity * 127.0).round().clamp(1.0, 127.0) as u8,
-                }),
-                NoteEvent::NoteOff {
-                    timing,
-                    key: Key::Number(note),
-                    ..
-                } => self.midi_in.push(MidiIn::NoteOff {
-                    sample: timing,
-                    note,
-                }),
-                _ => {}
+            if let Some(event) = engine_midi_in(&event) {
+                self.midi_in.push(event);
             }
         }
 
@@ -653,6 +668,52 @@ mod tests {
         let mut events = [on(300, 64), off(10, 60), off(300, 62), on(10, 62)];
         sort_by_sample(&mut events);
         assert_eq!(events, [off(10, 60), on(10, 62), on(300, 64), off(300, 62)]);
+    }
+
+    #[test]
+    fn a_note_on_at_velocity_zero_is_a_note_off() {
+        let note_on = |velocity: f32| NoteEvent::NoteOn {
+            timing: 7,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Number(3),
+            key: Key::Number(60),
+            velocity,
+        };
+        let off = Some(MidiIn::NoteOff {
+            sample: 7,
+            note: 60,
+        });
+        assert_eq!(engine_midi_in(&note_on(0.0)), off);
+        assert_eq!(engine_midi_in(&note_on(f32::NAN)), off);
+        let pressed = |velocity| {
+            Some(MidiIn::NoteOn {
+                sample: 7,
+                note: 60,
+                velocity,
+            })
+        };
+        // The softest press that is not zero still presses.
+        assert_eq!(engine_midi_in(&note_on(0.001)), pressed(1));
+        assert_eq!(engine_midi_in(&note_on(1.0)), pressed(127));
+        assert_eq!(
+            engine_midi_in(&NoteEvent::NoteOff {
+                timing: 7,
+                voice_id: VoiceID::Wildcard,
+                channel: Channel::Number(0),
+                key: Key::Number(60),
+                velocity: 0.5,
+            }),
+            off
+        );
+        assert_eq!(
+            engine_midi_in(&NoteEvent::Choke {
+                timing: 7,
+                voice_id: VoiceID::Wildcard,
+                channel: Channel::Number(0),
+                key: Key::Number(60),
+            }),
+            None
+        );
     }
 
     #[test]

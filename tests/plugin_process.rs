@@ -169,3 +169,36 @@ fn reset_and_deactivate_end_the_sounding_note_at_the_next_block() {
         );
     }
 }
+
+/// A note-on at velocity 0 is a note-off (MIDI's running-status convention; CLAP and VST3 hosts
+/// pass such events through as note-ons). Released that way, a chord's keys must not stay held
+/// and leak into the next chord played.
+#[test]
+fn a_note_on_at_velocity_zero_releases_the_key() {
+    let mut plugin = activated();
+    let params = plugin.params_handle();
+    set_param(&params, "chord-source", 1.0);
+    let mut audio = [vec![0.0f32; MAX_BLOCK], vec![0.0f32; MAX_BLOCK]];
+    let note_on = |key: u8, velocity: f32| NoteEvent::NoteOn {
+        timing: 0,
+        voice_id: VoiceID::Wildcard,
+        channel: Channel::Number(0),
+        key: Key::Number(key),
+        velocity,
+    };
+    let c_major = [60u8, 64, 67];
+    let d_minor = [62u8, 65, 69];
+    // Blocks of 4096 samples are farther apart than the engine's chord window (0.1 s), so each
+    // block's presses are a chord of their own.
+    for (keys, velocity) in [(c_major, 0.8), (c_major, 0.0), (d_minor, 0.8)] {
+        let mut context = Context::new();
+        context.input.extend(keys.map(|key| note_on(key, velocity)));
+        block(&mut plugin, &mut audio, &mut context, MAX_BLOCK);
+    }
+    let engine = plugin.engine().expect("activated");
+    assert_eq!(
+        engine.midi_chord(),
+        Some(jazz_synth::theory::Chord::from_midi(&d_minor)),
+        "C E G released by velocity-0 note-ons, then D F A pressed"
+    );
+}
