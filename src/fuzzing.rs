@@ -211,7 +211,11 @@ pub fn seeds(metheny_midi: &[u8]) -> Result<Vec<Seed>, CorpusError> {
     )?;
     let distinct = corpus.distinct();
     for (i, value) in distinct.iter().enumerate() {
-        add("grammar_value", format!("metheny-{i:03}"), value.to_string().into_bytes());
+        add(
+            "grammar_value",
+            format!("metheny-{i:03}"),
+            value.to_string().into_bytes(),
+        );
     }
 
     add(
@@ -220,13 +224,23 @@ pub fn seeds(metheny_midi: &[u8]) -> Result<Vec<Seed>, CorpusError> {
         weights::DEFAULT_WEIGHTS.to_vec(),
     );
     let vocab: Vec<Value> = distinct.iter().take(3).copied().collect();
-    let tiny = Model::new(LstmParams::zeros(vocab.len(), 2), vocab, Provenance::default())
-        .expect("all-zero parameters with one output per value make a model");
-    add("weights_file", "tiny.safetensors".into(), weights::to_bytes(&tiny));
+    let tiny = Model::new(
+        LstmParams::zeros(vocab.len(), 2),
+        vocab,
+        Provenance::default(),
+    )
+    .expect("all-zero parameters with one output per value make a model");
+    add(
+        "weights_file",
+        "tiny.safetensors".into(),
+        weights::to_bytes(&tiny),
+    );
 
     let mut charts: Vec<String> = BUILTIN.iter().map(|(_, text)| text.to_string()).collect();
     charts.push("Dm7 G7 | Cmaj7 | %".into());
-    charts.push("C6/9 G7b9 | Bbmaj7/D F#m7b5 | Ebø Bdim7 | Gsus4 Am(maj7) C7alt | C{3,5,b7,9}".into());
+    charts.push(
+        "C6/9 G7b9 | Bbmaj7/D F#m7b5 | Ebø Bdim7 | Gsus4 Am(maj7) C7alt | C{3,5,b7,9}".into(),
+    );
     for (i, chart) in charts.iter().enumerate() {
         for beats in [4u8, 3] {
             let mut bytes = vec![beats];
@@ -235,8 +249,8 @@ pub fn seeds(metheny_midi: &[u8]) -> Result<Vec<Seed>, CorpusError> {
         }
     }
 
-    let default_state = serde_json::to_vec(&state::default_state())
-        .expect("a plugin state always serializes");
+    let default_state =
+        serde_json::to_vec(&state::default_state()).expect("a plugin state always serializes");
     add("saved_state", "default".into(), default_state);
     add(
         "saved_state",

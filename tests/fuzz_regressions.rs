@@ -65,13 +65,20 @@ fn the_seed_corpora_pass_their_targets() {
         assert!(!mine.is_empty(), "no seeds for {target}");
         for seed in mine {
             let outcome = std::panic::catch_unwind(|| entry(&seed.bytes));
-            assert!(outcome.is_ok(), "seed {target}/{} fails its target", seed.name);
+            assert!(
+                outcome.is_ok(),
+                "seed {target}/{} fails its target",
+                seed.name
+            );
         }
     }
     let values = seeds.iter().filter(|s| s.target == "grammar_value").count();
     assert!(values >= 70, "only {values} distinct Metheny values");
     let tiny = seeds.iter().find(|s| s.name == "tiny.safetensors").unwrap();
-    assert_eq!(jazz_synth::weights::load(&tiny.bytes).unwrap().n_values(), 3);
+    assert_eq!(
+        jazz_synth::weights::load(&tiny.bytes).unwrap().n_values(),
+        3
+    );
 }
 
 /// The seeds are not vacuous: the valid ones really are valid input.
