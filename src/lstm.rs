@@ -107,7 +107,8 @@ impl LstmParams {
     }
 
     /// Checks every buffer length against `n_values` and `hidden`, and every
-    /// number for finiteness; names the first problem.
+    /// number for finiteness and for magnitude (at most [`MAX_WEIGHT`]);
+    /// names the first problem.
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.n_values == 0 {
             return Err(ModelError("the model has no values (n_values = 0)".into()));
@@ -131,6 +132,13 @@ impl LstmParams {
                     data[i]
                 )));
             }
+            if let Some(i) = data.iter().position(|x| x.abs() > MAX_WEIGHT) {
+                return Err(ModelError(format!(
+                    "tensor `{name}` holds {} at flat index {i}, beyond the ±{MAX_WEIGHT} a \
+                     network's sums stay finite with (the training run diverged?)",
+                    data[i]
+                )));
+            }
         }
         Ok(())
     }
@@ -144,6 +152,13 @@ pub struct TrainingFile {
     /// Lower-case hex SHA-256 of the file's bytes.
     pub sha256: String,
 }
+
+/// Largest weight magnitude a model may hold. Trained weights stay within a few units (the
+/// shipped model's largest is about 1.1); the bound keeps every sum of a step finite: a gate or
+/// logit adds at most `hidden + 2` terms of at most this size (|h| ≤ 1), so with 4096 hidden units
+/// sums stay below 5e9, where finite but huge weights (3e38) would add up to infinities and give
+/// NaN probabilities.
+pub const MAX_WEIGHT: f32 = 1e6;
 
 /// Where a model came from. Stored as JSON strings in the weights file's metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

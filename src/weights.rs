@@ -35,7 +35,7 @@
 //! Files are written by this module with sorted keys and tensors in name
 //! order, so the same model always gives the same bytes.
 
-use crate::lstm::{parse_vocab_entry, vocab_entry_text, LstmParams, Model, Provenance};
+use crate::lstm::{parse_vocab_entry, vocab_entry_text, LstmParams, Model, Provenance, MAX_WEIGHT};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -116,6 +116,12 @@ pub enum WeightsError {
         index: usize,
         value: f32,
     },
+    /// A tensor holds a number beyond [`MAX_WEIGHT`](crate::lstm::MAX_WEIGHT) in magnitude.
+    TooLarge {
+        tensor: &'static str,
+        index: usize,
+        value: f32,
+    },
     /// Reading or writing the file failed.
     Io {
         path: PathBuf,
@@ -181,6 +187,16 @@ impl fmt::Display for WeightsError {
                 "tensor `{tensor}` holds {value} at flat index {index}; weights must be finite \
                  (the training run diverged?)"
             ),
+            TooLarge {
+                tensor,
+                index,
+                value,
+            } => write!(
+                f,
+                "tensor `{tensor}` holds {value} at flat index {index}; weights must lie within \
+                 ±{MAX_WEIGHT}, or the network's sums overflow (the file is damaged or the \
+                 training run diverged)"
+            ),
             Io { path, error } => write!(f, "{}: {error}", path.display()),
             InFile { path, error } => write!(f, "{}: {error}", path.display()),
         }
@@ -199,8 +215,9 @@ impl std::error::Error for WeightsError {
 
 /// Reads a weights file from memory, checking everything (format tag,
 /// metadata, every shape against the vocabulary size and `hidden`, every
-/// number finite, every vocabulary entry a grammar value) before building
-/// the model. The first problem found is returned.
+/// number finite and within ±[`MAX_WEIGHT`] so a step cannot overflow, every
+/// vocabulary entry a grammar value) before building the model. The first
+/// problem found is returned.
 pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Container(e.to_string()))?;
     let (_, header) =
@@ -294,6 +311,13 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
             .collect();
         if let Some(index) = values.iter().position(|v| !v.is_finite()) {
             return Err(WeightsError::NotFinite {
+                tensor: name,
+                index,
+                value: values[index],
+            });
+        }
+        if let Some(index) = values.iter().position(|v| v.abs() > MAX_WEIGHT) {
+            return Err(WeightsError::TooLarge {
                 tensor: name,
                 index,
                 value: values[index],

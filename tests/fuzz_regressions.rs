@@ -53,6 +53,34 @@ fn saved_state_regressions() {
     replay("saved_state", fuzzing::saved_state);
 }
 
+/// Every seed of the fuzzers' corpora (`cargo run --example fuzz_seeds`) passes its target: the
+/// Metheny file, each of its grammar values, the shipped and a tiny model, the built-in
+/// progressions, the default and a typical saved state.
+#[test]
+fn the_seed_corpora_pass_their_targets() {
+    let midi = std::fs::read("../shared/data/original_metheny.mid").expect("the Metheny MIDI file");
+    let seeds = fuzzing::seeds(&midi).expect("seeds from the Metheny file");
+    for (target, entry) in fuzzing::TARGETS {
+        let mine: Vec<_> = seeds.iter().filter(|s| s.target == target).collect();
+        assert!(!mine.is_empty(), "no seeds for {target}");
+        for seed in mine {
+            let outcome = std::panic::catch_unwind(|| entry(&seed.bytes));
+            assert!(
+                outcome.is_ok(),
+                "seed {target}/{} fails its target",
+                seed.name
+            );
+        }
+    }
+    let values = seeds.iter().filter(|s| s.target == "grammar_value").count();
+    assert!(values >= 70, "only {values} distinct Metheny values");
+    let tiny = seeds.iter().find(|s| s.name == "tiny.safetensors").unwrap();
+    assert_eq!(
+        jazz_synth::weights::load(&tiny.bytes).unwrap().n_values(),
+        3
+    );
+}
+
 /// The seeds are not vacuous: the valid ones really are valid input.
 #[test]
 fn the_valid_seeds_load() {

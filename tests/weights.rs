@@ -2,7 +2,7 @@
 //! names the first thing wrong with a bad file instead of loading it.
 
 use jazz_synth::grammar::Value;
-use jazz_synth::lstm::{LstmParams, Model, Provenance, TrainingFile};
+use jazz_synth::lstm::{LstmParams, Model, Provenance, TrainingFile, MAX_WEIGHT};
 use jazz_synth::weights::{self, WeightsError};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
@@ -19,12 +19,12 @@ const HIDDEN: usize = 3;
 
 fn params() -> LstmParams {
     let mut p = LstmParams::zeros(VOCAB.len(), HIDDEN);
-    // Awkward bit patterns on purpose: subnormals, negative zero, extremes.
+    // Awkward bit patterns on purpose: subnormals, negative zero, the extremes a model may hold.
     let specials = [
         f32::MIN_POSITIVE / 3.0,
         -0.0,
-        f32::MAX,
-        f32::MIN,
+        MAX_WEIGHT,
+        -MAX_WEIGHT,
         1.0e-30,
         std::f32::consts::PI,
     ];
@@ -241,6 +241,37 @@ fn a_wrong_shape_is_named_with_what_was_expected() {
     let err = load_err(&meta, &good_tensors());
     assert!(
         err.contains("`lstm.kernel` has shape [5, 12], expected [5, 16]"),
+        "{err}"
+    );
+}
+
+/// Finite but huge weights (found by the `weights_file` fuzz target's reasoning: 3e38 in the
+/// output layer sums to infinities and NaN probabilities) are refused, named like a NaN.
+#[test]
+fn a_huge_weight_is_refused_before_it_overflows_a_step() {
+    let mut tensors = good_tensors();
+    tensors[3].2[4] = 3.0e38;
+    let err = load_err(&good_metadata(), &tensors);
+    assert!(
+        err.contains(
+            "`dense.kernel` holds 300000000000000000000000000000000000000 at flat index 4"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("within ±1000000"), "{err}");
+
+    let mut tensors = good_tensors();
+    tensors[2].2[0] = -MAX_WEIGHT;
+    let mut model =
+        weights::load(&craft(&good_metadata(), &tensors)).expect("the bound itself loads");
+    assert!(model.step(None).iter().all(|p| p.is_finite()));
+
+    let mut params = model.params().clone();
+    params.bias[1] = 2.0e6;
+    let err = Model::new(params, model.vocab().to_vec(), Provenance::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`lstm.bias` holds 2000000 at flat index 1"),
         "{err}"
     );
 }
