@@ -12,7 +12,9 @@
 //! chunk structure itself: `midly`'s lenient mode would otherwise silently drop what follows a
 //! cut or corrupt spot, and a half-read file must not become training data. Times stay in ticks
 //! ([`MidiNote`]); the file's division turns them into quarter notes. SMPTE (timecode) division
-//! has no beats and is refused.
+//! has no beats and is refused. An RMID file (RIFF form `RMID`) is read through the Standard MIDI
+//! File in its `data` chunk. A note or rest longer than a grammar value can last
+//! ([`MAX_DURATION`] quarter notes, e.g. a missing note-off) is an error naming it.
 //!
 //! # The `metheny` preset and music21
 //!
