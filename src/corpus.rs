@@ -12,7 +12,9 @@
 //! chunk structure itself: `midly`'s lenient mode would otherwise silently drop what follows a
 //! cut or corrupt spot, and a half-read file must not become training data. Times stay in ticks
 //! ([`MidiNote`]); the file's division turns them into quarter notes. SMPTE (timecode) division
-//! has no beats and is refused.
+//! has no beats and is refused. An RMID file (RIFF form `RMID`) is read through the Standard MIDI
+//! File in its `data` chunk. A note or rest longer than a grammar value can last
+//! ([`MAX_DURATION`] quarter notes, e.g. a missing note-off) is an error naming it.
 //!
 //! # The `metheny` preset and music21
 //!
@@ -74,8 +76,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::grammar::{interval_range, role_of, Role, Value};
-use crate::theory::{pitch_class, Chord};
+use crate::grammar::{interval_range, role_of, Role, Value, MAX_DURATION};
+use crate::theory::{name_with_octave, pitch_class, Chord};
 
 /// Time positions are counted in twelfths of a quarter note once quantized: every multiple of
 /// 1/4 and of 1/3 quarter note is a whole number of twelfths, so comparisons stay exact.
@@ -270,8 +272,23 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
             "not a Standard MIDI File (it does not start with \"MThd\")".into(),
         ));
     }
+    let smf = if bytes.starts_with(b"RIFF") {
+        unwrap_rmid(bytes).map_err(fail)?
+    } else {
+        bytes
+    };
+    // SMPTE timing is refused before midly reads the header: midly 0.5 negates the frame-rate
+    // byte as an i8, which overflows (a panic with overflow checks) for 0x80.
+    let header_len = smf
+        .get(4..8)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if let (Some(6..), Some(&[frames, ticks])) = (header_len, smf.get(12..14)) {
+        if frames & 0x80 != 0 {
+            return Err(fail(smpte_refusal(-i16::from(frames as i8), ticks)));
+        }
+    }
     let (header, tracks) =
-        midly::parse(bytes).map_err(|e| fail(format!("not a readable MIDI file: {e}")))?;
+        midly::parse(smf).map_err(|e| fail(format!("not a readable MIDI file: {e}")))?;
     let declared_tracks = tracks.size_hint().0;
     let format = match header.format {
         midly::Format::SingleTrack => 0,
@@ -289,11 +306,7 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
             ))
         }
         midly::Timing::Timecode(fps, sub) => {
-            return Err(fail(format!(
-                "uses SMPTE timing ({} frames/s × {sub} ticks) instead of ticks per quarter note, \
-                 so it has no beats to measure; re-export it with musical (PPQ) timing",
-                fps.as_int()
-            )))
+            return Err(fail(smpte_refusal(i16::from(fps.as_int()), sub)))
         }
     };
 
@@ -315,6 +328,47 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
         tracks: parsed,
         sha256: sha256_hex(bytes),
     })
+}
+
+fn smpte_refusal(frames_per_second: i16, ticks_per_frame: u8) -> String {
+    format!(
+        "uses SMPTE timing ({frames_per_second} frames/s × {ticks_per_frame} ticks) instead of \
+         ticks per quarter note, so it has no beats to measure; re-export it with musical (PPQ) \
+         timing"
+    )
+}
+
+/// The Standard MIDI File inside an RMID file (RIFF form `RMID`, the SMF in its `data` chunk).
+fn unwrap_rmid(bytes: &[u8]) -> Result<&[u8], String> {
+    // RIFF chunks: a 4-byte id, a little-endian 32-bit length, the data, a pad byte if odd.
+    fn chunk(rest: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+        let (id, rest) = rest.split_at_checked(4)?;
+        let (len, rest) = rest.split_at_checked(4)?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let (data, rest) = rest.split_at_checked(len)?;
+        let rest = if len % 2 == 1 {
+            rest.get(1..).unwrap_or(&[])
+        } else {
+            rest
+        };
+        Some((id, data, rest))
+    }
+    let not_rmid = || "is a RIFF file but not an RMID (RIFF MIDI) file".to_string();
+    let (_, riff, _) = chunk(bytes).ok_or_else(not_rmid)?;
+    let Some(mut rest) = riff.strip_prefix(b"RMID") else {
+        return Err(not_rmid());
+    };
+    while let Some((id, data, after)) = chunk(rest) {
+        if id == b"data" {
+            return if data.starts_with(b"MThd") {
+                Ok(data)
+            } else {
+                Err("is an RMID file whose data chunk is not a Standard MIDI File".into())
+            };
+        }
+        rest = after;
+    }
+    Err("is an RMID file without a complete data chunk (truncated?)".into())
 }
 
 /// Splits the bytes after the header into the `declared` `MTrk` chunk bodies, refusing cut
@@ -694,15 +748,31 @@ enum ScaleTest {
 /// `parse_melody` of the original for one measure: appends one value per note or rest.
 ///
 /// `chords` are the chords of the measure in order; a note is judged against the last chord
-/// starting at or before it, or the first chord when none has started yet.
+/// starting at or before it, or the first chord when none has started yet. A note or rest
+/// longer than a value can describe ([`MAX_DURATION`] quarter notes, e.g. a note whose note-off
+/// is missing) is an error naming it: such a value would not read back from a weights file.
 fn measure_values(
     line: &[LineElement],
     chords: &[ChordAt],
     scale_test: ScaleTest,
     out: &mut Vec<Value>,
-) {
+) -> Result<(), String> {
     let mut previous: Option<u8> = None;
     for element in line {
+        if element.duration > MAX_DURATION as i64 * TWELFTHS_PER_QUARTER {
+            let quarters = element.offset as f64 / TWELFTHS_PER_QUARTER as f64;
+            let what = match element.key {
+                Some(key) => format!("note {} (MIDI key {key})", name_with_octave(key)),
+                None => "rest".to_string(),
+            };
+            return Err(format!(
+                "has a {what} at quarter note {quarters} (bar {}) lasting {:.2} quarter notes, \
+                 longer than the {MAX_DURATION} a grammar value can hold; is its note-off \
+                 missing? Shorten the note in a MIDI editor",
+                element.offset.div_euclid(MEASURE_TWELFTHS) + 1,
+                element.duration as f64 / TWELFTHS_PER_QUARTER as f64,
+            ));
+        }
         let chord = chords
             .iter()
             .rev()
@@ -741,6 +811,7 @@ fn measure_values(
             range,
         });
     }
+    Ok(())
 }
 
 /// Splits `items` into runs of consecutive items with the same key, like `itertools.groupby`.
@@ -915,7 +986,8 @@ fn metheny_corpus(song: &MidiSong) -> Result<Corpus, CorpusError> {
                 chord: Chord::from_midi(&c.pitches),
             })
             .collect();
-        measure_values(&measure.line, &chords, ScaleTest::ByName, &mut values);
+        measure_values(&measure.line, &chords, ScaleTest::ByName, &mut values)
+            .map_err(|reason| CorpusError::file(&song.path, reason))?;
     }
     Ok(Corpus {
         values,
@@ -1300,7 +1372,7 @@ fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corpus, CorpusE
 
     let mut values = Vec::new();
     for (group, bar_chords) in groups.iter().zip(&chords) {
-        measure_values(group, bar_chords, ScaleTest::ByPitchClass, &mut values);
+        measure_values(group, bar_chords, ScaleTest::ByPitchClass, &mut values).map_err(fail)?;
     }
     Ok(Corpus {
         values,

@@ -15,8 +15,11 @@ use crate::params::JazzSynthParams;
 use crate::state;
 use crate::weights;
 
+/// A fuzz target's entry point: runs one reader on the bytes and asserts its invariants.
+pub type Entry = fn(&[u8]);
+
 /// The fuzz targets: name (as in `fuzz/Cargo.toml` and `fuzz/regressions/`) and entry point.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Entry); 5] = [
     ("midi_corpus", midi_corpus),
     ("weights_file", weights_file),
     ("grammar_value", grammar_value),

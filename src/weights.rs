@@ -116,7 +116,7 @@ pub enum WeightsError {
         index: usize,
         value: f32,
     },
-    /// A tensor holds a number beyond [`MAX_WEIGHT`](crate::lstm::MAX_WEIGHT) in magnitude.
+    /// A tensor holds a number beyond [`MAX_WEIGHT`] in magnitude.
     TooLarge {
         tensor: &'static str,
         index: usize,

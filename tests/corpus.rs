@@ -526,6 +526,72 @@ fn smpte_timing_is_refused_with_a_reason() {
     assert!(message.contains("SMPTE"), "{message}");
 }
 
+/// Found by the `midi_corpus` fuzz target: a division word of 0x8000 (SMPTE, frame-rate byte
+/// 0x80) made midly negate -128 as an i8, a panic wherever overflow checks are on (debug and
+/// test builds). Every SMPTE division is now refused before midly reads it.
+#[test]
+fn any_smpte_division_is_refused_without_reaching_midly() {
+    for (frames, ticks, says) in [
+        (0x80u8, 0u8, "128 frames/s × 0 ticks"),
+        (0xE7, 40, "25 frames/s × 40 ticks"),
+        (0xFF, 1, "1 frames/s"),
+    ] {
+        let mut bytes = b"MThd\0\0\0\x06\0\0\xff\x03".to_vec();
+        bytes.extend([frames, ticks]);
+        let path = Path::new("smpte-division.mid");
+        let message = file_error(parse_midi(&bytes, path), path);
+        assert!(
+            message.contains("SMPTE") && message.contains(says),
+            "{message}"
+        );
+    }
+    // A header too short to hold a division is refused by midly as unreadable.
+    let path = Path::new("short-header.mid");
+    let message = file_error(parse_midi(b"MThd\0\0\0\x04\0\0\xff\x03\x80\0", path), path);
+    assert!(message.contains("not a readable MIDI file"), "{message}");
+}
+
+/// An RMID file (RIFF form `RMID`, the Standard MIDI File in its `data` chunk) reads like the
+/// file it wraps; a cut or foreign RIFF file is refused by name.
+#[test]
+fn an_rmid_file_reads_like_the_midi_file_inside() {
+    let smf = format1(
+        96,
+        &[("Lead", notes(96, &[(0.0, 1.0, 60), (1.0, 1.0, 64)]))],
+    );
+    let riff = |form: &[u8], data: &[u8]| {
+        let mut body = form.to_vec();
+        body.extend(b"INFO\x01\0\0\0x\0"); // an odd-sized chunk before, padded
+        body.extend(b"data");
+        body.extend((data.len() as u32).to_le_bytes());
+        body.extend(data);
+        let mut file = b"RIFF".to_vec();
+        file.extend((body.len() as u32).to_le_bytes());
+        file.extend(body);
+        file
+    };
+    let path = Path::new("song.rmi");
+    let plain = parse_midi(&smf, path).unwrap();
+    let wrapped = parse_midi(&riff(b"RMID", &smf), path).unwrap();
+    assert_eq!(wrapped.tracks.len(), plain.tracks.len());
+    for (a, b) in wrapped.tracks.iter().zip(&plain.tracks) {
+        assert_eq!((&a.name, &a.notes), (&b.name, &b.notes));
+    }
+    assert_eq!(wrapped.tracks[0].notes.len(), 2);
+    assert_eq!(wrapped.ticks_per_quarter, 96);
+
+    let cut = riff(b"RMID", &smf);
+    let message = file_error(parse_midi(&cut[..cut.len() - 3], path), path);
+    assert!(
+        message.contains("RIFF") || message.contains("RMID"),
+        "{message}"
+    );
+    let message = file_error(parse_midi(&riff(b"WAVE", &smf), path), path);
+    assert!(message.contains("not an RMID"), "{message}");
+    let message = file_error(parse_midi(&riff(b"RMID", b"not midi"), path), path);
+    assert!(message.contains("not a Standard MIDI File"), "{message}");
+}
+
 #[test]
 fn format_2_is_refused_with_a_reason() {
     let bytes = smf_bytes(
@@ -611,6 +677,54 @@ fn auto_mode_writes_rests_and_judges_notes_against_the_sounding_chord() {
         ]
     );
     assert_eq!(corpus.measures, 2);
+}
+
+/// Found by the `midi_corpus` fuzz target: a last note held for 559,240 quarter notes (a delta
+/// time of 2^28 - 1 ticks) became a value no weights file can hold. Up to 1000 quarter notes is
+/// a value; longer is an error naming the note, where and how long.
+#[test]
+fn a_note_held_longer_than_a_value_can_last_is_refused_by_name() {
+    let chords: Vec<Ev> = (0..8)
+        .flat_map(|i| {
+            notes(
+                96,
+                &[
+                    (i as f64, 1.0, 48),
+                    (i as f64, 1.0, 52),
+                    (i as f64, 1.0, 55),
+                ],
+            )
+        })
+        .collect();
+    let melody = |last: f64| {
+        let mut list: Vec<(f64, f64, u8)> = (0..8).map(|i| (i as f64 * 0.5, 0.5, 72)).collect();
+        list.push((4.0, last, 64));
+        notes(96, &list)
+    };
+    let lead = AutoOptions {
+        melody_track: Some(1),
+        chord_track: None,
+    };
+
+    let file = TempFile::new(
+        "long.mid",
+        &format1(96, &[("Comp", chords.clone()), ("Lead", melody(1000.0))]),
+    );
+    let corpus = load_auto(&file.0, &lead).expect("a 1000-quarter note is a value");
+    assert_eq!(corpus.values.last().unwrap().to_string(), "C,1000.000");
+
+    let file = TempFile::new(
+        "stuck.mid",
+        &format1(96, &[("Comp", chords), ("Lead", melody(1000.25))]),
+    );
+    let message = file_error(load_auto(&file.0, &lead), &file.0);
+    for needle in [
+        "note E4 (MIDI key 64) at quarter note 4 (bar 2) lasting 1000.25 quarter notes",
+        "longer than the 1000",
+        "note-off missing",
+    ] {
+        assert!(message.contains(needle), "missing {needle:?} in {message}");
+    }
 }
 
 #[test]
