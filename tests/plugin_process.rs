@@ -53,29 +53,11 @@ fn process_never_allocates_through_transport_chaos_and_weights_swaps() {
             let root = 48 + rng.below(12) as u8;
             for (k, step) in [0u8, 4, 7].into_iter().enumerate() {
                 let on = rng.below(3) != 0;
-                let key = Key::Number(root + step);
-                let (timing, channel, voice_id) = (
-                    k as u32 % frames as u32,
-                    Channel::Number(0),
-                    VoiceID::Wildcard,
-                );
-                context.input.push(if on {
-                    NoteEvent::NoteOn {
-                        timing,
-                        voice_id,
-                        channel,
-                        key,
-                        velocity: 0.7,
-                    }
-                } else {
-                    NoteEvent::NoteOff {
-                        timing,
-                        voice_id,
-                        channel,
-                        key,
-                        velocity: 0.0,
-                    }
-                });
+                let velocity = if on { 0.7 } else { 0.0 };
+                let timing = k as u32 % frames as u32;
+                context
+                    .input
+                    .push(note_event(on, timing, 0, root + step, velocity));
             }
         }
         if rng.below(200) == 0 {

@@ -36,7 +36,6 @@ use common::plugin_host::*;
 use common::summary;
 use jazz_synth::engine::{Generated, Settings, JUMP_TOLERANCE_SAMPLES, TICKS_PER_BEAT};
 use jazz_synth::plugin::{JazzSynth, WEIGHTS_ENV};
-use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 #[global_allocator]
@@ -238,31 +237,6 @@ fn host_tempo(rng: &mut Rng) -> Option<f64> {
         ][rng.below(6) as usize],
         1..=4 => Some(300.0 + rng.below(70_000) as f64 / 100.0),
         _ => Some(40.0 + rng.below(26_000) as f64 / 100.0),
-    }
-}
-
-fn note_event(on: bool, timing: u32, channel: u8, key: u8, velocity: f32) -> NoteEvent<()> {
-    let (voice_id, channel, key) = (
-        VoiceID::Wildcard,
-        Channel::Number(channel),
-        Key::Number(key),
-    );
-    if on {
-        NoteEvent::NoteOn {
-            timing,
-            voice_id,
-            channel,
-            key,
-            velocity,
-        }
-    } else {
-        NoteEvent::NoteOff {
-            timing,
-            voice_id,
-            channel,
-            key,
-            velocity,
-        }
     }
 }
 

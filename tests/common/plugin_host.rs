@@ -7,6 +7,7 @@ use assert_no_alloc::assert_no_alloc;
 use jazz_synth::params::JazzSynthParams;
 use jazz_synth::plugin::JazzSynth;
 use nice_plug::context::process::SendEventError;
+use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 pub const SR: f32 = 48_000.0;
@@ -134,5 +135,31 @@ impl Rng {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// A note-on (`on`) or note-off as a host sends it, on MIDI `channel` (0-15).
+pub fn note_event(on: bool, timing: u32, channel: u8, key: u8, velocity: f32) -> NoteEvent<()> {
+    let (voice_id, channel, key) = (
+        VoiceID::Wildcard,
+        Channel::Number(channel),
+        Key::Number(key),
+    );
+    if on {
+        NoteEvent::NoteOn {
+            timing,
+            voice_id,
+            channel,
+            key,
+            velocity,
+        }
+    } else {
+        NoteEvent::NoteOff {
+            timing,
+            voice_id,
+            channel,
+            key,
+            velocity,
+        }
     }
 }
