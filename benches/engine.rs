@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jazz_synth::engine::{samples_per_beat, Engine, Output, Settings, Transport};
-use jazz_synth::lstm::Model;
+use jazz_synth::model::lstm::Model;
 
 const SAMPLE_RATE: f64 = 48_000.0;
 const TEMPO: f64 = 120.0;
@@ -16,7 +16,7 @@ const BLOCK: u32 = 512;
 
 /// The real default model (weights/metheny.safetensors).
 fn model() -> Model {
-    jazz_synth::weights::default_model()
+    jazz_synth::model::weights::default_model()
 }
 
 /// A host playing from beat 0; `next` runs one block and says whether it

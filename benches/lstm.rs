@@ -2,8 +2,8 @@
 //! feeding back the argmax as the engine does. Target: median ≤ 1 µs.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jazz_synth::grammar::Value;
-use jazz_synth::lstm::{argmax, sample, LstmParams, Model, Provenance};
+use jazz_synth::model::lstm::{argmax, sample, LstmParams, Model, Provenance};
+use jazz_synth::music::grammar::Value;
 use rand::SeedableRng;
 use std::hint::black_box;
 

@@ -1,5 +1,5 @@
 //! Fills the cargo-fuzz corpora with seed inputs: `cargo run --example fuzz_seeds [CORPUS_DIR
-//! [METHENY_MID]]` (defaults `fuzz/corpus` and `../shared/data/original_metheny.mid`). Writes
+//! [METHENY_MID]]` (defaults `fuzz/corpus` and `data/original_metheny.mid`). Writes
 //! `jazz_synth::fuzzing::seeds` and copies the saved inputs of `fuzz/regressions/<target>/` into
 //! `CORPUS_DIR/<target>/`.
 
@@ -11,10 +11,9 @@ use jazz_synth::fuzzing::{seeds, TARGETS};
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "fuzz/corpus".into()));
-    let midi = PathBuf::from(
-        args.next()
-            .unwrap_or_else(|| "../shared/data/original_metheny.mid".into()),
-    );
+    let midi = PathBuf::from(args.next().unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/data/original_metheny.mid").into()
+    }));
     match run(&dir, &midi) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

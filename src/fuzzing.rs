@@ -7,13 +7,13 @@
 
 use std::path::Path;
 
-use crate::changes::{parse_changes_in, parse_symbol, BUILTIN};
-use crate::corpus::{self, AutoOptions, CorpusError, Preset};
-use crate::grammar::Value;
-use crate::lstm::{argmax, LstmParams, Model, Provenance};
-use crate::params::JazzSynthParams;
-use crate::state;
-use crate::weights;
+use crate::model::lstm::{argmax, LstmParams, Model, Provenance};
+use crate::model::weights;
+use crate::music::changes::{parse_changes_in, parse_symbol, BUILTIN};
+use crate::music::grammar::Value;
+use crate::plugin::params::JazzSynthParams;
+use crate::plugin::state;
+use crate::train::corpus::{self, AutoOptions, CorpusError, Preset};
 
 /// A fuzz target's entry point: runs one reader on the bytes and asserts its invariants.
 pub type Entry = fn(&[u8]);

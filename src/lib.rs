@@ -1,21 +1,16 @@
-//! jazz-synth: an LSTM jazz improviser (deepjazz lineage) as a plugin, a
-//! standalone player and a trainer. Domain modules are plain Rust; the plugin
-//! glue (`plugin`, `params`) and the binaries stay thin.
+//! jazz-synth: an LSTM jazz improviser (deepjazz lineage) as a plugin, a standalone player and a
+//! trainer. The folders are the floors, each importing only those below it:
+//!
+//! - [`music`]: pitch theory, the value grammar, chord progressions;
+//! - [`model`]: the LSTM and its weights file;
+//! - [`train`]: MIDI files → corpus of values → trained weights;
+//! - [`engine`]: the host-agnostic beat clock that turns model output into notes;
+//! - [`plugin`] and [`standalone`]: the front ends (CLAP/VST3, live MIDI/JACK, files).
 
-pub mod changes;
-pub mod corpus;
 pub mod engine;
 pub mod fuzzing;
-pub mod grammar;
-pub mod jackio;
-pub mod live;
-pub mod lstm;
-pub mod midiclock;
-pub mod params;
+pub mod model;
+pub mod music;
 pub mod plugin;
-pub mod preview;
-pub mod render;
-pub mod state;
-pub mod theory;
+pub mod standalone;
 pub mod train;
-pub mod weights;

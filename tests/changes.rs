@@ -1,6 +1,6 @@
 //! The chord-symbol parser and the built-in progressions.
 
-use jazz_synth::changes::{
+use jazz_synth::music::changes::{
     builtin, builtin_by_name, parse_changes, parse_changes_in, parse_symbol, ChangesError,
     ChordSymbol, BUILTIN,
 };
@@ -305,7 +305,7 @@ fn builtin_progressions() {
 
 #[test]
 fn symbols_become_grammar_chords_with_their_written_root() {
-    use jazz_synth::theory::{PcSet, Quality};
+    use jazz_synth::music::theory::{PcSet, Quality};
     let chord = |s: &str| parse_symbol(s).unwrap().to_chord();
     let c6 = chord("C6");
     assert_eq!((c6.root, c6.quality), (C, Quality::Major));

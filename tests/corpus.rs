@@ -2,18 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use jazz_synth::corpus::{
+use jazz_synth::music::grammar::Value;
+use jazz_synth::train::corpus::{
     choose_melody_track, load_auto, load_many, load_metheny, load_metheny_chords, parse_midi,
     read_midi, track_profiles, AutoOptions, CorpusError, Preset,
 };
-use jazz_synth::grammar::Value;
 use midly::num::{u15, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
-const METHENY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/original_metheny.mid"
-);
+const METHENY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/original_metheny.mid");
 
 /// The original pipeline (deepjazz `preprocess.py` + `grammar.py`) run with music21 4.1 on
 /// `original_metheny.mid`, one line per measure; music21 3.1 and 5.1 print the same.

@@ -7,10 +7,10 @@ use jazz_synth::engine::{
     sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn, NoteEvent, Output,
     Rhythm, Settings, Transport,
 };
-use jazz_synth::grammar::{Role, Value};
-use jazz_synth::lstm::{self, sample_with, LstmParams, Model, Provenance};
-use jazz_synth::theory::Chord;
-use jazz_synth::weights;
+use jazz_synth::model::lstm::{self, sample_with, LstmParams, Model, Provenance};
+use jazz_synth::model::weights;
+use jazz_synth::music::grammar::{Role, Value};
+use jazz_synth::music::theory::Chord;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
@@ -1214,7 +1214,7 @@ fn progression_chords_follow_the_host_position_and_transpose() {
     };
     let mut host = Host::with(s, 48_000.0, 120.0);
     host.play_beats(48.0, 1024);
-    let blues = jazz_synth::changes::builtin(1).unwrap();
+    let blues = jazz_synth::music::changes::builtin(1).unwrap();
     for g in &host.generated {
         let written = blues.chord_at(g.event.beat as f64);
         assert_eq!(
@@ -1348,7 +1348,7 @@ fn chords_played(
 /// written in 4/4) gives each chord one host bar, whatever the time signature.
 #[test]
 fn progression_bars_follow_the_host_time_signature() {
-    let chart = jazz_synth::changes::builtin(0).expect("ii-V-I");
+    let chart = jazz_synth::music::changes::builtin(0).expect("ii-V-I");
     let s = Settings {
         rhythm: Rhythm::Beat,
         chord_source: ChordSource::Progression,
@@ -1394,7 +1394,7 @@ fn progression_bars_follow_the_host_time_signature() {
 /// one 2/4 bar, then 4/4, has its second bar (G7) from beat 2.
 #[test]
 fn progression_bars_follow_the_host_bar_numbers_through_a_meter_change() {
-    let chart = jazz_synth::changes::builtin(0).expect("ii-V-I");
+    let chart = jazz_synth::music::changes::builtin(0).expect("ii-V-I");
     let s = Settings {
         rhythm: Rhythm::Beat,
         chord_source: ChordSource::Progression,

@@ -58,7 +58,11 @@ fn saved_state_regressions() {
 /// progressions, the default and a typical saved state.
 #[test]
 fn the_seed_corpora_pass_their_targets() {
-    let midi = std::fs::read("../shared/data/original_metheny.mid").expect("the Metheny MIDI file");
+    let midi = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/original_metheny.mid"
+    ))
+    .expect("the Metheny MIDI file");
     let seeds = fuzzing::seeds(&midi).expect("seeds from the Metheny file");
     for (target, entry) in fuzzing::TARGETS {
         let mine: Vec<_> = seeds.iter().filter(|s| s.target == target).collect();
@@ -76,7 +80,9 @@ fn the_seed_corpora_pass_their_targets() {
     assert!(values >= 70, "only {values} distinct Metheny values");
     let tiny = seeds.iter().find(|s| s.name == "tiny.safetensors").unwrap();
     assert_eq!(
-        jazz_synth::weights::load(&tiny.bytes).unwrap().n_values(),
+        jazz_synth::model::weights::load(&tiny.bytes)
+            .unwrap()
+            .n_values(),
         3
     );
 }
@@ -85,16 +91,21 @@ fn the_seed_corpora_pass_their_targets() {
 #[test]
 fn the_valid_seeds_load() {
     let bytes = std::fs::read("fuzz/regressions/midi_corpus/two-tracks.mid").unwrap();
-    let corpus = jazz_synth::corpus::load_bytes(
+    let corpus = jazz_synth::train::corpus::load_bytes(
         &bytes,
         Path::new("two-tracks.mid"),
-        &jazz_synth::corpus::Preset::Auto(Default::default()),
+        &jazz_synth::train::corpus::Preset::Auto(Default::default()),
     )
     .expect("the two-track seed is a usable MIDI file");
     assert!(corpus.values.len() >= 8);
     let weights = std::fs::read("fuzz/regressions/weights_file/tiny-valid.safetensors").unwrap();
-    assert_eq!(jazz_synth::weights::load(&weights).unwrap().n_values(), 3);
+    assert_eq!(
+        jazz_synth::model::weights::load(&weights)
+            .unwrap()
+            .n_values(),
+        3
+    );
     let state = std::fs::read("fuzz/regressions/saved_state/session").unwrap();
-    let (_, warnings) = jazz_synth::state::load(&state).unwrap();
+    let (_, warnings) = jazz_synth::plugin::state::load(&state).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
 }

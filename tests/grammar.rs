@@ -2,10 +2,10 @@
 //! a value back to a pitch the way deepjazz's `unparse_grammar` does.
 
 use assert_no_alloc::assert_no_alloc;
-use jazz_synth::grammar::{
+use jazz_synth::music::grammar::{
     decode_pitch, fits_role, interval_range, role_of, GrammarErrorKind, Role, Value,
 };
-use jazz_synth::theory::{pitch_class, Chord, Interval, PcSet};
+use jazz_synth::music::theory::{pitch_class, Chord, Interval, PcSet};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
@@ -14,10 +14,7 @@ use rand::{RngExt, SeedableRng};
 #[global_allocator]
 static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/intervals.json"
-);
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/intervals.json");
 
 fn value(text: &str) -> Value {
     Value::parse(text).unwrap_or_else(|e| panic!("{e}"))

@@ -1,13 +1,10 @@
 //! Every row of the music21 interval fixture: default spelling, directed
 //! names, and the `<UP,DOWN>` widening by a minor third.
 
-use jazz_synth::theory::{name_with_octave, Interval};
+use jazz_synth::music::theory::{name_with_octave, Interval};
 use serde_json::Value as Json;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/intervals.json"
-);
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/intervals.json");
 
 struct Row {
     start: i32,

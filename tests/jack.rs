@@ -22,9 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use jazz_synth::jackio::{self, JackOptions};
-use jazz_synth::live::{MusicOptions, Setup, StopReason};
-use jazz_synth::render::render_timeline;
+use jazz_synth::standalone::jackio::{self, JackOptions};
+use jazz_synth::standalone::live::StopReason;
+use jazz_synth::standalone::render::render_timeline;
+use jazz_synth::standalone::session::{MusicOptions, Setup};
 
 // Every allocation inside `assert_no_alloc` (the JACK process callback)
 // aborts this test binary.

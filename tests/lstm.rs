@@ -2,8 +2,8 @@
 //! equations, its state handling, sampling, and the no-allocation promise.
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use jazz_synth::grammar::Value;
-use jazz_synth::lstm::{argmax, sample, LstmParams, Model, Provenance};
+use jazz_synth::model::lstm::{argmax, sample, LstmParams, Model, Provenance};
+use jazz_synth::music::grammar::Value;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 

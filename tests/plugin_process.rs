@@ -180,7 +180,7 @@ fn a_note_on_at_velocity_zero_releases_the_key() {
     let engine = plugin.engine().expect("activated");
     assert_eq!(
         engine.midi_chord(),
-        Some(jazz_synth::theory::Chord::from_midi(&d_minor)),
+        Some(jazz_synth::music::theory::Chord::from_midi(&d_minor)),
         "C E G released by velocity-0 note-ons, then D F A pressed"
     );
 }

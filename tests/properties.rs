@@ -12,17 +12,17 @@ mod summary;
 use std::sync::OnceLock;
 
 use jazz_synth::fuzzing;
-use jazz_synth::grammar::{Role, Value};
-use jazz_synth::lstm::{LstmParams, Model, Provenance};
-use jazz_synth::params::JazzSynthParams;
-use jazz_synth::state;
-use jazz_synth::theory::Interval;
-use jazz_synth::weights;
+use jazz_synth::model::lstm::{LstmParams, Model, Provenance};
+use jazz_synth::model::weights;
+use jazz_synth::music::grammar::{Role, Value};
+use jazz_synth::music::theory::Interval;
+use jazz_synth::plugin::params::JazzSynthParams;
+use jazz_synth::plugin::state;
 use nice_plug::prelude::Params;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-const METHENY: &str = "../shared/data/original_metheny.mid";
+const METHENY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/original_metheny.mid");
 
 /// Runs `test` on `cases` values of `strategy` with a fixed seed; panics with proptest's
 /// (shrunk) failing case; reports the cases to the CI summary.
@@ -123,7 +123,7 @@ fn mutate(original: &[u8], mutations: &[Mutation]) -> Vec<u8> {
 
 fn metheny_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| std::fs::read(METHENY).expect("the Metheny MIDI file in ../shared/data"))
+    BYTES.get_or_init(|| std::fs::read(METHENY).expect("the Metheny MIDI file in data/"))
 }
 
 #[test]

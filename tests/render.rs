@@ -5,9 +5,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
+use jazz_synth::engine::end_sample;
 use jazz_synth::engine::{NoteEvent, Output, Transport};
-use jazz_synth::live::{MusicOptions, Setup};
-use jazz_synth::render::{end_sample, render_timeline, write_midi, TICKS_PER_QUARTER};
+use jazz_synth::standalone::render::{render_timeline, write_midi, TICKS_PER_QUARTER};
+use jazz_synth::standalone::session::{MusicOptions, Setup};
 use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jazz-synth");

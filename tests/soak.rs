@@ -259,11 +259,11 @@ fn hours_of_host_abuse_keep_one_clean_voice_on_the_beat() {
     let bytes = std::fs::read(&alternative).expect("alternative weights");
     let broken = file("soak-broken.safetensors");
     std::fs::write(&broken, &bytes[..bytes.len() / 2]).expect("broken weights");
-    assert!(jazz_synth::weights::load_file(&broken).is_err());
+    assert!(jazz_synth::model::weights::load_file(&broken).is_err());
     let vanished = file("soak-vanished.safetensors");
     let hidden_of = |kind| match kind {
-        ModelKind::Embedded => jazz_synth::weights::default_model().hidden_size(),
-        ModelKind::Alternative => jazz_synth::weights::load_file(&alternative)
+        ModelKind::Embedded => jazz_synth::model::weights::default_model().hidden_size(),
+        ModelKind::Alternative => jazz_synth::model::weights::load_file(&alternative)
             .expect("the alternative model loads")
             .hidden_size(),
     };

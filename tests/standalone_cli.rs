@@ -6,8 +6,8 @@ use std::fs;
 use std::process::{Command, Output};
 
 use jazz_synth::engine::sample_sequence;
-use jazz_synth::live::{MusicOptions, Setup};
-use jazz_synth::weights;
+use jazz_synth::model::weights;
+use jazz_synth::standalone::session::{MusicOptions, Setup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jazz-synth");
 
@@ -198,7 +198,7 @@ fn a_progression_is_found_by_part_of_its_name() {
         ..Default::default()
     })
     .unwrap();
-    assert!(jazz_synth::changes::BUILTIN[s.settings.progression]
+    assert!(jazz_synth::music::changes::BUILTIN[s.settings.progression]
         .0
         .contains("blues"));
     assert!(!s.custom_changes);

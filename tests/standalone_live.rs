@@ -8,11 +8,12 @@ mod summary;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use jazz_synth::live::{
-    run_live, wait_until, ClockSource, LiveOptions, MusicOptions, RecordingSink, Setup, StopReason,
-    TimedMessage, LIVE_SAMPLE_RATE,
+use jazz_synth::standalone::live::{
+    run_live, wait_until, ClockSource, LiveOptions, RecordingSink, StopReason, TimedMessage,
+    LIVE_SAMPLE_RATE,
 };
-use jazz_synth::render::render_timeline;
+use jazz_synth::standalone::render::render_timeline;
+use jazz_synth::standalone::session::{MusicOptions, Setup};
 
 fn setup(seed: u64, tempo: f64) -> Setup {
     Setup::from_options(&MusicOptions {
@@ -117,7 +118,7 @@ fn the_live_loop_sends_the_engines_notes_at_their_beat_times() {
 #[test]
 fn jitter_over_eight_bars_is_measured_against_the_ideal_beats() {
     // As the binary does; refused without privileges, which is fine.
-    let realtime = jazz_synth::live::try_realtime_priority();
+    let realtime = jazz_synth::standalone::live::try_realtime_priority();
     let s = setup(9, 200.0);
     let mut sink = RecordingSink::default();
     let opts = LiveOptions {

@@ -1,8 +1,8 @@
 //! The trainer: NumPy's random draws, Keras's initialisation, exact
 //! gradients, determinism, input validation, and learning on the seed setup.
 
-use jazz_synth::grammar::Value;
-use jazz_synth::lstm::Model;
+use jazz_synth::model::lstm::Model;
+use jazz_synth::music::grammar::Value;
 use jazz_synth::train::{
     self, forward_backward, Batch, Network, NumpyRandomState, TrainConfig, TrainError,
 };
@@ -40,7 +40,7 @@ fn synthetic_corpus(len: usize, n: usize, seed: u32) -> Vec<usize> {
 fn choice_matches_numpy_for_every_fixture_draw() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/numpy_choice_seed0.json"
+        "/tests/fixtures/numpy_choice_seed0.json"
     );
     let text = std::fs::read_to_string(path).expect("fixture readable");
     let fixture: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
@@ -381,10 +381,7 @@ fn a_diverging_run_stops_with_an_error() {
     assert!(err.to_string().contains("--lr"), "{err}");
 }
 
-const METHENY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/original_metheny.mid"
-);
+const METHENY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/original_metheny.mid");
 
 /// The seed setup on the real Metheny corpus: the loss falls under half its
 /// first-epoch value within 100 epochs and the model beats always predicting
@@ -394,7 +391,7 @@ const METHENY: &str = concat!(
 /// silently go stale when the corpus or the trainer changes.
 #[test]
 fn seed_setup_learns_the_metheny_solo_and_gives_the_shipped_weights() {
-    let corpus = jazz_synth::corpus::load_metheny(METHENY).expect("the Metheny corpus");
+    let corpus = jazz_synth::train::corpus::load_metheny(METHENY).expect("the Metheny corpus");
     let vocab = corpus.distinct();
     let indices = corpus.indices(&vocab);
     let mut curve = Vec::new();
@@ -423,7 +420,7 @@ fn seed_setup_learns_the_metheny_solo_and_gives_the_shipped_weights() {
         report.baseline_accuracy
     );
 
-    let shipped = jazz_synth::weights::default_model();
+    let shipped = jazz_synth::model::weights::default_model();
     assert_eq!(
         shipped.provenance().training_files,
         train::training_files(&corpus.source),

@@ -1,9 +1,9 @@
 //! The weights file: bit-exact round trip, atomic saving, and a loader that
 //! names the first thing wrong with a bad file instead of loading it.
 
-use jazz_synth::grammar::Value;
-use jazz_synth::lstm::{LstmParams, Model, Provenance, TrainingFile, MAX_WEIGHT};
-use jazz_synth::weights::{self, WeightsError};
+use jazz_synth::model::lstm::{LstmParams, Model, Provenance, TrainingFile, MAX_WEIGHT};
+use jazz_synth::model::weights::{self, WeightsError};
+use jazz_synth::music::grammar::Value;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use std::collections::HashMap;
@@ -428,7 +428,7 @@ fn the_shipped_model_is_the_seed_training_of_the_metheny_solo() {
     // Trained from the very file the tests read.
     let midi = std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/original_metheny.mid"
+        "/data/original_metheny.mid"
     ));
     let record = jazz_synth::train::file_record(midi).expect("the Metheny file");
     assert_eq!(prov.training_files, vec![record]);
@@ -447,7 +447,7 @@ fn the_shipped_model_improvises_without_getting_stuck() {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..50 {
         let probs = model.step(input);
-        let next = jazz_synth::lstm::argmax(probs);
+        let next = jazz_synth::model::lstm::argmax(probs);
         seen.insert(next);
         input = Some(next);
     }

@@ -9,12 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jazz_synth::engine::Rhythm;
-use jazz_synth::jackio::{self, JackError, JackOptions};
-use jazz_synth::live::{
-    self, ClockSource, LiveOptions, MusicOptions, OpenError, Setup, StopReason,
-};
-use jazz_synth::render::{self, RENDER_BLOCK, RENDER_SAMPLE_RATE};
-use jazz_synth::weights;
+use jazz_synth::model::weights;
+use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
+use jazz_synth::standalone::live::{self, ClockSource, LiveOptions, OpenError, StopReason};
+use jazz_synth::standalone::render::{self, RENDER_BLOCK, RENDER_SAMPLE_RATE};
+use jazz_synth::standalone::session::{self, MusicOptions, Setup};
 
 /// Exit code for a bad command line or a port that does not exist.
 const EXIT_USAGE: u8 = 2;
@@ -69,7 +68,7 @@ struct MusicArgs {
     #[arg(long, allow_negative_numbers = true)]
     temperature: Option<f32>,
     /// Tempo in quarter notes per minute
-    #[arg(long, default_value_t = live::DEFAULT_TEMPO_BPM)]
+    #[arg(long, default_value_t = session::DEFAULT_TEMPO_BPM)]
     tempo: f64,
     /// Chord changes: bars separated by |, chords in a bar share it, e.g. "Dm7 G7 | Cmaj7"
     #[arg(long, value_name = "CHANGES")]
@@ -309,7 +308,7 @@ fn describe(setup: &Setup) -> String {
     let changes = if setup.custom_changes {
         format!("\"{}\"", setup.progression)
     } else {
-        jazz_synth::changes::BUILTIN
+        jazz_synth::music::changes::BUILTIN
             .get(setup.settings.progression)
             .map(|(name, _)| name.to_string())
             .unwrap_or_default()

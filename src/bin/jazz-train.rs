@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use jazz_synth::corpus::{self, AutoOptions, Preset};
+use jazz_synth::model::weights;
+use jazz_synth::train::corpus::{self, AutoOptions, Preset};
 use jazz_synth::train::{self, TrainConfig};
-use jazz_synth::weights;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PresetArg {

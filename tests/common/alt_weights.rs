@@ -3,8 +3,8 @@
 /// Writes a valid weights file whose model differs from the embedded one: the embedded
 /// vocabulary under a small random network.
 pub fn write_alternative_weights(path: &std::path::Path) {
-    use jazz_synth::lstm::{LstmParams, Model, Provenance};
-    let vocab = jazz_synth::weights::default_model().vocab().to_vec();
+    use jazz_synth::model::lstm::{LstmParams, Model, Provenance};
+    let vocab = jazz_synth::model::weights::default_model().vocab().to_vec();
     let (n, h) = (vocab.len(), 16);
     let mut params = LstmParams::zeros(n, h);
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -22,5 +22,5 @@ pub fn write_alternative_weights(path: &std::path::Path) {
     fill(&mut params.dense_kernel, 2.0);
     fill(&mut params.dense_bias, 0.5);
     let model = Model::new(params, vocab, Provenance::default()).expect("a valid model");
-    jazz_synth::weights::save_atomic(&model, path).expect("weights written");
+    jazz_synth::model::weights::save_atomic(&model, path).expect("weights written");
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // Each test binary uses part of it.
 
 use assert_no_alloc::assert_no_alloc;
-use jazz_synth::params::JazzSynthParams;
+use jazz_synth::plugin::params::JazzSynthParams;
 use jazz_synth::plugin::JazzSynth;
 use nice_plug::context::process::SendEventError;
 use nice_plug::midi::{Channel, Key, VoiceID};

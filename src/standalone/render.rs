@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
-use crate::engine::{Generated, NoteEvent, Output, Transport};
-use crate::live::Setup;
-use crate::preview::PreviewVoice;
+use crate::engine::preview::PreviewVoice;
+use crate::engine::{end_sample, Generated, NoteEvent, Output, Transport};
+use crate::standalone::session::Setup;
 
 /// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
 /// 4, 5, 6, 8, 10, 12 and 16, so every duration the grammar produces (16ths,
@@ -369,13 +369,6 @@ pub const RENDER_SAMPLE_RATE: f64 = 48_000.0;
 /// Engine block length for rendering, samples. Any size gives the same
 /// solo; this one is a common host buffer.
 pub const RENDER_BLOCK: u32 = 512;
-
-/// The first sample at or after `beats` (quarter notes) that does not hold
-/// beat `beats` itself: `floor`, with a tolerance so an exact integer
-/// computed as 23999.999999 still counts as 24000.
-pub fn end_sample(beats: f64, samples_per_beat: f64) -> u64 {
-    (beats * samples_per_beat + 1e-6).floor().max(0.0) as u64
-}
 
 /// A generated value with its absolute sample in the render.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -76,8 +76,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::grammar::{interval_range, role_of, Role, Value, MAX_DURATION};
-use crate::theory::{name_with_octave, pitch_class, Chord};
+use crate::music::grammar::{interval_range, role_of, Role, Value, MAX_DURATION};
+use crate::music::theory::{name_with_octave, pitch_class, Chord};
 
 /// Time positions are counted in twelfths of a quarter note once quantized: every multiple of
 /// 1/4 and of 1/3 quarter note is a whole number of twelfths, so comparisons stay exact.

@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use rand::RngExt;
 
-use crate::theory::{pitch_class, Chord, Interval};
+use crate::music::theory::{pitch_class, Chord, Interval};
 
 /// What a melody element is, relative to the chord sounding under it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

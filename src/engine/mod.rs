@@ -25,13 +25,15 @@
 //! stream therefore equals [`sample_sequence`] for the same model, seed and
 //! temperature, and the notes are the same for any block size.
 
+pub mod preview;
+
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
-use crate::changes::{self, Progression};
-use crate::grammar::decode_pitch;
-use crate::lstm::{self, Model};
-use crate::theory::Chord;
+use crate::model::lstm::{self, Model};
+use crate::music::changes::{self, Progression};
+use crate::music::grammar::decode_pitch;
+use crate::music::theory::Chord;
 
 /// Grid ticks per quarter-note beat (lcm of 4 sixteenths and 3 triplets).
 pub const TICKS_PER_BEAT: i64 = 12;
@@ -821,6 +823,13 @@ pub fn sample_sequence(model: &mut Model, steps: usize, temperature: f32, seed: 
 /// Samples per quarter-note beat at `sample_rate` Hz and `tempo_bpm`.
 pub fn samples_per_beat(sample_rate: f64, tempo_bpm: f64) -> f64 {
     sample_rate * 60.0 / tempo_bpm
+}
+
+/// The first sample at or after `beats` (quarter notes) that does not hold
+/// beat `beats` itself: `floor`, with a tolerance so an exact integer
+/// computed as 23999.999999 still counts as 24000.
+pub fn end_sample(beats: f64, samples_per_beat: f64) -> u64 {
+    (beats * samples_per_beat + 1e-6).floor().max(0.0) as u64
 }
 
 /// `chord` moved up by `semitones` (any sign).

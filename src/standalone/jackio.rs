@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::engine::{Engine, Generated, MidiIn, Output, Rhythm, Transport};
-use crate::live::{self, choose_port, note_message, PortError, Scheduled, Setup, StopReason};
-use crate::midiclock;
+use crate::standalone::live::{self, choose_port, note_message, PortError, Scheduled, StopReason};
+use crate::standalone::midiclock;
+use crate::standalone::session::Setup;
 
 /// Options of one JACK run.
 #[derive(Clone, Debug)]
@@ -300,7 +301,7 @@ impl Core {
                 let remaining = if self.follow {
                     ((end - p) * spb + 1e-6).floor()
                 } else {
-                    crate::render::end_sample(end, spb) as f64 - from as f64
+                    crate::engine::end_sample(end, spb) as f64 - from as f64
                 };
                 if remaining < f64::from(n) {
                     (remaining.max(0.0) as u32, true)
@@ -795,7 +796,7 @@ pub fn port_listing() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::MusicOptions;
+    use crate::standalone::session::MusicOptions;
 
     const N: u32 = 256;
 
@@ -912,7 +913,7 @@ mod tests {
         let (mut c, _l) = core(&opts(1), tempo);
         let (sent, ended) = run(&mut c, (0..1000).map(|k| k * N), tempo);
         assert!(ended);
-        let end = crate::render::end_sample(4.0, 48_000.0 * 60.0 / tempo);
+        let end = crate::engine::end_sample(4.0, 48_000.0 * 60.0 / tempo);
         let n = sent.len();
         assert_eq!(sent[n - 1], (end, vec![midiclock::STOP]));
         assert_eq!(sent[n - 2], (end, vec![0xB0, 123, 0]));

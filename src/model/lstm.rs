@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use crate::grammar::Value;
+pub use crate::music::grammar::Value;
 
 /// Parses one vocabulary entry as it is stored in a weights file.
 pub fn parse_vocab_entry(text: &str) -> Result<Value, String> {

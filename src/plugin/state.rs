@@ -26,11 +26,8 @@ use std::collections::BTreeMap;
 use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
 
-use crate::params::JazzSynthParams;
+use crate::plugin::params::{JazzSynthParams, STATE_FORMAT};
 
-/// The layout of the saved state this version writes and reads. Raise it when a parameter
-/// changes meaning; states with a higher number fall back to the defaults.
-pub const STATE_FORMAT: u32 = 1;
 /// The persisted field holding [`STATE_FORMAT`].
 pub const FORMAT_FIELD: &str = "state-format";
 /// The persisted field holding the session's weights file.

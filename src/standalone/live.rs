@@ -4,21 +4,15 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::changes::{self, Progression};
-use crate::engine::{
-    ChordSource, Engine, Generated, MidiIn, NoteEvent, Output, Rhythm, Settings, Transport,
-};
-use crate::lstm::Model;
-use crate::midiclock::{self, ClockFollower};
-use crate::theory;
-use crate::weights;
+use crate::engine::{Engine, MidiIn, NoteEvent, Output, Transport};
+use crate::standalone::midiclock::{self, ClockFollower};
+use crate::standalone::session::Setup;
 
 /// How a port was asked for did not match the ports there are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,250 +189,6 @@ impl fmt::Display for JitterStats {
             self.p99_us / 1000.0,
             self.max_us / 1000.0
         )
-    }
-}
-
-/// Default tempo, quarter notes per minute.
-pub const DEFAULT_TEMPO_BPM: f64 = 120.0;
-/// Bars are 4/4: four quarter notes.
-pub const BEATS_PER_BAR: u32 = 4;
-
-/// The musical choices every front end shares (live, JACK, render), as the
-/// user gave them; `None` means the engine's default.
-#[derive(Clone, Debug, Default)]
-pub struct MusicOptions {
-    /// A weights file instead of the embedded model.
-    pub weights: Option<PathBuf>,
-    pub seed: Option<u64>,
-    /// 0 = always the most likely value (the original's argmax).
-    pub temperature: Option<f32>,
-    /// Quarter notes per minute.
-    pub tempo_bpm: Option<f64>,
-    /// Chord text, e.g. `"Dm7 G7 | Cmaj7"`.
-    pub chords: Option<String>,
-    /// Name (or unique part of a name) of a built-in progression.
-    pub progression: Option<String>,
-    /// Lowest and highest MIDI note the solo may use.
-    pub low: Option<u8>,
-    pub high: Option<u8>,
-    /// MIDI channel 1–16, as synths display it.
-    pub channel: Option<u8>,
-    /// Note-on velocity 1–127.
-    pub velocity: Option<u8>,
-    pub rhythm: Option<Rhythm>,
-    /// Chords come from notes held on a MIDI input instead of a progression.
-    pub chords_from_midi: bool,
-}
-
-/// A validated setup: the model, the engine settings and the changes.
-#[derive(Clone)]
-pub struct Setup {
-    pub model: Model,
-    pub settings: Settings,
-    /// Quarter notes per minute (the internal clock's tempo).
-    pub tempo_bpm: f64,
-    pub beats_per_bar: u32,
-    /// The changes played: `--chords` or the chosen built-in progression.
-    pub progression: Progression,
-    /// True when `--chords` replaced the built-in progression.
-    pub custom_changes: bool,
-}
-
-impl Setup {
-    /// Loads the weights, parses the chords and checks every value; the
-    /// error says which option is wrong and how.
-    pub fn from_options(o: &MusicOptions) -> Result<Setup, String> {
-        let mut settings = Settings::default();
-        if let Some(t) = o.temperature {
-            if !t.is_finite() || !(0.0..=10.0).contains(&t) {
-                return Err(format!(
-                    "--temperature {t}: use a number from 0 (always the most likely value) to 10"
-                ));
-            }
-            settings.temperature = t;
-        }
-        if let Some(seed) = o.seed {
-            settings.seed = seed;
-        }
-        let tempo_bpm = o.tempo_bpm.unwrap_or(DEFAULT_TEMPO_BPM);
-        if !tempo_bpm.is_finite() || !(20.0..=400.0).contains(&tempo_bpm) {
-            return Err(format!(
-                "--tempo {tempo_bpm}: use 20 to 400 quarter notes per minute"
-            ));
-        }
-        for (flag, v) in [("--low", o.low), ("--high", o.high)] {
-            if let Some(n) = v {
-                if n > 127 {
-                    return Err(format!("{flag} {n}: MIDI notes go from 0 to 127"));
-                }
-            }
-        }
-        settings.low = o.low.unwrap_or(settings.low);
-        settings.high = o.high.unwrap_or(settings.high);
-        if settings.low >= settings.high {
-            return Err(format!(
-                "--low {} is not below --high {}: the solo needs a range of notes",
-                settings.low, settings.high
-            ));
-        }
-        if let Some(ch) = o.channel {
-            if !(1..=16).contains(&ch) {
-                return Err(format!("--channel {ch}: MIDI channels are 1 to 16"));
-            }
-            settings.channel = ch - 1;
-        }
-        if let Some(v) = o.velocity {
-            if !(1..=127).contains(&v) {
-                return Err(format!("--velocity {v}: use 1 to 127"));
-            }
-            settings.velocity = v;
-        }
-        if let Some(r) = o.rhythm {
-            settings.rhythm = r;
-        }
-        if o.chords_from_midi {
-            settings.chord_source = ChordSource::MidiInput;
-        }
-
-        let (progression, custom_changes) = match (&o.chords, &o.progression) {
-            (Some(_), Some(_)) => {
-                return Err("give either --chords or --progression, not both".into())
-            }
-            (Some(text), None) => (parse_chords_option(text)?, true),
-            (None, Some(name)) => {
-                let index = changes::builtin_by_name(name).ok_or_else(|| {
-                    format!(
-                        "--progression \"{name}\": no such built-in progression.\n{}",
-                        progression_list()
-                    )
-                })?;
-                settings.progression = index;
-                (builtin_progression(index)?, false)
-            }
-            (None, None) => (builtin_progression(settings.progression)?, false),
-        };
-
-        let model = match &o.weights {
-            Some(path) => weights::load_file(path)
-                .map_err(|e| format!("cannot use the weights file {}: {e}", path.display()))?,
-            None => weights::default_model(),
-        };
-        Ok(Setup {
-            model,
-            settings,
-            tempo_bpm,
-            beats_per_bar: BEATS_PER_BAR,
-            progression,
-            custom_changes,
-        })
-    }
-
-    /// A fresh engine for this setup at `sample_rate` Hz, before its first block.
-    pub fn engine(&self, sample_rate: f64) -> Engine {
-        let mut e = Engine::new(Box::new(self.model.clone()), self.settings, sample_rate);
-        if self.custom_changes {
-            e.set_progression(Some(self.progression.clone()));
-        }
-        e
-    }
-
-    /// The chord under a generated value at `position_beats` (quarter
-    /// notes): the symbol from the changes, or the chord recognised from MIDI input.
-    pub fn chord_label(&self, g: &Generated, position_beats: f64) -> String {
-        match self.settings.chord_source {
-            ChordSource::Progression => self.progression.symbol_at(position_beats).to_string(),
-            ChordSource::MidiInput => chord_name(&g.chord),
-        }
-    }
-
-    /// The live line for a value generated at `position_beats` (quarter
-    /// notes from the start): `bar:beat  chord  role  note  value`, e.g.
-    /// `   3:2.5  G7  S  E5  S,0.250,<m3,M-2>`.
-    pub fn note_line(&self, g: &Generated, position_beats: f64) -> String {
-        let value = self
-            .model
-            .vocab()
-            .get(g.value_index)
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "?".into());
-        let role = value.chars().next().unwrap_or('?');
-        let note = g.note.map(note_name).unwrap_or_else(|| "rest".into());
-        let at = bar_beat(position_beats, self.beats_per_bar);
-        let (bar, beat) = at.split_once(':').unwrap_or((&at, ""));
-        format!(
-            "{bar:>4}:{beat:<5} {:<8} {role}  {note:<5} {value}",
-            self.chord_label(g, position_beats)
-        )
-    }
-}
-
-/// `bar:beat`, both from 1, for a position in quarter notes: `3:2`, or
-/// `3:2.5` / `3:2.33` between beats (phrase rhythm).
-pub fn bar_beat(position_beats: f64, beats_per_bar: u32) -> String {
-    // Snap to the engine's grid (12 per beat) so 2.9999999 prints as 3.
-    let ticks = (position_beats * 12.0).round() as i64;
-    let per_bar = 12 * i64::from(beats_per_bar.max(1));
-    let bar = ticks.div_euclid(per_bar) + 1;
-    let in_bar = ticks.rem_euclid(per_bar);
-    let beat = in_bar / 12 + 1;
-    match in_bar % 12 {
-        0 => format!("{bar}:{beat}"),
-        frac => {
-            let text = format!("{:.2}", frac as f64 / 12.0);
-            let text = text.trim_end_matches('0');
-            format!("{bar}:{beat}{}", text.trim_start_matches('0'))
-        }
-    }
-}
-
-fn builtin_progression(index: usize) -> Result<Progression, String> {
-    changes::builtin(index).ok_or_else(|| format!("built-in progression {index} is missing"))
-}
-
-/// "Built-in progressions: ..." with their names, for errors and `--help`.
-pub fn progression_list() -> String {
-    let mut s = String::from("Built-in progressions:");
-    for (name, _) in changes::BUILTIN {
-        s.push_str(&format!("\n  {name}"));
-    }
-    s
-}
-
-/// Parses `--chords`; an error repeats the text with a caret under the bad symbol.
-pub fn parse_chords_option(text: &str) -> Result<Progression, String> {
-    changes::parse_changes(text).map_err(|e| {
-        let caret = " ".repeat(e.column.saturating_sub(1));
-        format!("--chords: {e}\n  {text}\n  {caret}^")
-    })
-}
-
-/// A MIDI note as music21 names it, with octave: 60 → `C4`, 70 → `B-4`.
-pub fn note_name(note: u8) -> String {
-    format!(
-        "{}{}",
-        theory::pitch_name(i32::from(note)),
-        i32::from(note) / 12 - 1
-    )
-}
-
-/// A chord recognised from MIDI input: `Am`, `C`, or its pitch classes when
-/// it is neither major nor minor (`E- F# B-`), `N.C.` when nothing is held.
-fn chord_name(c: &theory::Chord) -> String {
-    if c.is_empty() {
-        return "N.C.".into();
-    }
-    let root = theory::pitch_name(i32::from(c.root));
-    match c.quality {
-        theory::Quality::Major => root.to_string(),
-        theory::Quality::Minor => format!("{root}m"),
-        theory::Quality::Other => {
-            let names: Vec<&str> = c
-                .pcs
-                .iter()
-                .map(|pc| theory::pitch_name(i32::from(pc)))
-                .collect();
-            names.join(" ")
-        }
     }
 }
 
@@ -1013,7 +763,7 @@ pub fn run_live(
                 None => {
                     let (n, last) = match end_beats {
                         Some(e) => {
-                            let left = crate::render::end_sample(e, spb_internal).saturating_sub(s);
+                            let left = crate::engine::end_sample(e, spb_internal).saturating_sub(s);
                             (block.min(left as u32), left <= u64::from(block))
                         }
                         None => (block, false),
@@ -1240,16 +990,6 @@ mod tests {
         let firsts: Vec<u8> = msgs.iter().map(|m| m.bytes[0]).collect();
         assert_eq!(firsts, [0x80, 0xF2, 0xFA, 0xF8, 0x90, 0xB0, 0xFC]);
         assert_eq!(msgs[1].message(), [0xF2, 16, 0], "4 beats = 16 sixteenths");
-    }
-
-    #[test]
-    fn positions_print_as_bar_and_beat() {
-        assert_eq!(bar_beat(0.0, 4), "1:1");
-        assert_eq!(bar_beat(5.0, 4), "2:2");
-        assert_eq!(bar_beat(6.5, 4), "2:3.5");
-        assert_eq!(bar_beat(7.0 + 1.0 / 3.0, 4), "2:4.33");
-        assert_eq!(bar_beat(2.9999999, 4), "1:4");
-        assert_eq!(bar_beat(0.25, 3), "1:1.25");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::theory::{Chord, PcSet, Quality};
+use crate::music::theory::{Chord, PcSet, Quality};
 
 /// Semitones above the root, for readability of the symbol table below.
 const B9: u8 = 1;

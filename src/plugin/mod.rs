@@ -12,7 +12,10 @@
 //! second channel so it is dropped on the loader thread. A file that cannot be loaded (vanished,
 //! broken) is logged and the embedded default model plays instead.
 //!
-//! Saved state: [`crate::state`] sanitizes every state a host loads (`filter_state`).
+//! Saved state: [`crate::plugin::state`] sanitizes every state a host loads (`filter_state`).
+
+pub mod params;
+pub mod state;
 
 use std::ffi::OsString;
 use std::num::NonZeroU32;
@@ -26,11 +29,11 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
+use crate::engine::preview::PreviewVoice;
 use crate::engine::{self, Engine, MidiIn, Output};
-use crate::lstm::Model;
-use crate::params::JazzSynthParams;
-use crate::preview::PreviewVoice;
-use crate::weights;
+use crate::model::lstm::Model;
+use crate::model::weights;
+use crate::plugin::params::JazzSynthParams;
 
 /// Environment variable naming a weights file, used when the session names none.
 pub const WEIGHTS_ENV: &str = "JAZZ_SYNTH_WEIGHTS";
@@ -317,9 +320,9 @@ impl Plugin for JazzSynth {
     }
 
     /// Called by nice-plug (on the main thread) with every parsed state before it is applied:
-    /// see [`crate::state`]. Whatever was changed is logged, then the state loads.
+    /// see [`crate::plugin::state`]. Whatever was changed is logged, then the state loads.
     fn filter_state(state: &mut PluginState) {
-        for warning in crate::state::sanitize(state) {
+        for warning in crate::plugin::state::sanitize(state) {
             nice_warn!("jazz-synth: {warning}");
         }
     }

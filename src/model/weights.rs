@@ -2,7 +2,7 @@
 //!
 //! In short:
 //! - `load(bytes: &[u8]) -> Result<Model, WeightsError>`, `load_file(path)`, `save_atomic(&Model, path)`.
-//! - `default_model() -> Model` from `include_bytes!("../weights/metheny.safetensors")`.
+//! - `default_model() -> Model` from `include_bytes!("../../weights/metheny.safetensors")`.
 //!
 //! # Format `jazz-synth/1`
 //!
@@ -35,7 +35,9 @@
 //! Files are written by this module with sorted keys and tensors in name
 //! order, so the same model always gives the same bytes.
 
-use crate::lstm::{parse_vocab_entry, vocab_entry_text, LstmParams, Model, Provenance, MAX_WEIGHT};
+use crate::model::lstm::{
+    parse_vocab_entry, vocab_entry_text, LstmParams, Model, Provenance, MAX_WEIGHT,
+};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -70,9 +72,9 @@ pub const METADATA_KEYS: [&str; 7] = [
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// The shipped model: the seed setup trained on the Metheny solo, embedded
-/// at build time. Produced by `jazz-train ../shared/data/original_metheny.mid
+/// at build time. Produced by `jazz-train data/original_metheny.mid
 /// --out weights/metheny.safetensors` (seed hyper-parameters).
-pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../weights/metheny.safetensors");
+pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/metheny.safetensors");
 
 /// The embedded default model ([`DEFAULT_WEIGHTS`]). The file is checked by
 /// the test suite, so loading it cannot fail in a built binary.

@@ -132,8 +132,12 @@ impl<'a> PersistentField<'a, String> for WeightsPath {
     }
 }
 
-/// The `state-format` persisted field: saves [`state::STATE_FORMAT`](crate::state::STATE_FORMAT).
-/// Loading reads nothing from it here; [`crate::state::sanitize`] has judged it already.
+/// The layout of the saved state this version writes and reads. Raise it when a parameter
+/// changes meaning; states with a higher number fall back to the defaults.
+pub const STATE_FORMAT: u32 = 1;
+
+/// The `state-format` persisted field: saves [`STATE_FORMAT`].
+/// Loading reads nothing from it here; [`crate::plugin::state::sanitize`] has judged it already.
 #[derive(Debug, Default)]
 pub struct StateFormat;
 
@@ -144,7 +148,7 @@ impl<'a> PersistentField<'a, u32> for StateFormat {
     where
         F: Fn(&u32) -> R,
     {
-        f(&crate::state::STATE_FORMAT)
+        f(&STATE_FORMAT)
     }
 }
 
@@ -197,7 +201,7 @@ pub struct JazzSynthParams {
     /// The weights file of this session (see [`WeightsPath`]).
     #[persist = "weights-path"]
     pub weights_path: WeightsPath,
-    /// The saved state's layout (see [`crate::state`]); always the current one when saving.
+    /// The saved state's layout (see [`crate::plugin::state`]); always the current one when saving.
     #[persist = "state-format"]
     pub state_format: StateFormat,
 }
@@ -325,7 +329,7 @@ impl JazzSynthParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::changes::BUILTIN;
+    use crate::music::changes::BUILTIN;
 
     #[test]
     fn every_builtin_progression_is_a_parameter_choice_in_order() {

@@ -52,7 +52,9 @@
 //! Another CPU may differ in the last bits (the matrix products pick AVX2 or
 //! FMA kernels by what the CPU has).
 
-use crate::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
+pub mod corpus;
+
+use crate::model::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, Array3, Axis, NdFloat};
 use serde::Serialize;
@@ -373,7 +375,7 @@ impl std::error::Error for TrainError {}
 
 /// Provenance records of a corpus's files: file name (without directories,
 /// so the record does not depend on where the trainer ran) and SHA-256.
-pub fn training_files(sources: &[crate::corpus::SourceFile]) -> Vec<TrainingFile> {
+pub fn training_files(sources: &[crate::train::corpus::SourceFile]) -> Vec<TrainingFile> {
     sources
         .iter()
         .map(|s| TrainingFile {
@@ -425,15 +427,15 @@ impl Real for f32 {
     }
     #[inline(always)]
     fn exp_act(self) -> f32 {
-        crate::lstm::exp_approx(self)
+        crate::model::lstm::exp_approx(self)
     }
     #[inline(always)]
     fn sigmoid_act(self) -> f32 {
-        crate::lstm::sigmoid_approx(self)
+        crate::model::lstm::sigmoid_approx(self)
     }
     #[inline(always)]
     fn tanh_act(self) -> f32 {
-        crate::lstm::tanh_approx(self)
+        crate::model::lstm::tanh_approx(self)
     }
 }
 

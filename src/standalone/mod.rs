@@ -1,0 +1,8 @@
+//! The standalone front end: live MIDI through ALSA (`live`) or JACK (`jackio`), MIDI clock
+//! (`midiclock`) and offline rendering to MIDI/WAV files (`render`).
+
+pub mod jackio;
+pub mod live;
+pub mod midiclock;
+pub mod render;
+pub mod session;
