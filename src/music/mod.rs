@@ -1,6 +1,9 @@
 //! The musical floor: pitch spelling and intervals (`theory`), the grammar of generated values
-//! (`grammar`), and chord progressions (`changes`). Plain Rust; depends on nothing else here.
+//! (`grammar`), chord progressions (`changes`), the learned pitch decoder (`contour`) and the
+//! figures that describe a melodic line (`quality`). Plain Rust; depends on nothing else here.
 
 pub mod changes;
+pub mod contour;
 pub mod grammar;
+pub mod quality;
 pub mod theory;

@@ -1,0 +1,320 @@
+//! Choosing the pitch of a value the way the training material moves.
+//!
+//! A value keeps only a role and, for notes after the first of a measure, `<UP,DOWN>`: the
+//! learned interval from the previous note plus and minus a minor third. The original decoder
+//! ([`decode_pitch`](crate::music::grammar::decode_pitch)) draws uniformly among the role's tones
+//! anywhere in that six-semitone window and places a measure's first note anywhere in octave 4,
+//! which turns every corpus into the same leaping arpeggio.
+//!
+//! The learned decoder ([`decode_learned`]) keeps the role and the window but weighs each
+//! candidate pitch by
+//! - how often the corpus moved by that interval to a note of that role ([`IntervalProfile`],
+//!   counted at training time and stored in the weights), and
+//! - how close it is to the interval the value itself encodes (the window's centre), with a
+//!   narrow Gaussian, so that where the centre fits the role it is nearly always taken;
+//!
+//! and places notes without a window (first of a measure) near the previous note by the same
+//! profile instead of anywhere in an octave. It never allocates (audio thread).
+
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::music::grammar::{fits_role, Role, Value};
+use crate::music::theory::pitch_class;
+
+/// Largest interval, in semitones either way, the profile counts; larger moves count here.
+pub const MAX_INTERVAL: i32 = 24;
+const BINS: usize = (2 * MAX_INTERVAL + 1) as usize;
+/// Width (semitones) of the preference for the value's own interval.
+const CENTRE_SIGMA: f32 = 0.75;
+/// Added to every count, as a share of the row's total, so an interval the corpus never used
+/// stays possible when nothing else fits, but rare.
+const SMOOTHING: f32 = 1e-3;
+
+/// Which decoder turns values into pitches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Contour {
+    /// Follows the intervals the model learned ([`decode_learned`]); falls back to the original
+    /// for weights without an interval profile.
+    #[default]
+    Learned,
+    /// The original deepjazz decoder: a uniform draw inside the value's window.
+    Original,
+}
+
+/// How often the corpus moved by each interval to a note of each role: the intervals from the
+/// previous note, `-MAX_INTERVAL..=MAX_INTERVAL` semitones, per role `C S A X`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalProfile {
+    /// `counts[role][interval + MAX_INTERVAL]`, roles in the order of [`Role::ALL`] (the rest
+    /// row stays empty).
+    counts: Vec<Vec<u32>>,
+}
+
+impl Default for IntervalProfile {
+    fn default() -> Self {
+        IntervalProfile {
+            counts: vec![vec![0; BINS]; Role::ALL.len()],
+        }
+    }
+}
+
+fn role_row(role: Role) -> usize {
+    Role::ALL.iter().position(|&r| r == role).unwrap_or(0)
+}
+
+/// The interval (semitones, signed) a value's `<UP,DOWN>` encodes: the middle of its window.
+pub fn encoded_interval(value: &Value) -> Option<i32> {
+    value
+        .range
+        .map(|(up, down)| (up.semitones + down.semitones).div_euclid(2))
+}
+
+impl IntervalProfile {
+    /// Counts the interval each value with a window encodes, under its role.
+    pub fn from_values(values: &[Value]) -> IntervalProfile {
+        let mut profile = IntervalProfile::default();
+        for value in values {
+            if let Some(step) = encoded_interval(value) {
+                profile.add(value.role, step);
+            }
+        }
+        profile
+    }
+
+    /// Counts one move of `semitones` onto a note of `role`.
+    pub fn add(&mut self, role: Role, semitones: i32) {
+        let bin = (semitones.clamp(-MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL) as usize;
+        self.counts[role_row(role)][bin] += 1;
+    }
+
+    /// Moves counted in all.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().map(|&c| u64::from(c)).sum()
+    }
+
+    /// The relative weight of a move of `semitones` onto `role`: the role's count plus
+    /// smoothing, or the count over all roles when the role was never seen.
+    pub fn weight(&self, role: Role, semitones: i32) -> f32 {
+        let bin = (semitones.clamp(-MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL) as usize;
+        let row = &self.counts[role_row(role)];
+        let total: u32 = row.iter().sum();
+        if total > 0 {
+            row[bin] as f32 + SMOOTHING * total as f32
+        } else {
+            let all: u32 = self.counts.iter().flatten().sum();
+            self.counts.iter().map(|r| r[bin]).sum::<u32>() as f32 + SMOOTHING * all.max(1) as f32
+        }
+    }
+
+    /// Checks a profile read from a file: one row per role of `2 * MAX_INTERVAL + 1` counts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.counts.len() != Role::ALL.len() || self.counts.iter().any(|r| r.len() != BINS) {
+            return Err(format!(
+                "the interval profile must have {} rows of {BINS} counts",
+                Role::ALL.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Turns `value` into a MIDI pitch over `chord` following `profile`; `None` for a rest.
+/// `prev` is the previous note; `low..=high` the playable range. Candidates are the pitches of
+/// the range that fit the role ([`fits_role`]); with a window only those inside it (the
+/// original's bounds), else those within an octave of `prev`; each is weighted as the module
+/// documentation says. With no previous note the first note is a tone of the role nearest the
+/// middle of the range (random among ties). Never allocates; draws from `rng` only.
+pub fn decode_learned(
+    value: &Value,
+    chord: &crate::music::theory::Chord,
+    prev: Option<u8>,
+    low: u8,
+    high: u8,
+    profile: &IntervalProfile,
+    rng: &mut impl rand::Rng,
+) -> Option<u8> {
+    if value.role == Role::Rest {
+        return None;
+    }
+    let (low, high) = {
+        let (a, b) = (low.min(127) as i32, high.min(127) as i32);
+        (a.min(b), a.max(b))
+    };
+    let fits = |p: i32| fits_role(value.role, chord, pitch_class(p));
+    let Some(prev) = prev.map(i32::from) else {
+        let middle = (low + high) / 2;
+        return Some(nearest_fitting(middle, low, high, &fits, rng) as u8);
+    };
+    let centre = encoded_interval(value).map(|step| prev + step);
+    let weight = |p: i32| -> f32 {
+        let learned = profile.weight(value.role, p - prev);
+        match centre {
+            Some(c) => {
+                let d = (p - c) as f32 / CENTRE_SIGMA;
+                learned * (-0.5 * d * d).exp()
+            }
+            None => learned,
+        }
+    };
+    let (from, to) = match centre {
+        Some(c) => (c - 3, c + 3),
+        None => (prev - 12, prev + 12),
+    };
+    let (from, to) = (from.max(low), to.min(high));
+    let pick = weighted_pick(from, to, &fits, &weight, rng)
+        // Nothing of the role in the window (or the window outside the range): the nearest
+        // tone of the role to where the value wanted to go.
+        .unwrap_or_else(|| {
+            let target = centre.unwrap_or(prev).clamp(low, high);
+            nearest_fitting(target, low, high, &fits, rng)
+        });
+    Some(pick as u8)
+}
+
+/// A pitch of `from..=to` that `fits`, drawn in proportion to `weight`; `None` when none fits.
+fn weighted_pick(
+    from: i32,
+    to: i32,
+    fits: &impl Fn(i32) -> bool,
+    weight: &impl Fn(i32) -> f32,
+    rng: &mut impl rand::Rng,
+) -> Option<i32> {
+    let total: f32 = (from..=to).filter(|&p| fits(p)).map(weight).sum();
+    if !(total > 0.0) {
+        return None;
+    }
+    let mut left = rng.random::<f32>() * total;
+    let mut last = None;
+    for p in (from..=to).filter(|&p| fits(p)) {
+        let w = weight(p);
+        if w > 0.0 {
+            last = Some(p);
+            if left < w {
+                return Some(p);
+            }
+            left -= w;
+        }
+    }
+    last
+}
+
+/// The pitch of `low..=high` nearest `target` that `fits` (a random one of two at the same
+/// distance), or `target` itself when none fits.
+fn nearest_fitting(
+    target: i32,
+    low: i32,
+    high: i32,
+    fits: &impl Fn(i32) -> bool,
+    rng: &mut impl rand::Rng,
+) -> i32 {
+    for d in 0..=(high - low) {
+        let (below, above) = (target - d, target + d);
+        let ok = |p: i32| (low..=high).contains(&p) && fits(p);
+        match (ok(below), ok(above)) {
+            (true, true) if d > 0 => {
+                return if rng.random::<bool>() { above } else { below };
+            }
+            (true, _) => return below,
+            (_, true) => return above,
+            _ => {}
+        }
+    }
+    target.clamp(low, high)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::music::grammar::interval_range;
+    use crate::music::theory::Chord;
+    use rand::SeedableRng;
+
+    fn value(text: &str) -> Value {
+        Value::parse(text).unwrap()
+    }
+
+    #[test]
+    fn the_window_centre_is_the_interval_the_corpus_played() {
+        for (a, b) in [(60, 67), (60, 60), (67, 60), (60, 61), (72, 55)] {
+            let (up, down) = interval_range(a, b);
+            let v = Value {
+                role: Role::Chord,
+                duration: 1.0,
+                range: Some((up, down)),
+            };
+            assert_eq!(encoded_interval(&v), Some(i32::from(b) - i32::from(a)), "{a}->{b}");
+        }
+    }
+
+    #[test]
+    fn a_fitting_centre_is_taken_almost_always() {
+        // C major; from E4 (64) a value whose window is centred on G4 (67), a chord tone.
+        let chord = Chord::from_midi(&[60, 64, 67]);
+        let (up, down) = interval_range(64, 67);
+        let v = Value {
+            role: Role::Chord,
+            duration: 0.5,
+            range: Some((up, down)),
+        };
+        let profile = IntervalProfile::from_values(&[v; 10]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let hits = (0..1000)
+            .filter(|_| {
+                decode_learned(&v, &chord, Some(64), 40, 90, &profile, &mut rng) == Some(67)
+            })
+            .count();
+        assert!(hits > 990, "{hits}");
+    }
+
+    #[test]
+    fn a_first_note_of_a_measure_stays_near_the_previous_one() {
+        let chord = Chord::from_midi(&[62, 65, 69, 72]); // Dm7
+        let mut profile = IntervalProfile::default();
+        for step in [-2, -1, 1, 2, 2, 1, -1, -2, 0] {
+            profile.add(Role::Scale, step);
+        }
+        let v = value("S,0.500");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut near = 0;
+        for _ in 0..500 {
+            let p = decode_learned(&v, &chord, Some(67), 40, 90, &profile, &mut rng).unwrap();
+            near += usize::from((65..=69).contains(&p));
+            assert!(chord.is_scale_tone(pitch_class(p)));
+            assert!((55..=79).contains(&p), "{p}");
+        }
+        assert!(near > 475, "{near} of 500 within a whole tone");
+    }
+
+    #[test]
+    fn rests_are_silent_and_pitches_stay_in_range() {
+        let chord = Chord::from_midi(&[60, 64, 67]);
+        let profile = IntervalProfile::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        assert_eq!(
+            decode_learned(&value("R,1.000"), &chord, Some(60), 55, 84, &profile, &mut rng),
+            None
+        );
+        for text in ["C,0.250", "S,0.250,<P8,P5>", "A,0.500,<M-9,d-14>", "X,1.000,<m3,m-3>"] {
+            for prev in [None, Some(20), Some(60), Some(120)] {
+                let p =
+                    decode_learned(&value(text), &chord, prev, 55, 84, &profile, &mut rng).unwrap();
+                assert!((55..=84).contains(&p), "{text} {prev:?} -> {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn profiles_count_by_role_and_read_back() {
+        let values = [value("C,0.250,<M3,m-2>"), value("C,0.250"), value("S,0.250,<P4,M2>")];
+        let profile = IntervalProfile::from_values(&values);
+        assert_eq!(profile.total(), 2);
+        assert!(profile.weight(Role::Chord, 1) > profile.weight(Role::Chord, 0));
+        let json = serde_json::to_string(&profile).unwrap();
+        let back: IntervalProfile = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, profile);
+        back.validate().unwrap();
+        let bad: IntervalProfile = serde_json::from_str(r#"{"counts":[[1,2]]}"#).unwrap();
+        assert!(bad.validate().is_err());
+    }
+}
