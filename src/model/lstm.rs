@@ -698,6 +698,39 @@ pub fn sample_with(
     }
 }
 
+/// [`sample_with`] that never draws an index of `avoid` while another value has a positive
+/// probability (the engine's loop guard, [`crate::model::guard::CycleGuard`]). With nothing to
+/// avoid it is exactly [`sample_with`]. At temperature 0 it is the most likely value not
+/// avoided. Never allocates.
+pub fn sample_avoiding(
+    probs: &[f32],
+    temperature: f32,
+    rng: &mut impl rand::Rng,
+    scratch: &mut [f32],
+    avoid: &[usize],
+) -> usize {
+    let avoided = |i: usize| avoid.contains(&i);
+    let mut best = None;
+    for (i, &p) in probs.iter().enumerate() {
+        if p > 0.0 && !avoided(i) && best.is_none_or(|b: usize| p > probs[b]) {
+            best = Some(i);
+        }
+    }
+    let Some(best) = best
+        .filter(|&b| avoid.iter().any(|&a| a < probs.len() && probs[a] > 0.0) && b < probs.len())
+    else {
+        return sample_with(probs, temperature, rng, scratch);
+    };
+    if temperature.is_nan() || temperature <= 0.0 {
+        return best;
+    }
+    let temper = Temper::new(probs[best], temperature);
+    let u = rng.random::<f64>();
+    let weight = |(i, &p): (usize, &f32)| if avoided(i) { 0.0 } else { temper.weight(p) };
+    let total: f64 = probs.iter().enumerate().map(|x| f64::from(weight(x))).sum();
+    walk(probs.iter().enumerate().map(weight), u * total, best)
+}
+
 /// How [`sample_with`] turns a probability into a weight.
 #[derive(Clone, Copy)]
 struct Temper {

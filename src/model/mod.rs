@@ -1,5 +1,6 @@
 //! The network: the one-layer LSTM with its dense softmax head (`lstm`) and the
 //! `jazz-synth/1` weights file it is stored in (`weights`).
 
+pub mod guard;
 pub mod lstm;
 pub mod weights;

@@ -243,7 +243,11 @@ mod tests {
                 duration: 1.0,
                 range: Some((up, down)),
             };
-            assert_eq!(encoded_interval(&v), Some(i32::from(b) - i32::from(a)), "{a}->{b}");
+            assert_eq!(
+                encoded_interval(&v),
+                Some(i32::from(b) - i32::from(a)),
+                "{a}->{b}"
+            );
         }
     }
 
@@ -292,10 +296,23 @@ mod tests {
         let profile = IntervalProfile::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         assert_eq!(
-            decode_learned(&value("R,1.000"), &chord, Some(60), 55, 84, &profile, &mut rng),
+            decode_learned(
+                &value("R,1.000"),
+                &chord,
+                Some(60),
+                55,
+                84,
+                &profile,
+                &mut rng
+            ),
             None
         );
-        for text in ["C,0.250", "S,0.250,<P8,P5>", "A,0.500,<M-9,d-14>", "X,1.000,<m3,m-3>"] {
+        for text in [
+            "C,0.250",
+            "S,0.250,<P8,P5>",
+            "A,0.500,<M-9,d-14>",
+            "X,1.000,<m3,m-3>",
+        ] {
             for prev in [None, Some(20), Some(60), Some(120)] {
                 let p =
                     decode_learned(&value(text), &chord, prev, 55, 84, &profile, &mut rng).unwrap();
@@ -306,7 +323,11 @@ mod tests {
 
     #[test]
     fn profiles_count_by_role_and_read_back() {
-        let values = [value("C,0.250,<M3,m-2>"), value("C,0.250"), value("S,0.250,<P4,M2>")];
+        let values = [
+            value("C,0.250,<M3,m-2>"),
+            value("C,0.250"),
+            value("S,0.250,<P4,M2>"),
+        ];
         let profile = IntervalProfile::from_values(&values);
         assert_eq!(profile.total(), 2);
         assert!(profile.weight(Role::Chord, 1) > profile.weight(Role::Chord, 0));

@@ -64,7 +64,11 @@ impl Line {
         Line {
             notes: line,
             chords,
-            beats_per_bar: if beats_per_bar > 0.0 { beats_per_bar } else { 4.0 },
+            beats_per_bar: if beats_per_bar > 0.0 {
+                beats_per_bar
+            } else {
+                4.0
+            },
         }
     }
 
@@ -76,7 +80,9 @@ impl Line {
     /// The chord sounding at `time` (quarter notes): the last one starting at or before it
     /// (a thousandth of a quarter note of tolerance), else the first, else none.
     pub fn chord_at(&self, time: f64) -> Chord {
-        let after = self.chords.partition_point(|(start, _)| *start <= time + 1e-3);
+        let after = self
+            .chords
+            .partition_point(|(start, _)| *start <= time + 1e-3);
         match after {
             0 => self.chords.first().map_or(Chord::EMPTY, |c| c.1),
             i => self.chords[i - 1].1,
@@ -120,7 +126,13 @@ impl Figures {
     fn of(line: &Line) -> Figures {
         let notes = &line.notes;
         let n = notes.len();
-        let share = |count: usize, of: usize| if of == 0 { 0.0 } else { count as f64 / of as f64 };
+        let share = |count: usize, of: usize| {
+            if of == 0 {
+                0.0
+            } else {
+                count as f64 / of as f64
+            }
+        };
         let mut chord_tones = 0;
         let mut inside = 0;
         for note in notes {
@@ -190,7 +202,10 @@ impl Figures {
             ("chord tones", pct(self.chord_tone_share)),
             ("inside (chord + scale)", pct(self.inside_share)),
             ("steps (<= 2 semitones)", pct(self.step_share)),
-            ("mean interval", format!("{:.2} semitones", self.mean_interval)),
+            (
+                "mean interval",
+                format!("{:.2} semitones", self.mean_interval),
+            ),
             ("leaps over a fifth", pct(self.leap_share)),
             ("rest (time)", pct(self.rest_share)),
             ("notes per bar", format!("{:.2}", self.notes_per_bar)),
@@ -290,9 +305,21 @@ mod tests {
     #[test]
     fn chords_keep_the_top_voice_and_cut_overlaps() {
         let notes = [
-            LineNote { start: 0.0, end: 2.0, key: 60 },
-            LineNote { start: 0.0, end: 1.0, key: 64 },
-            LineNote { start: 1.0, end: 2.0, key: 65 },
+            LineNote {
+                start: 0.0,
+                end: 2.0,
+                key: 60,
+            },
+            LineNote {
+                start: 0.0,
+                end: 1.0,
+                key: 64,
+            },
+            LineNote {
+                start: 1.0,
+                end: 2.0,
+                key: 65,
+            },
         ];
         let l = Line::new(&notes, &[], 4.0);
         assert_eq!(
