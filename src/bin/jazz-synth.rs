@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jazz_synth::engine::Rhythm;
 use jazz_synth::model::weights;
+use jazz_synth::train::lines::{file_line, LineTracks};
 use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
 use jazz_synth::standalone::live::{self, ClockSource, LiveOptions, OpenError, StopReason};
 use jazz_synth::standalone::render::{self, RENDER_BLOCK, RENDER_SAMPLE_RATE};
@@ -45,6 +46,8 @@ enum Command {
     Render(RenderArgs),
     /// Print the model's own value sequence (the original's predict_and_sample): index<TAB>value
     Sample(SampleArgs),
+    /// Measure a solo in a MIDI file: chord tones, steps, leaps, rests, repeats (see docs/standalone.md)
+    Quality(QualityArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -182,11 +185,28 @@ struct SampleArgs {
     seed: u64,
 }
 
+#[derive(Args)]
+struct QualityArgs {
+    /// The MIDI file (a `render` output, or any file with a melody)
+    #[arg(value_name = "FILE.mid")]
+    file: PathBuf,
+    /// Track of the solo, 0-based (default: the track the trainer would take as the melody)
+    #[arg(long, value_name = "T")]
+    solo_track: Option<usize>,
+    /// Track of the chords, 0-based (default: every other track with notes)
+    #[arg(long, value_name = "T")]
+    chord_track: Option<usize>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Render(args)) => cmd_render(&args),
         Some(Command::Sample(args)) => cmd_sample(&args),
+        Some(Command::Quality(args)) => cmd_quality(&args),
         None => cmd_live(&cli.live),
     };
     match result {
@@ -234,6 +254,24 @@ fn cmd_sample(args: &SampleArgs) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     for i in indices {
         let _ = writeln!(out, "{i}\t{}", model.vocab()[i]);
+    }
+    Ok(())
+}
+
+fn cmd_quality(args: &QualityArgs) -> Result<(), Failure> {
+    let tracks = LineTracks {
+        solo: args.solo_track,
+        chords: args.chord_track,
+    };
+    let figures = file_line(&args.file, tracks)
+        .map_err(|e| usage(e.to_string()))?
+        .figures();
+    if args.json {
+        let json = serde_json::to_string_pretty(&figures).map_err(|e| runtime(e.to_string()))?;
+        println!("{json}");
+    } else {
+        println!("{}:", args.file.display());
+        print!("{figures}");
     }
     Ok(())
 }

@@ -77,6 +77,11 @@ impl Line {
         &self.notes
     }
 
+    /// The chords, `(start in quarter notes, chord)` in order.
+    pub fn chords(&self) -> &[(f64, Chord)] {
+        &self.chords
+    }
+
     /// The chord sounding at `time` (quarter notes): the last one starting at or before it
     /// (a thousandth of a quarter note of tolerance), else the first, else none.
     pub fn chord_at(&self, time: f64) -> Chord {
