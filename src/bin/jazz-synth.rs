@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jazz_synth::engine::Rhythm;
 use jazz_synth::model::weights;
-use jazz_synth::train::lines::{file_line, LineTracks};
 use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
 use jazz_synth::standalone::live::{self, ClockSource, LiveOptions, OpenError, StopReason};
 use jazz_synth::standalone::render::{self, RENDER_BLOCK, RENDER_SAMPLE_RATE};
 use jazz_synth::standalone::session::{self, MusicOptions, Setup};
+use jazz_synth::train::lines::{file_line, LineTracks};
 
 /// Exit code for a bad command line or a port that does not exist.
 const EXIT_USAGE: u8 = 2;

@@ -118,7 +118,10 @@ mod tests {
             }
         }
         // Nothing else possible: the avoided value is taken rather than an impossible one.
-        assert_eq!(sample_avoiding(&[1.0, 0.0], 0.5, &mut rng, &mut scratch, &[0]), 0);
+        assert_eq!(
+            sample_avoiding(&[1.0, 0.0], 0.5, &mut rng, &mut scratch, &[0]),
+            0
+        );
         // Nothing to avoid: the same draws as sample_with.
         let (mut a, mut b) = (
             rand::rngs::StdRng::seed_from_u64(9),

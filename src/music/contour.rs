@@ -31,6 +31,65 @@ const CENTRE_SIGMA: f32 = 0.75;
 /// stays possible when nothing else fits, but rare.
 const SMOOTHING: f32 = 1e-3;
 
+/// Notes remembered for the repeat check: a few minutes of a busy solo.
+pub const RECENT_NOTES: usize = 1024;
+/// Length of the pitch sequences [`RecentNotes`] keeps from repeating.
+const REPEAT_GRAM: usize = 4;
+/// Semitones the window widens by, either way, when every tone of the role inside it would
+/// replay a recent 4-note sequence.
+const REPEAT_WIDEN: i32 = 2;
+
+/// The last notes played, so a passage the model replays from memory is varied inside its
+/// windows instead of repeated note for note. Fixed-size (audio thread).
+#[derive(Clone, Debug)]
+pub struct RecentNotes {
+    ring: [u8; RECENT_NOTES],
+    /// Notes stored (at most `RECENT_NOTES`).
+    len: usize,
+    /// Where the next note goes.
+    next: usize,
+}
+
+impl Default for RecentNotes {
+    fn default() -> Self {
+        RecentNotes {
+            ring: [0; RECENT_NOTES],
+            len: 0,
+            next: 0,
+        }
+    }
+}
+
+impl RecentNotes {
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.next = 0;
+    }
+
+    pub fn push(&mut self, note: u8) {
+        self.ring[self.next] = note;
+        self.next = (self.next + 1) % RECENT_NOTES;
+        self.len = (self.len + 1).min(RECENT_NOTES);
+    }
+
+    /// The `i`-th newest note (0 = the last one played).
+    fn back(&self, i: usize) -> u8 {
+        self.ring[(self.next + RECENT_NOTES - 1 - i) % RECENT_NOTES]
+    }
+
+    /// Whether the last three notes followed by `candidate` were played before.
+    fn would_repeat(&self, candidate: u8) -> bool {
+        let k = REPEAT_GRAM - 1;
+        if self.len < REPEAT_GRAM {
+            return false;
+        }
+        // A 4-gram ending `end` notes back (end >= 1) equals the new one?
+        (1..=self.len - REPEAT_GRAM).any(|end| {
+            self.back(end - 1) == candidate && (0..k).all(|j| self.back(end + j) == self.back(j))
+        })
+    }
+}
+
 /// Which decoder turns values into pitches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Contour {
@@ -132,6 +191,7 @@ pub fn decode_learned(
     low: u8,
     high: u8,
     profile: &IntervalProfile,
+    recent: &RecentNotes,
     rng: &mut impl rand::Rng,
 ) -> Option<u8> {
     if value.role == Role::Rest {
@@ -157,12 +217,19 @@ pub fn decode_learned(
             None => learned,
         }
     };
+    let fresh = |p: i32| fits(p) && !recent.would_repeat(p as u8);
     let (from, to) = match centre {
         Some(c) => (c - 3, c + 3),
         None => (prev - 12, prev + 12),
     };
-    let (from, to) = (from.max(low), to.min(high));
-    let pick = weighted_pick(from, to, &fits, &weight, rng)
+    let clamp = |(a, b): (i32, i32)| (a.max(low), b.min(high));
+    let (from, to) = clamp((from, to));
+    let (wide_from, wide_to) = clamp((from - REPEAT_WIDEN, to + REPEAT_WIDEN));
+    // A tone of the role in the window that does not replay a recent 4-note sequence; else
+    // one a little outside the window; else any tone of the role in the window.
+    let pick = weighted_pick(from, to, &fresh, &weight, rng)
+        .or_else(|| weighted_pick(wide_from, wide_to, &fresh, &weight, rng))
+        .or_else(|| weighted_pick(from, to, &fits, &weight, rng))
         // Nothing of the role in the window (or the window outside the range): the nearest
         // tone of the role to where the value wanted to go.
         .unwrap_or_else(|| {
@@ -265,7 +332,16 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let hits = (0..1000)
             .filter(|_| {
-                decode_learned(&v, &chord, Some(64), 40, 90, &profile, &mut rng) == Some(67)
+                decode_learned(
+                    &v,
+                    &chord,
+                    Some(64),
+                    40,
+                    90,
+                    &profile,
+                    &RecentNotes::default(),
+                    &mut rng,
+                ) == Some(67)
             })
             .count();
         assert!(hits > 990, "{hits}");
@@ -282,7 +358,17 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut near = 0;
         for _ in 0..500 {
-            let p = decode_learned(&v, &chord, Some(67), 40, 90, &profile, &mut rng).unwrap();
+            let p = decode_learned(
+                &v,
+                &chord,
+                Some(67),
+                40,
+                90,
+                &profile,
+                &RecentNotes::default(),
+                &mut rng,
+            )
+            .unwrap();
             near += usize::from((65..=69).contains(&p));
             assert!(chord.is_scale_tone(pitch_class(p)));
             assert!((55..=79).contains(&p), "{p}");
@@ -314,8 +400,17 @@ mod tests {
             "X,1.000,<m3,m-3>",
         ] {
             for prev in [None, Some(20), Some(60), Some(120)] {
-                let p =
-                    decode_learned(&value(text), &chord, prev, 55, 84, &profile, &mut rng).unwrap();
+                let p = decode_learned(
+                    &value(text),
+                    &chord,
+                    prev,
+                    55,
+                    84,
+                    &profile,
+                    &RecentNotes::default(),
+                    &mut rng,
+                )
+                .unwrap();
                 assert!((55..=84).contains(&p), "{text} {prev:?} -> {p}");
             }
         }
