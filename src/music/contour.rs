@@ -389,6 +389,7 @@ mod tests {
                 55,
                 84,
                 &profile,
+                &RecentNotes::default(),
                 &mut rng
             ),
             None
@@ -413,6 +414,37 @@ mod tests {
                 .unwrap();
                 assert!((55..=84).contains(&p), "{text} {prev:?} -> {p}");
             }
+        }
+    }
+
+    #[test]
+    fn a_passage_heard_before_is_varied_when_the_window_allows() {
+        // C major; chord-tone values asking for "up a minor third": from E4 the centre is G4.
+        let chord = Chord::from_midi(&[60, 64, 67]);
+        let (up, down) = interval_range(64, 67);
+        let v = Value {
+            role: Role::Chord,
+            duration: 0.25,
+            range: Some((up, down)),
+        };
+        let profile = IntervalProfile::from_values(&[v]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut recent = RecentNotes::default();
+        for note in [60, 62, 64] {
+            recent.push(note);
+        }
+        assert_eq!(
+            decode_learned(&v, &chord, Some(64), 40, 90, &profile, &recent, &mut rng),
+            Some(67)
+        );
+        // Once "60 62 64 67" has been played, after "60 62 64" the window's other chord tone
+        // (E4 again) is taken instead of replaying it.
+        for note in [67, 71, 60, 62, 64] {
+            recent.push(note);
+        }
+        for _ in 0..50 {
+            let p = decode_learned(&v, &chord, Some(64), 40, 90, &profile, &recent, &mut rng);
+            assert_eq!(p, Some(64));
         }
     }
 
