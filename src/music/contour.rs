@@ -84,7 +84,7 @@ impl RecentNotes {
             return false;
         }
         // A 4-gram ending `end` notes back (end >= 1) equals the new one?
-        (1..=self.len - REPEAT_GRAM).any(|end| {
+        (1..=self.len - k).any(|end| {
             self.back(end - 1) == candidate && (0..k).all(|j| self.back(end + j) == self.back(j))
         })
     }
