@@ -53,6 +53,7 @@
 //! FMA kernels by what the CPU has).
 
 pub mod corpus;
+pub mod evaluate;
 pub mod lines;
 
 use crate::model::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
