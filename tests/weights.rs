@@ -60,6 +60,7 @@ fn provenance() -> Provenance {
         hyperparameters,
         final_loss: Some(12.345_678),
         final_accuracy: Some(0.75),
+        ..Provenance::default()
     }
 }
 

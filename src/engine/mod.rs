@@ -30,8 +30,11 @@ pub mod preview;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
+use crate::model::guard::CycleGuard;
 use crate::model::lstm::{self, Model};
 use crate::music::changes::{self, Progression};
+pub use crate::music::contour::Contour;
+use crate::music::contour::{decode_learned, RecentNotes};
 use crate::music::grammar::decode_pitch;
 use crate::music::theory::Chord;
 
@@ -177,9 +180,10 @@ pub struct Generated {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Rhythm {
     /// One value per beat; the note lasts the value's duration, cut at the next beat.
-    #[default]
     Beat,
-    /// The value's duration (on the 1/12-beat grid) decides when the next value comes.
+    /// The value's duration (on the 1/12-beat grid) decides when the next value comes: the
+    /// rhythms of the training material.
+    #[default]
     Phrase,
 }
 
@@ -209,6 +213,8 @@ pub struct Settings {
     /// MIDI channel of the output, 0-based (0..=15).
     pub channel: u8,
     pub rhythm: Rhythm,
+    /// How a value becomes a pitch, and whether the loop guard draws the values.
+    pub contour: Contour,
     pub chord_source: ChordSource,
     /// Index in [`changes::BUILTIN`] (clamped), unless a custom progression is set.
     pub progression: usize,
@@ -229,7 +235,8 @@ impl Default for Settings {
             high: 84,
             velocity: 100,
             channel: 0,
-            rhythm: Rhythm::Beat,
+            rhythm: Rhythm::Phrase,
+            contour: Contour::Learned,
             chord_source: ChordSource::Progression,
             progression: 0,
             transpose: 0,
@@ -294,6 +301,10 @@ impl FreeClock {
 
 /// The improviser. See the module documentation for the timing rules.
 pub struct Engine {
+    /// The last values drawn, for the loop guard (learned contour only).
+    guard: CycleGuard,
+    /// The last notes played, for the learned decoder's repeat check.
+    recent_notes: RecentNotes,
     model: Box<Model>,
     pending: Option<Box<Model>>,
     retired: [Option<Box<Model>>; RETIRED_SLOTS],
@@ -384,6 +395,8 @@ impl Engine {
             .filter_map(changes::builtin)
             .collect();
         let mut engine = Engine {
+            guard: CycleGuard::default(),
+            recent_notes: RecentNotes::default(),
             model,
             pending: None,
             retired: Default::default(),
@@ -483,6 +496,8 @@ impl Engine {
         self.model.reset();
         self.prev_input = None;
         self.prev_note = None;
+        self.guard.clear();
+        self.recent_notes.clear();
         self.value_rng = Xoshiro256PlusPlus::seed_from_u64(self.settings.seed);
         self.pitch_rng = Xoshiro256PlusPlus::seed_from_u64(self.settings.seed ^ PITCH_SEED_SALT);
     }
@@ -676,6 +691,8 @@ impl Engine {
         self.retire(old);
         self.model.reset();
         self.prev_input = None;
+        // The old model's value indices mean nothing to the new one.
+        self.guard.clear();
     }
 
     fn retire(&mut self, model: Box<Model>) {
@@ -697,27 +714,47 @@ impl Engine {
 
     fn generate(&mut self, tick: i64, sample: u32, out: &mut Output) {
         self.all_notes_off(sample, out);
+        let learned = self.settings.contour == Contour::Learned;
+        let mut avoid = [usize::MAX; 3];
+        if learned {
+            self.guard.avoid(&mut avoid);
+        }
         let probs = self.model.step(self.prev_input);
-        let index = lstm::sample_with(
+        let index = lstm::sample_avoiding(
             probs,
             self.settings.temperature,
             &mut self.value_rng,
             &mut self.weights[..],
+            &avoid,
         );
         self.prev_input = Some(index);
+        self.guard.push(index);
         let beat = tick.div_euclid(TICKS_PER_BEAT);
         let chord = self.chord_at(tick as f64 / TICKS_PER_BEAT as f64);
         let (note, length) = match self.model.vocab().get(index) {
             Some(value) => {
                 let s = &self.settings;
-                let note = decode_pitch(
-                    value,
-                    &chord,
-                    self.prev_note,
-                    s.low,
-                    s.high,
-                    &mut self.pitch_rng,
-                );
+                let profile = self.model.provenance().intervals.as_ref();
+                let note = match profile.filter(|_| learned) {
+                    Some(profile) => decode_learned(
+                        value,
+                        &chord,
+                        self.prev_note,
+                        s.low,
+                        s.high,
+                        profile,
+                        &self.recent_notes,
+                        &mut self.pitch_rng,
+                    ),
+                    None => decode_pitch(
+                        value,
+                        &chord,
+                        self.prev_note,
+                        s.low,
+                        s.high,
+                        &mut self.pitch_rng,
+                    ),
+                };
                 (note, duration_ticks(value.duration))
             }
             None => (None, TICKS_PER_BEAT),
@@ -736,6 +773,7 @@ impl Engine {
                 off_tick: tick + length,
             });
             self.prev_note = Some(note);
+            self.recent_notes.push(note);
         }
         if out.generated.len() < out.generated.capacity() {
             out.generated.push(Generated {

@@ -43,6 +43,9 @@
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+use crate::music::contour::IntervalProfile;
+use crate::music::quality::Figures;
 use std::fmt;
 
 pub use crate::music::grammar::Value;
@@ -171,6 +174,27 @@ pub struct Provenance {
     pub final_loss: Option<f32>,
     /// Training accuracy of the last epoch (0..1).
     pub final_accuracy: Option<f32>,
+    /// How often the training melodies moved by each interval onto each role: what the learned
+    /// decoder ([`crate::music::contour`]) follows. Absent in files from before it existed,
+    /// which then decode like the original.
+    pub intervals: Option<IntervalProfile>,
+    /// The figures of the training melodies, for comparing solos with them.
+    pub corpus_stats: Option<Figures>,
+    /// Held-out evaluation at the end of training.
+    pub validation: Option<Validation>,
+}
+
+/// Per-value negative log-likelihood (natural log) of values held out of training.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Values predicted (targets).
+    pub values: usize,
+    /// The model's mean negative log-likelihood per value.
+    pub nll: f64,
+    /// The unigram baseline's (training frequencies, add-one smoothed).
+    pub unigram_nll: f64,
+    /// Share of targets the model ranks first.
+    pub accuracy: f64,
 }
 
 /// A model that cannot be built: names the inconsistency.

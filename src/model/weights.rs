@@ -31,6 +31,9 @@
 //! | `hyperparameters` | JSON object (may be empty)                                   |
 //! | `final_loss`      | JSON number (loss summed over the Tx outputs) or `null`      |
 //! | `final_accuracy`  | JSON number (0..1) or `null`                                 |
+//! | `intervals`       | optional: JSON `{"counts": [[..49 counts..] × 5]}`, moves of -24..=24 semitones onto roles R C S A X |
+//! | `corpus_stats`    | optional: JSON object, the figures of the training melodies (`jazz-synth quality`) |
+//! | `validation`      | optional: JSON `{"values", "nll", "unigram_nll", "accuracy"}` of the held-out part |
 //!
 //! Files are written by this module with sorted keys and tensors in name
 //! order, so the same model always gives the same bytes.
@@ -273,7 +276,8 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         }
     };
 
-    let provenance = read_provenance(&get)?;
+    let mut provenance = read_provenance(&get)?;
+    read_corpus_keys(&mut provenance, meta)?;
 
     let n = vocab.len();
     let expected_shapes: [Vec<usize>; 5] = [
@@ -375,7 +379,43 @@ fn read_provenance<'a>(
         hyperparameters: json("hyperparameters", get("hyperparameters")?, "a JSON object")?,
         final_loss: finite_or_null("final_loss")?,
         final_accuracy: finite_or_null("final_accuracy")?,
+        ..Provenance::default()
     })
+}
+
+/// The optional keys of what the trainer learned about its corpus: absent keys are `None`,
+/// present ones must be valid.
+fn read_corpus_keys(
+    provenance: &mut Provenance,
+    metadata: &std::collections::HashMap<String, String>,
+) -> Result<(), WeightsError> {
+    fn optional<T: serde::de::DeserializeOwned>(
+        metadata: &std::collections::HashMap<String, String>,
+        key: &'static str,
+        what: &str,
+    ) -> Result<Option<T>, WeightsError> {
+        metadata
+            .get(key)
+            .map(|text| {
+                serde_json::from_str(text).map_err(|e| WeightsError::BadMetadata {
+                    key,
+                    reason: format!("expected {what} ({e})"),
+                })
+            })
+            .transpose()
+    }
+    provenance.intervals = optional(metadata, "intervals", "an interval profile object")?;
+    if let Some(profile) = &provenance.intervals {
+        profile
+            .validate()
+            .map_err(|reason| WeightsError::BadMetadata {
+                key: "intervals",
+                reason,
+            })?;
+    }
+    provenance.corpus_stats = optional(metadata, "corpus_stats", "an object of corpus figures")?;
+    provenance.validation = optional(metadata, "validation", "an object of validation figures")?;
+    Ok(())
 }
 
 /// Reads and checks a weights file; errors name the path.
@@ -415,6 +455,15 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
     metadata.insert("hyperparameters", json(&provenance.hyperparameters));
     metadata.insert("final_loss", json(&provenance.final_loss));
     metadata.insert("final_accuracy", json(&provenance.final_accuracy));
+    if let Some(intervals) = &provenance.intervals {
+        metadata.insert("intervals", json(intervals));
+    }
+    if let Some(stats) = &provenance.corpus_stats {
+        metadata.insert("corpus_stats", json(stats));
+    }
+    if let Some(validation) = &provenance.validation {
+        metadata.insert("validation", json(validation));
+    }
 
     let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = params.tensors().into_iter().collect();
     tensors.sort_by_key(|(name, _, _)| *name);

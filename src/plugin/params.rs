@@ -13,7 +13,7 @@ use std::sync::RwLock;
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 
-use crate::engine::{self, ChordSource, Rhythm, Settings};
+use crate::engine::{self, ChordSource, Contour, Rhythm, Settings};
 
 /// Highest value of the `seed` parameter (inclusive). Seeds are small integers so a musician
 /// can write one down and type it back in a host's generic UI.
@@ -35,6 +35,20 @@ pub enum RhythmMode {
     #[id = "phrase"]
     #[name = "Phrase"]
     Phrase,
+}
+
+/// How a value becomes a pitch (see `engine::Contour`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContourMode {
+    /// Follows the intervals of the training melodies, varies replayed passages, and keeps the
+    /// model out of short loops.
+    #[id = "learned"]
+    #[name = "Learned"]
+    Learned,
+    /// The original deepjazz decoder: any tone of the role inside the value's window.
+    #[id = "original"]
+    #[name = "Original"]
+    Original,
 }
 
 /// Where the chords the solo is improvised over come from.
@@ -133,8 +147,9 @@ impl<'a> PersistentField<'a, String> for WeightsPath {
 }
 
 /// The layout of the saved state this version writes and reads. Raise it when a parameter
-/// changes meaning; states with a higher number fall back to the defaults.
-pub const STATE_FORMAT: u32 = 1;
+/// changes meaning; states with a higher number fall back to the defaults. Format 2 added the
+/// `contour` parameter: older sessions keep the original decoder they were made with.
+pub const STATE_FORMAT: u32 = 2;
 
 /// The `state-format` persisted field: saves [`STATE_FORMAT`].
 /// Loading reads nothing from it here; [`crate::plugin::state::sanitize`] has judged it already.
@@ -175,6 +190,8 @@ pub struct JazzSynthParams {
     pub midi_channel: IntParam,
     #[id = "rhythm"]
     pub rhythm: EnumParam<RhythmMode>,
+    #[id = "contour"]
+    pub contour: EnumParam<ContourMode>,
     #[id = "chord-source"]
     pub chord_source: EnumParam<ChordSourceChoice>,
     #[id = "progression"]
@@ -256,6 +273,13 @@ impl Default for JazzSynthParams {
                     Rhythm::Phrase => RhythmMode::Phrase,
                 },
             ),
+            contour: EnumParam::new(
+                "Contour",
+                match d.contour {
+                    Contour::Learned => ContourMode::Learned,
+                    Contour::Original => ContourMode::Original,
+                },
+            ),
             chord_source: EnumParam::new(
                 "Chord source",
                 match d.chord_source {
@@ -314,6 +338,10 @@ impl JazzSynthParams {
                 RhythmMode::Beat => Rhythm::Beat,
                 RhythmMode::Phrase => Rhythm::Phrase,
             },
+            contour: match self.contour.value() {
+                ContourMode::Learned => Contour::Learned,
+                ContourMode::Original => Contour::Original,
+            },
             chord_source: match self.chord_source.value() {
                 ChordSourceChoice::Progression => ChordSource::Progression,
                 ChordSourceChoice::MidiInput => ChordSource::MidiInput,
@@ -357,6 +385,7 @@ mod tests {
             [
                 "bypass",
                 "chord-source",
+                "contour",
                 "free-run",
                 "high-note",
                 "low-note",

@@ -28,6 +28,10 @@ use nice_plug::prelude::*;
 
 use crate::plugin::params::{JazzSynthParams, STATE_FORMAT};
 
+/// The parameter format 2 added, and the value sessions saved before it get.
+const CONTOUR_PARAM: &str = "contour";
+const CONTOUR_BEFORE_FORMAT_2: &str = "original";
+
 /// The persisted field holding [`STATE_FORMAT`].
 pub const FORMAT_FIELD: &str = "state-format";
 /// The persisted field holding the session's weights file.
@@ -166,6 +170,8 @@ unsafe fn judge(ptr: ParamPtr, value: &ParamValue) -> Verdict {
 /// per thing it changed, each a sentence a musician can act on.
 pub fn sanitize(state: &mut PluginState) -> Vec<String> {
     let mut warnings = Vec::new();
+    // States from before the format tag existed are format 1.
+    let mut saved_format = 1;
 
     if let Some(text) = state.fields.get(FORMAT_FIELD) {
         let saved_version = if state.version.is_empty() {
@@ -174,7 +180,7 @@ pub fn sanitize(state: &mut PluginState) -> Vec<String> {
             format!("version {}", state.version)
         };
         match serde_json::from_str::<u32>(text) {
-            Ok(format) if format <= STATE_FORMAT => {}
+            Ok(format) if format <= STATE_FORMAT => saved_format = format,
             Ok(format) => {
                 warnings.push(format!(
                     "this session was saved by a newer jazz-synth ({saved_version}, state format \
@@ -223,6 +229,12 @@ pub fn sanitize(state: &mut PluginState) -> Vec<String> {
             }
         };
         clean.insert(id, value);
+    }
+    if saved_format < 2 {
+        // Sessions from before the learned decoder keep sounding as they did.
+        clean
+            .entry(CONTOUR_PARAM.to_string())
+            .or_insert_with(|| ParamValue::String(CONTOUR_BEFORE_FORMAT_2.to_string()));
     }
     for (id, value) in defaults {
         clean.entry(id).or_insert(value);
@@ -344,8 +356,27 @@ mod tests {
             serde_json::to_string(&s).unwrap(),
             serde_json::to_string(&default_state()).unwrap()
         );
-        assert_eq!(s.fields[FORMAT_FIELD], "1");
+        assert_eq!(s.fields[FORMAT_FIELD], STATE_FORMAT.to_string());
         assert_eq!(s.fields[WEIGHTS_FIELD], "\"\"");
+    }
+
+    #[test]
+    fn sessions_from_before_the_learned_decoder_keep_the_original() {
+        use crate::plugin::params::ContourMode;
+        for (format, expected) in [
+            (None, ContourMode::Original),
+            (Some(1), ContourMode::Original),
+            (Some(2), ContourMode::Learned),
+        ] {
+            let tag = format.map_or(String::new(), |f| format!(r#","state-format":"{f}""#));
+            let mut s = state(&format!(
+                r#"{{"version":"0.1.0","params":{{"seed":{{"i32":3}}}},"fields":{{"weights-path":"\"\""{tag}}}}}"#
+            ));
+            assert_eq!(sanitize(&mut s), Vec::<String>::new());
+            let params = JazzSynthParams::default();
+            apply(&params, &s);
+            assert_eq!(params.contour.value(), expected, "format {format:?}");
+        }
     }
 
     #[test]
@@ -371,7 +402,7 @@ mod tests {
     fn a_newer_format_falls_back_to_defaults_with_a_warning() {
         let mut s = state(
             r#"{"version":"7.0.0","params":{"seed":{"i32":99}},
-            "fields":{"state-format":"2","weights-path":"\"/x.safetensors\""}}"#,
+            "fields":{"state-format":"99","weights-path":"\"/x.safetensors\""}}"#,
         );
         let warnings = sanitize(&mut s);
         assert_eq!(warnings.len(), 1, "{warnings:?}");

@@ -3,22 +3,7 @@
 //! before). A model that has learned something about sequences beats the baseline; one that
 //! only memorised its windows does not.
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::lstm::Model;
-
-/// Per-value negative log-likelihood (natural log) of held-out values.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Validation {
-    /// Values predicted (targets).
-    pub values: usize,
-    /// The model's mean negative log-likelihood per value.
-    pub nll: f64,
-    /// The unigram baseline's (training frequencies, add-one smoothed).
-    pub unigram_nll: f64,
-    /// Share of targets the model ranks first.
-    pub accuracy: f64,
-}
+use crate::model::lstm::{Model, Validation};
 
 /// Probabilities below this count as this, so one impossible target does not make the mean
 /// infinite.

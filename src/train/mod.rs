@@ -1156,6 +1156,7 @@ impl<'a> Trainer<'a> {
             hyperparameters,
             final_loss: last.as_ref().map(|s| s.loss as f32),
             final_accuracy: last.as_ref().map(|s| s.accuracy as f32),
+            ..Provenance::default()
         };
         let model =
             Model::new(self.net.to_params(), vocab, provenance).map_err(TrainError::Model)?;
