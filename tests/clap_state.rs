@@ -98,7 +98,11 @@ fn a_state_from_a_future_version_loads_the_defaults_and_says_so() {
     assert_eq!(play(&mut host, TEMPO, BEATS, |_| 512), expected);
     log_contains("saved by a newer jazz-synth (version 9.0.0, state format 7)").unwrap();
     let saved = state_text(&host.save_state());
-    assert!(saved.contains("\"state-format\":\"1\""), "{saved}");
+    let format = format!(
+        "\"state-format\":\"{}\"",
+        jazz_synth::plugin::params::STATE_FORMAT
+    );
+    assert!(saved.contains(&format), "{saved}");
     assert!(!saved.contains("future.safetensors"), "{saved}");
 }
 

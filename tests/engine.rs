@@ -4,8 +4,8 @@
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use jazz_synth::engine::{
-    sample_sequence, samples_per_beat, ChordSource, Engine, Generated, MidiIn, NoteEvent, Output,
-    Rhythm, Settings, Transport,
+    sample_sequence, samples_per_beat, ChordSource, Contour, Engine, Generated, MidiIn, NoteEvent,
+    Output, Rhythm, Settings, Transport,
 };
 use jazz_synth::model::lstm::{self, sample_with, LstmParams, Model, Provenance};
 use jazz_synth::model::weights;
@@ -72,10 +72,14 @@ fn model() -> Model {
     weights::default_model()
 }
 
+/// The timing rules are tested on the original's engine: a value per beat, pitches drawn like
+/// the original. (The learned contour is tested on its own below and in style_fidelity.rs.)
 fn settings() -> Settings {
     Settings {
         temperature: 0.8,
         seed: 42,
+        rhythm: Rhythm::Beat,
+        contour: Contour::Original,
         ..Settings::default()
     }
 }

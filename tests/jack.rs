@@ -213,10 +213,12 @@ fn finish(mut child: Child, timeout: Duration) -> (Option<i32>, String) {
     (status.code(), err)
 }
 
+/// A setup on the beat grid (one value per beat), which these timing tests check.
 fn setup(seed: u64, tempo: f64) -> Setup {
     Setup::from_options(&MusicOptions {
         seed: Some(seed),
         tempo_bpm: Some(tempo),
+        rhythm: Some(jazz_synth::engine::Rhythm::Beat),
         ..Default::default()
     })
     .unwrap()
@@ -258,6 +260,8 @@ fn four_bars_at_120_put_every_note_on_its_beat_frame() {
             "120",
             "--seed",
             "7",
+            "--rhythm",
+            "beat",
             "--midi-out",
             &rx.port,
         ]);
@@ -310,6 +314,8 @@ fn clock_out_starts_on_beat_zero_and_ticks_24_per_beat() {
         let rx = MidiReceiver::new();
         let args = [
             "--jack",
+            "--rhythm",
+            "beat",
             "--bars",
             "2",
             "--tempo",
@@ -435,6 +441,8 @@ fn follow_transport_waits_for_jack_transport_and_plays_on_its_frames() {
         transport.locate(0).unwrap();
         let args = [
             "--jack",
+            "--rhythm",
+            "beat",
             "--follow-transport",
             "--clock-out",
             "--bars",
@@ -532,6 +540,7 @@ fn the_process_callback_never_allocates_and_reads_chords_from_jack() {
     let mut s = Setup::from_options(&MusicOptions {
         tempo_bpm: Some(300.0),
         chords_from_midi: true,
+        rhythm: Some(jazz_synth::engine::Rhythm::Beat),
         ..Default::default()
     })
     .unwrap();

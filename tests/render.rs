@@ -20,10 +20,12 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// A setup on the beat grid (one value per beat), which these timing tests check.
 fn setup(seed: u64, tempo: f64) -> Setup {
     Setup::from_options(&MusicOptions {
         seed: Some(seed),
         tempo_bpm: Some(tempo),
+        rhythm: Some(jazz_synth::engine::Rhythm::Beat),
         ..Default::default()
     })
     .unwrap()
@@ -177,7 +179,9 @@ fn render_command_writes_midi_and_wav_and_no_temporary_files() {
     let mid = dir.join("solo.mid");
     let wav = dir.join("solo.wav");
     let out = Command::new(BIN)
-        .args(["render", "--bars", "4", "--seed", "5", "--quiet", "--out"])
+        .args([
+            "render", "--bars", "4", "--seed", "5", "--rhythm", "beat", "--quiet", "--out",
+        ])
         .arg(&mid)
         .arg("--wav")
         .arg(&wav)
@@ -224,7 +228,7 @@ fn render_command_writes_midi_and_wav_and_no_temporary_files() {
 fn render_prints_a_line_per_value_unless_quiet() {
     let dir = temp_dir("lines");
     let out = Command::new(BIN)
-        .args(["render", "--bars", "2", "--out"])
+        .args(["render", "--bars", "2", "--rhythm", "beat", "--out"])
         .arg(dir.join("a.mid"))
         .output()
         .unwrap();

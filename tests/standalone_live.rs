@@ -15,10 +15,12 @@ use jazz_synth::standalone::live::{
 use jazz_synth::standalone::render::render_timeline;
 use jazz_synth::standalone::session::{MusicOptions, Setup};
 
+/// A setup on the beat grid (one value per beat), which these timing tests check.
 fn setup(seed: u64, tempo: f64) -> Setup {
     Setup::from_options(&MusicOptions {
         seed: Some(seed),
         tempo_bpm: Some(tempo),
+        rhythm: Some(jazz_synth::engine::Rhythm::Beat),
         ..Default::default()
     })
     .unwrap()

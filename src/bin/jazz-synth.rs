@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jazz_synth::engine::Rhythm;
 use jazz_synth::model::weights;
+use jazz_synth::music::quality::compare;
 use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
 use jazz_synth::standalone::live::{self, ClockSource, LiveOptions, OpenError, StopReason};
 use jazz_synth::standalone::render::{self, RENDER_BLOCK, RENDER_SAMPLE_RATE};
@@ -196,6 +197,10 @@ struct QualityArgs {
     /// Track of the chords, 0-based (default: every other track with notes)
     #[arg(long, value_name = "T")]
     chord_track: Option<usize>,
+    /// Compare with the training melodies of this weights file ("builtin" for the built-in
+    /// model), as measured by jazz-train
+    #[arg(long, value_name = "PATH")]
+    weights: Option<PathBuf>,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -266,9 +271,39 @@ fn cmd_quality(args: &QualityArgs) -> Result<(), Failure> {
     let figures = file_line(&args.file, tracks)
         .map_err(|e| usage(e.to_string()))?
         .figures();
+    let corpus = match &args.weights {
+        None => None,
+        Some(path) => {
+            let model = if path.as_os_str() == "builtin" {
+                weights::default_model()
+            } else {
+                weights::load_file(path).map_err(|e| {
+                    usage(format!(
+                        "cannot use the weights file {}: {e}",
+                        path.display()
+                    ))
+                })?
+            };
+            let stats = model.provenance().corpus_stats;
+            if stats.is_none() {
+                return Err(usage(format!(
+                    "{} holds no figures of its training melodies (it was trained before \
+                     jazz-train measured them, or by another tool); train it again to compare",
+                    path.display()
+                )));
+            }
+            stats
+        }
+    };
     if args.json {
-        let json = serde_json::to_string_pretty(&figures).map_err(|e| runtime(e.to_string()))?;
-        println!("{json}");
+        let json = match corpus {
+            Some(c) => serde_json::json!({ "solo": figures, "corpus": c }),
+            None => serde_json::json!(figures),
+        };
+        let text = serde_json::to_string_pretty(&json).map_err(|e| runtime(e.to_string()))?;
+        println!("{text}");
+    } else if let Some(c) = corpus {
+        print!("{}", compare(&figures, &c, ("solo", "training melodies")));
     } else {
         println!("{}:", args.file.display());
         print!("{figures}");

@@ -3,7 +3,12 @@
 //! before). A model that has learned something about sequences beats the baseline; one that
 //! only memorised its windows does not.
 
-use crate::model::lstm::{Model, Validation};
+use std::path::Path;
+
+use crate::model::lstm::{Model, Provenance, Validation};
+use crate::music::grammar::Value;
+use crate::train::corpus::{self, Preset, SourceFile};
+use crate::train::{EpochStats, TrainConfig, TrainError, TrainReport, Trainer};
 
 /// Probabilities below this count as this, so one impossible target does not make the mean
 /// infinite.
@@ -70,6 +75,47 @@ pub fn split_point(file_lengths: &[usize], share: f64) -> Option<usize> {
         total - (total as f64 * share).round() as usize
     };
     (at > 0 && at < total).then_some(at)
+}
+
+/// Values each file of a corpus gave, in the corpus's order, read again with `preset`; `None`
+/// when a file can no longer be read (it changed since).
+pub fn file_lengths(sources: &[SourceFile], preset: &Preset) -> Option<Vec<usize>> {
+    sources
+        .iter()
+        .map(|s| {
+            corpus::load(Path::new(&s.path), preset)
+                .ok()
+                .map(|c| c.values.len())
+        })
+        .collect()
+}
+
+/// [`crate::train::train`] on `train_part`, scoring the model on `held_out` after every epoch
+/// (skipped when `held_out` is empty). `on_epoch` sees each epoch's statistics and
+/// validation; the model's provenance records the last validation.
+pub fn train_validated(
+    train_part: &[usize],
+    held_out: &[usize],
+    vocab: Vec<Value>,
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochStats, Option<&Validation>),
+) -> Result<(Model, TrainReport), TrainError> {
+    let mut trainer = Trainer::new(train_part, vocab.len(), config)?;
+    let mut last = None;
+    for _ in 0..config.epochs {
+        let stats = trainer.epoch()?;
+        if held_out.len() >= 2 {
+            let mut model = Model::new(trainer.params(), vocab.clone(), Provenance::default())
+                .map_err(TrainError::Model)?;
+            last = validate(&mut model, train_part, held_out, config.tx);
+        }
+        on_epoch(&stats, last.as_ref());
+    }
+    let (mut model, report) = trainer.finish(vocab)?;
+    let mut provenance = model.provenance().clone();
+    provenance.validation = last;
+    model.set_provenance(provenance);
+    Ok((model, report))
 }
 
 #[cfg(test)]

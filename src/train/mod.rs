@@ -1091,6 +1091,11 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    /// The network's weights as they are now (between epochs), in the model's layout.
+    pub fn params(&self) -> LstmParams {
+        self.net.to_params()
+    }
+
     /// Runs one epoch (shuffle, then one Adam update per batch) and returns
     /// its statistics. Epochs are numbered from 1; running more than
     /// `config.epochs` is allowed.

@@ -430,7 +430,12 @@ pub fn state_json(params: &[(&str, serde_json::Value)], weights_path: Option<&st
         .iter()
         .map(|(id, v)| (id.to_string(), v.clone()))
         .collect();
+    // A state of this version (older formats get compatibility defaults, see plugin::state).
     let mut fields = serde_json::Map::new();
+    fields.insert(
+        "state-format".into(),
+        serde_json::Value::String(jazz_synth::plugin::params::STATE_FORMAT.to_string()),
+    );
     if let Some(path) = weights_path {
         fields.insert(
             "weights-path".into(),
