@@ -413,3 +413,26 @@ fn the_engine_never_goes_round_a_short_loop_more_than_four_times() {
         }
     }
 }
+
+#[test]
+fn held_out_values_are_predicted_better_than_by_their_frequency() {
+    for (name, t) in [("A", corpus_a()), ("B", corpus_b())] {
+        let model = jazz_synth::model::weights::load_file(&t.weights).expect("trained weights");
+        let v = model
+            .provenance()
+            .validation
+            .unwrap_or_else(|| panic!("{name}: no validation in the weights"));
+        eprintln!(
+            "{name}: held-out NLL {:.3} per value vs unigram {:.3} ({} values, accuracy {:.3})",
+            v.nll, v.unigram_nll, v.values, v.accuracy
+        );
+        assert!(v.values > 10, "{name}: {v:?}");
+        assert!(v.nll < v.unigram_nll, "{name}: {v:?}");
+        let stats = model
+            .provenance()
+            .corpus_stats
+            .expect("corpus figures stored");
+        assert!((stats.step_share - f(&t.corpus, "step_share")).abs() < 1e-9);
+        assert!(model.provenance().intervals.is_some());
+    }
+}

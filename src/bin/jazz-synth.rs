@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use jazz_synth::engine::Rhythm;
+use jazz_synth::engine::{Contour, Rhythm};
 use jazz_synth::model::weights;
 use jazz_synth::music::quality::compare;
 use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
@@ -59,6 +59,14 @@ enum RhythmArg {
     Phrase,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ContourArg {
+    /// Pitches follow the intervals of the training melodies; no short loops, no replayed runs
+    Learned,
+    /// The original deepjazz decoder: any tone of the value's role inside its window
+    Original,
+}
+
 /// The musical choices shared by live playing and rendering.
 #[derive(Args)]
 struct MusicArgs {
@@ -92,9 +100,12 @@ struct MusicArgs {
     /// Note-on velocity, 1-127
     #[arg(long)]
     velocity: Option<u8>,
-    /// Rhythm: one value per beat, or the values' own durations
+    /// Rhythm: the values' own durations (default), or one value per beat
     #[arg(long, value_enum)]
     rhythm: Option<RhythmArg>,
+    /// How values become pitches (default: learned)
+    #[arg(long, value_enum)]
+    contour: Option<ContourArg>,
     /// Do not print a line per note
     #[arg(long, short)]
     quiet: bool,
@@ -116,6 +127,10 @@ impl MusicArgs {
             rhythm: self.rhythm.map(|r| match r {
                 RhythmArg::Beat => Rhythm::Beat,
                 RhythmArg::Phrase => Rhythm::Phrase,
+            }),
+            contour: self.contour.map(|c| match c {
+                ContourArg::Learned => Contour::Learned,
+                ContourArg::Original => Contour::Original,
             }),
             chords_from_midi,
         }

@@ -184,7 +184,7 @@ fn run(args: &Args) -> Result<(), String> {
         );
         bar
     };
-    let (mut model, report) =
+    let (mut model, validated) =
         train_validated(train_part, held_out, vocab, &config, |s, validation| {
             let mut line = format!(
                 "loss {:.4} (sum over Tx, as Keras prints) = {:.4}/value, accuracy {:.3}",
@@ -205,6 +205,7 @@ fn run(args: &Args) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
     bar.finish();
+    let report = validated.report;
 
     let mut provenance = model.provenance().clone();
     provenance.intervals = Some(IntervalProfile::from_values(&corpus.values));
@@ -233,9 +234,9 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if let Some(v) = &model.provenance().validation {
         println!(
-            "held-out values: {:.3} nats per value (always guessing by frequency: {:.3}), \
-             accuracy {:.3}",
-            v.nll, v.unigram_nll, v.accuracy
+            "held-out values: {:.3} nats per value (guessing by frequency: {:.3}), accuracy \
+             {:.3}; kept the weights of epoch {}, where the held-out loss was lowest",
+            v.nll, v.unigram_nll, v.accuracy, validated.kept_epoch
         );
     }
     println!(

@@ -201,7 +201,9 @@ pub enum ChordSource {
 /// Parameters the front ends set (plain values; the plugin maps its params into this every block).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
-    /// Sampling temperature; 0 = argmax (the original's behaviour).
+    /// Sampling temperature; 0 = argmax (the original's behaviour). The default, 0.8, keeps
+    /// rarer values (rests, say) close to how often the model learned them; deepjazz's 0.5
+    /// squares the probabilities and thins them out.
     pub temperature: f32,
     /// Seed of the RNGs, applied on reset (start of playback when `reset_on_start`).
     pub seed: u64,
@@ -229,7 +231,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            temperature: 0.5,
+            temperature: 0.8,
             seed: 0,
             low: 55,
             high: 84,

@@ -29,7 +29,7 @@ const BINS: usize = (2 * MAX_INTERVAL + 1) as usize;
 /// training melodies, times this: the interval the value encodes can win over its role when the
 /// chords under the solo are not the ones the value was learned over, but only towards roles
 /// the corpus plays (a corpus of pure arpeggios never gets passing tones this way).
-const OTHER_ROLE: f32 = 1.0;
+const OTHER_ROLE: f32 = 0.7;
 /// Width (semitones) of the preference for the value's own interval.
 const CENTRE_SIGMA: f32 = 0.75;
 /// Added to every count, as a share of the row's total, so an interval the corpus never used
@@ -42,7 +42,7 @@ pub const RECENT_NOTES: usize = 1024;
 const REPEAT_GRAM: usize = 4;
 /// Weight left to a pitch that would replay a 4-note sequence of the last [`RECENT_NOTES`]
 /// notes.
-const REPEAT_PENALTY: f32 = 0.01;
+const REPEAT_PENALTY: f32 = 0.005;
 
 /// The last notes played, so a passage the model replays from memory is varied inside its
 /// windows instead of repeated note for note. Fixed-size (audio thread).
@@ -82,16 +82,22 @@ impl RecentNotes {
         self.ring[(self.next + RECENT_NOTES - 1 - i) % RECENT_NOTES]
     }
 
-    /// Whether the last three notes followed by `candidate` were played before.
-    fn would_repeat(&self, candidate: u8) -> bool {
+    /// The notes that followed the last three notes wherever those three were played before,
+    /// as a bit set over MIDI notes: playing one of them would replay a 4-note sequence. One
+    /// pass over the memory.
+    fn followers(&self) -> u128 {
         let k = REPEAT_GRAM - 1;
         if self.len < REPEAT_GRAM {
-            return false;
+            return 0;
         }
-        // A 4-gram ending `end` notes back (end >= 1) equals the new one?
-        (1..=self.len - k).any(|end| {
-            self.back(end - 1) == candidate && (0..k).all(|j| self.back(end + j) == self.back(j))
-        })
+        let mut set = 0u128;
+        // A 3-gram ending `end` notes back (end >= 1) equal to the last one, and its follower.
+        for end in 1..=self.len - k {
+            if (0..k).all(|j| self.back(end + j) == self.back(j)) {
+                set |= 1u128 << (self.back(end - 1) & 127);
+            }
+        }
+        set
     }
 }
 
@@ -250,9 +256,10 @@ pub fn decode_learned(
     };
     let (from, to) = (from.max(low), to.min(high));
     // A pitch that would replay a recent 4-note sequence keeps a small share.
+    let replays = recent.followers();
     let varied = |p: i32| {
         let w = weight(p);
-        if recent.would_repeat(p.clamp(0, 127) as u8) {
+        if replays & (1u128 << p.clamp(0, 127)) != 0 {
             w * REPEAT_PENALTY
         } else {
             w

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{ChordSource, Engine, Generated, Rhythm, Settings};
+use crate::engine::{ChordSource, Contour, Engine, Generated, Rhythm, Settings};
 use crate::model::lstm::Model;
 use crate::model::weights;
 use crate::music::changes::{self, Progression};
@@ -38,6 +38,7 @@ pub struct MusicOptions {
     /// Note-on velocity 1–127.
     pub velocity: Option<u8>,
     pub rhythm: Option<Rhythm>,
+    pub contour: Option<Contour>,
     /// Chords come from notes held on a MIDI input instead of a progression.
     pub chords_from_midi: bool,
 }
@@ -107,6 +108,9 @@ impl Setup {
         }
         if let Some(r) = o.rhythm {
             settings.rhythm = r;
+        }
+        if let Some(c) = o.contour {
+            settings.contour = c;
         }
         if o.chords_from_midi {
             settings.chord_source = ChordSource::MidiInput;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::model::lstm::{Model, Provenance, Validation};
+use crate::model::lstm::{LstmParams, Model, Provenance, Validation};
 use crate::music::grammar::Value;
 use crate::train::corpus::{self, Preset, SourceFile};
 use crate::train::{EpochStats, TrainConfig, TrainError, TrainReport, Trainer};
@@ -90,32 +90,66 @@ pub fn file_lengths(sources: &[SourceFile], preset: &Preset) -> Option<Vec<usize
         .collect()
 }
 
+/// What [`train_validated`] returns besides the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedReport {
+    pub report: TrainReport,
+    /// The epoch (1-based) whose weights the model has: the one with the lowest held-out loss,
+    /// or the last when nothing was held out.
+    pub kept_epoch: usize,
+}
+
 /// [`crate::train::train`] on `train_part`, scoring the model on `held_out` after every epoch
-/// (skipped when `held_out` is empty). `on_epoch` sees each epoch's statistics and
-/// validation; the model's provenance records the last validation.
+/// (skipped when `held_out` has fewer than 2 values). `on_epoch` sees each epoch's statistics
+/// and validation. The model returned has the weights of the epoch with the lowest held-out
+/// loss (early stopping: later epochs only memorised the training part better), and its
+/// provenance records that epoch's loss, accuracy and validation.
 pub fn train_validated(
     train_part: &[usize],
     held_out: &[usize],
     vocab: Vec<Value>,
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochStats, Option<&Validation>),
-) -> Result<(Model, TrainReport), TrainError> {
+) -> Result<(Model, ValidatedReport), TrainError> {
     let mut trainer = Trainer::new(train_part, vocab.len(), config)?;
-    let mut last = None;
+    // (validation, params, epoch statistics) of the best epoch so far.
+    let mut best: Option<(Validation, LstmParams, EpochStats)> = None;
     for _ in 0..config.epochs {
         let stats = trainer.epoch()?;
+        let mut validation = None;
         if held_out.len() >= 2 {
-            let mut model = Model::new(trainer.params(), vocab.clone(), Provenance::default())
+            let params = trainer.params();
+            let mut model = Model::new(params.clone(), vocab.clone(), Provenance::default())
                 .map_err(TrainError::Model)?;
-            last = validate(&mut model, train_part, held_out, config.tx);
+            validation = validate(&mut model, train_part, held_out, config.tx);
+            if let Some(v) = validation {
+                if best.as_ref().is_none_or(|(b, ..)| v.nll < b.nll) {
+                    best = Some((v, params, stats.clone()));
+                }
+            }
         }
-        on_epoch(&stats, last.as_ref());
+        on_epoch(&stats, validation.as_ref());
     }
-    let (mut model, report) = trainer.finish(vocab)?;
+    let (model, report) = trainer.finish(vocab.clone())?;
+    let Some((validation, params, stats)) = best else {
+        let kept_epoch = report.epochs.len();
+        return Ok((model, ValidatedReport { report, kept_epoch }));
+    };
     let mut provenance = model.provenance().clone();
-    provenance.validation = last;
-    model.set_provenance(provenance);
-    Ok((model, report))
+    provenance.validation = Some(validation);
+    provenance.final_loss = Some(stats.loss as f32);
+    provenance.final_accuracy = Some(stats.accuracy as f32);
+    provenance
+        .hyperparameters
+        .insert("kept_epoch".into(), stats.epoch.into());
+    let model = Model::new(params, vocab, provenance).map_err(TrainError::Model)?;
+    Ok((
+        model,
+        ValidatedReport {
+            report,
+            kept_epoch: stats.epoch,
+        },
+    ))
 }
 
 #[cfg(test)]
