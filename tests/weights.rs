@@ -334,8 +334,40 @@ fn a_wrong_format_tag_is_named() {
 }
 
 #[test]
+fn a_file_with_only_the_tensors_format_and_vocab_loads() {
+    // What another tool (a Keras or PyTorch export, docs/model.md) writes at the least.
+    let minimal = vec![
+        ("format", "jazz-synth/1".to_string()),
+        ("vocab", serde_json::to_string(&VOCAB).unwrap()),
+    ];
+    let mut m = weights::load(&craft(&minimal, &good_tensors())).expect("a minimal file loads");
+    assert_eq!(m.hidden_size(), HIDDEN);
+    assert_eq!(m.provenance(), &Provenance::default());
+    let probs = m.step(None);
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    // Every provenance key alone is accepted too, and `hidden` when it matches.
+    for (key, value) in good_metadata().into_iter().skip(2) {
+        let mut meta = minimal.clone();
+        meta.push((key, value));
+        weights::load(&craft(&meta, &good_tensors())).unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+}
+
+#[test]
+fn a_hidden_size_that_contradicts_the_tensors_is_refused() {
+    let mut meta = good_metadata();
+    meta.retain(|(k, _)| *k != "hidden");
+    meta.push(("hidden", (HIDDEN + 1).to_string()));
+    let err = load_err(&meta, &good_tensors());
+    assert!(
+        err.contains("has shape") && err.contains("hidden size"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_metadata_missing_tensors_and_strangers_are_named() {
-    for key in ["format", "vocab", "hidden", "training_files", "final_loss"] {
+    for key in ["format", "vocab"] {
         let meta: Vec<_> = good_metadata()
             .into_iter()
             .filter(|(k, _)| *k != key)

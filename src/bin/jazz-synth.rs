@@ -465,7 +465,7 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
             1e6 * f64::from(report.buffer_size) / f64::from(report.sample_rate),
             if report.skipped_cycles > 0 {
                 format!(
-                    "; JACK skipped {} cycles (overload), notes due in them were lost",
+                    "; JACK skipped {} cycles (overload): notes due in them were played late, at the start of the next cycle",
                     report.skipped_cycles
                 )
             } else {

@@ -15,7 +15,7 @@
 //! at the block end (offset `n`) belongs to the next block, at its sample 0,
 //! and a beat half a sample before `p` still sounds at sample 0 of this one.
 //! This keeps every note on the same absolute sample whatever the block size
-//! (DESIGN.md's `p ≤ k < p + n/spb` with clamping would put a beat 0.7
+//! (the simpler rule `p ≤ k < p + n/spb` with clamping would put a beat 0.7
 //! samples into a 1-sample block at that block's sample 0, but at sample 1 in
 //! a larger block).
 //!
@@ -643,7 +643,10 @@ impl Engine {
             self.free_clock = None;
             return None;
         }
-        let spb = self.sample_rate * 60.0 / tempo.clamp(TEMPO_RANGE_BPM.0, TEMPO_RANGE_BPM.1);
+        let spb = samples_per_beat(
+            self.sample_rate,
+            tempo.clamp(TEMPO_RANGE_BPM.0, TEMPO_RANGE_BPM.1),
+        );
         // Positions beyond a trillion beats (centuries at any tempo) are
         // host garbage; treating them as "no position" keeps tick arithmetic
         // far from overflow.

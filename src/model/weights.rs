@@ -26,14 +26,17 @@
 //! |-------------------|--------------------------------------------------------------|
 //! | `format`          | `jazz-synth/1`                                               |
 //! | `vocab`           | JSON array of the value strings in index order (`n` entries) |
-//! | `hidden`          | `H` as a decimal integer                                     |
-//! | `training_files`  | JSON array of `{"name": .., "sha256": ..}` (may be empty)    |
-//! | `hyperparameters` | JSON object (may be empty)                                   |
-//! | `final_loss`      | JSON number (loss summed over the Tx outputs) or `null`      |
-//! | `final_accuracy`  | JSON number (0..1) or `null`                                 |
+//! | `hidden`          | optional: `H` as a decimal integer, checked against the shapes |
+//! | `training_files`  | optional: JSON array of `{"name": .., "sha256": ..}`         |
+//! | `hyperparameters` | optional: JSON object                                        |
+//! | `final_loss`      | optional: JSON number (loss summed over the Tx outputs) or `null` |
+//! | `final_accuracy`  | optional: JSON number (0..1) or `null`                       |
 //! | `intervals`       | optional: JSON `{"counts": [[..49 counts..] × 5]}`, moves of -24..=24 semitones onto roles R C S A X |
 //! | `corpus_stats`    | optional: JSON object, the figures of the training melodies (`jazz-synth quality`) |
 //! | `validation`      | optional: JSON `{"values", "nll", "unigram_nll", "accuracy"}` of the held-out part |
+//!
+//! Only the five tensors, `format` and `vocab` are required: a model written by another tool
+//! (see docs/model.md for Keras and PyTorch) loads without any provenance.
 //!
 //! Files are written by this module with sorted keys and tensors in name
 //! order, so the same model always gives the same bytes.
@@ -59,7 +62,7 @@ pub const TENSOR_NAMES: [&str; 5] = [
     "dense.bias",
 ];
 
-/// Metadata keys every file carries.
+/// Metadata keys this version writes; only `format` and `vocab` are required to read a file.
 pub const METADATA_KEYS: [&str; 7] = [
     "format",
     "vocab",
@@ -265,18 +268,39 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         vocab.push(value);
     }
 
-    let hidden_text = get("hidden")?;
-    let hidden = match hidden_text.trim().parse::<usize>() {
-        Ok(h) if (1..=4096).contains(&h) => h,
-        _ => {
-            return Err(WeightsError::BadMetadata {
-                key: "hidden",
-                reason: format!("`{hidden_text}` is not a hidden size from 1 to 4096"),
-            })
+    // `hidden` is optional: without it the recurrent kernel's shape `[H, 4H]` says it, and
+    // with it every shape is checked against it.
+    let hidden = match meta.get("hidden") {
+        Some(hidden_text) => match hidden_text.trim().parse::<usize>() {
+            Ok(h) if (1..=4096).contains(&h) => h,
+            _ => {
+                return Err(WeightsError::BadMetadata {
+                    key: "hidden",
+                    reason: format!("`{hidden_text}` is not a hidden size from 1 to 4096"),
+                })
+            }
+        },
+        None => {
+            let view = st
+                .tensor("lstm.recurrent_kernel")
+                .map_err(|_| WeightsError::MissingTensor("lstm.recurrent_kernel"))?;
+            match view.shape().first() {
+                Some(&h) if (1..=4096).contains(&h) => h,
+                _ => {
+                    return Err(WeightsError::BadMetadata {
+                        key: "hidden",
+                        reason: format!(
+                            "absent, and `lstm.recurrent_kernel` has shape {:?}, which gives \
+                             no hidden size from 1 to 4096",
+                            view.shape()
+                        ),
+                    })
+                }
+            }
         }
     };
 
-    let mut provenance = read_provenance(&get)?;
+    let mut provenance = read_provenance(meta)?;
     read_corpus_keys(&mut provenance, meta)?;
 
     let n = vocab.len();
@@ -347,8 +371,10 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
     Model::new(params, vocab, provenance).map_err(|e| WeightsError::Container(e.to_string()))
 }
 
-fn read_provenance<'a>(
-    get: &impl Fn(&'static str) -> Result<&'a String, WeightsError>,
+/// The provenance keys: each is optional (a model exported from Keras or PyTorch has none),
+/// and each present one must be valid.
+fn read_provenance(
+    meta: &std::collections::HashMap<String, String>,
 ) -> Result<Provenance, WeightsError> {
     fn json<T: serde::de::DeserializeOwned>(
         key: &'static str,
@@ -361,7 +387,10 @@ fn read_provenance<'a>(
         })
     }
     let finite_or_null = |key: &'static str| -> Result<Option<f32>, WeightsError> {
-        let v: Option<f32> = json(key, get(key)?, "a number or null")?;
+        let Some(text) = meta.get(key) else {
+            return Ok(None);
+        };
+        let v: Option<f32> = json(key, text, "a number or null")?;
         match v {
             Some(x) if !x.is_finite() => Err(WeightsError::BadMetadata {
                 key,
@@ -371,12 +400,18 @@ fn read_provenance<'a>(
         }
     };
     Ok(Provenance {
-        training_files: json(
-            "training_files",
-            get("training_files")?,
-            "a JSON array of {\"name\", \"sha256\"} objects",
-        )?,
-        hyperparameters: json("hyperparameters", get("hyperparameters")?, "a JSON object")?,
+        training_files: match meta.get("training_files") {
+            Some(text) => json(
+                "training_files",
+                text,
+                "a JSON array of {\"name\", \"sha256\"} objects",
+            )?,
+            None => Vec::new(),
+        },
+        hyperparameters: match meta.get("hyperparameters") {
+            Some(text) => json("hyperparameters", text, "a JSON object")?,
+            None => BTreeMap::new(),
+        },
         final_loss: finite_or_null("final_loss")?,
         final_accuracy: finite_or_null("final_accuracy")?,
         ..Provenance::default()

@@ -167,7 +167,7 @@ impl<'a> PersistentField<'a, u32> for StateFormat {
     }
 }
 
-/// Every parameter of the plugin. See the README's parameter table for ranges and defaults.
+/// Every parameter of the plugin. See docs/plugin.md for ranges and defaults.
 #[derive(Params)]
 pub struct JazzSynthParams {
     /// Sampling temperature; 0 = always the most likely value (the original exercise).

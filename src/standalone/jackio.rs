@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::engine::{Engine, Generated, MidiIn, Output, Rhythm, Transport};
+use crate::engine::{samples_per_beat, Engine, Generated, MidiIn, Output, Rhythm, Transport};
 use crate::standalone::live::{self, choose_port, note_message, PortError, Scheduled, StopReason};
 use crate::standalone::midiclock;
 use crate::standalone::session::Setup;
@@ -265,9 +265,9 @@ impl Core {
         back: u32,
         n: u32,
     ) -> (Transport, u32, bool) {
-        let own_spb = self.sample_rate * 60.0 / self.tempo_bpm;
+        let own_spb = samples_per_beat(self.sample_rate, self.tempo_bpm);
         let (transport, spb) = if self.follow {
-            let spb = self.sample_rate * 60.0 / followed.tempo_bpm;
+            let spb = samples_per_beat(self.sample_rate, followed.tempo_bpm);
             let t = Transport {
                 playing: followed.rolling,
                 tempo_bpm: followed.tempo_bpm,
@@ -330,7 +330,7 @@ impl Core {
         }
         if self.clock_out && transport.playing {
             if let Some(p) = transport.position_beats {
-                let spb = self.sample_rate * 60.0 / transport.tempo_bpm;
+                let spb = samples_per_beat(self.sample_rate, transport.tempo_bpm);
                 for (_, offset) in midiclock::ticks_in_block(p, n, spb) {
                     if self.scheduled.len() < MAX_MESSAGES {
                         self.scheduled
@@ -342,7 +342,7 @@ impl Core {
         for g in &self.out.generated {
             // A full log queue only loses a printed line, never a note.
             let position_beats = transport.position_beats.unwrap_or(0.0)
-                + f64::from(g.sample) * transport.tempo_bpm / 60.0 / self.sample_rate;
+                + f64::from(g.sample) / samples_per_beat(self.sample_rate, transport.tempo_bpm);
             let _ = self.log.try_send(LogEvent {
                 frame: first_frame + u64::from(g.sample),
                 position_beats,
@@ -482,7 +482,8 @@ fn followed(transport: &jack::Transport, sample_rate: f64, tempo_bpm: f64) -> Fo
                 tempo_bpm
             };
             // The BBT may describe a frame before this cycle's first.
-            let behind = f64::from(sp.pos.bbt_offset().unwrap_or(0)) * tempo / 60.0 / sample_rate;
+            let behind =
+                f64::from(sp.pos.bbt_offset().unwrap_or(0)) / samples_per_beat(sample_rate, tempo);
             Followed {
                 rolling,
                 position_beats: beats * quarters_per_beat + behind,
@@ -492,7 +493,7 @@ fn followed(transport: &jack::Transport, sample_rate: f64, tempo_bpm: f64) -> Fo
         // No timebase master: the frame counter at our tempo.
         None => Followed {
             rolling,
-            position_beats: f64::from(sp.pos.frame()) * tempo_bpm / 60.0 / sample_rate,
+            position_beats: f64::from(sp.pos.frame()) / samples_per_beat(sample_rate, tempo_bpm),
             tempo_bpm,
         },
     }
@@ -589,7 +590,7 @@ fn warm_up(setup: &Setup, sample_rate: f64, buffer_size: u32) {
     let mut engine = setup.engine(sample_rate);
     let mut out = Output::with_capacity(256);
     let n = buffer_size.max(64);
-    let spb = sample_rate * 60.0 / setup.tempo_bpm;
+    let spb = samples_per_beat(sample_rate, setup.tempo_bpm);
     let mut s = 0u32;
     while f64::from(s) < spb * 2.0 {
         let t = Transport {
@@ -709,7 +710,7 @@ pub fn run_jack(
     std::thread::sleep(period * 3 + Duration::from_millis(5));
     shared.start.store(true, Ordering::Release);
 
-    let spb = f64::from(sample_rate) * 60.0 / setup.tempo_bpm;
+    let spb = samples_per_beat(f64::from(sample_rate), setup.tempo_bpm);
     let beat_grid = !opts.follow_transport && setup.settings.rhythm == Rhythm::Beat;
     let mut max_beat_error: Option<u64> = None;
     let mut values = 0usize;
@@ -913,7 +914,7 @@ mod tests {
         let (mut c, _l) = core(&opts(1), tempo);
         let (sent, ended) = run(&mut c, (0..1000).map(|k| k * N), tempo);
         assert!(ended);
-        let end = crate::engine::end_sample(4.0, 48_000.0 * 60.0 / tempo);
+        let end = crate::engine::end_sample(4.0, samples_per_beat(48_000.0, tempo));
         let n = sent.len();
         assert_eq!(sent[n - 1], (end, vec![midiclock::STOP]));
         assert_eq!(sent[n - 2], (end, vec![0xB0, 123, 0]));
@@ -962,7 +963,7 @@ mod tests {
             ..JackOptions::default()
         };
         let (mut c, _l) = core(&o, tempo);
-        let spb = 48_000.0 * 60.0 / tempo;
+        let spb = samples_per_beat(48_000.0, tempo);
         let stopped = Followed {
             rolling: false,
             position_beats: 0.0,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::engine::{Engine, MidiIn, NoteEvent, Output, Transport};
+use crate::engine::{samples_per_beat, Engine, MidiIn, NoteEvent, Output, Transport};
 use crate::standalone::midiclock::{self, ClockFollower};
 use crate::standalone::session::Setup;
 
@@ -727,7 +727,7 @@ pub fn run_live(
     let mut follower = ClockFollower::new(setup.tempo_bpm);
     let origin = Instant::now();
     let secs = |t: Instant| t.saturating_duration_since(origin).as_secs_f64();
-    let spb_internal = sr * 60.0 / setup.tempo_bpm;
+    let spb_internal = samples_per_beat(sr, setup.tempo_bpm);
 
     // A short lead so the first beat is not late because of start-up work.
     let t0 = origin + Duration::from_millis(30);
@@ -788,7 +788,7 @@ pub fn run_live(
                     }
                     let (n, last) = match clock_end {
                         Some(e) if ft.playing => {
-                            let spb = sr * 60.0 / ft.tempo_bpm;
+                            let spb = samples_per_beat(sr, ft.tempo_bpm);
                             let left = ((e - ft.position_beats) * spb + 1e-6).floor().max(0.0);
                             if left < f64::from(block) {
                                 (left as u32, true)
@@ -817,7 +817,7 @@ pub fn run_live(
             scheduled.extend(out.notes.iter().map(note_message));
             if opts.clock_out && transport.playing {
                 if let Some(p) = transport.position_beats {
-                    let spb = sr * 60.0 / transport.tempo_bpm;
+                    let spb = samples_per_beat(sr, transport.tempo_bpm);
                     for (_, offset) in midiclock::ticks_in_block(p, n, spb) {
                         scheduled.push(Scheduled::realtime(offset, midiclock::CLOCK));
                     }
@@ -842,7 +842,7 @@ pub fn run_live(
                 values += 1;
                 if opts.print_notes {
                     let at = transport.position_beats.unwrap_or(0.0)
-                        + f64::from(g.sample) * transport.tempo_bpm / 60.0 / sr;
+                        + f64::from(g.sample) / samples_per_beat(sr, transport.tempo_bpm);
                     // A closed terminal must not stop the music.
                     let _ = writeln!(log, "{}", setup.note_line(g, at));
                 }

@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn every_tick_once_for_any_block_size() {
         // 137.5 BPM at 44.1 kHz: ticks fall between samples.
-        let spb = 44_100.0 * 60.0 / 137.5;
+        let spb = crate::engine::samples_per_beat(44_100.0, 137.5);
         let total = (spb * 8.0) as u64;
         let reference = ticks_over(total, 1, spb);
         assert_eq!(reference.len(), 8 * 24);

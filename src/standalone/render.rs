@@ -11,7 +11,7 @@ use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
 use crate::engine::preview::PreviewVoice;
-use crate::engine::{end_sample, Generated, NoteEvent, Output, Transport};
+use crate::engine::{end_sample, samples_per_beat, Generated, NoteEvent, Output, Transport};
 use crate::standalone::session::Setup;
 
 /// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
@@ -68,7 +68,7 @@ pub struct Timeline {
 impl Timeline {
     /// Samples per quarter note.
     pub fn samples_per_beat(&self) -> f64 {
-        self.sample_rate * 60.0 / self.tempo_bpm
+        samples_per_beat(self.sample_rate, self.tempo_bpm)
     }
 
     /// A sample position as MIDI ticks ([`TICKS_PER_QUARTER`] per quarter note).
@@ -391,7 +391,7 @@ pub fn render_timeline(
 ) -> (Timeline, Vec<GeneratedAt>) {
     let block = block.max(1);
     let mut engine = setup.engine(sample_rate);
-    let spb = sample_rate * 60.0 / setup.tempo_bpm;
+    let spb = samples_per_beat(sample_rate, setup.tempo_bpm);
     let total_beats = f64::from(bars) * f64::from(setup.beats_per_bar);
     // The last beat's sample is excluded: rounding up would let the beat
     // after the end sound for one sample.
