@@ -12,13 +12,7 @@ fn seed_size_model() -> Model {
     let mut p = LstmParams::zeros(n, h);
     // Deterministic, non-trivial weights (a cheap hash), ±0.25.
     let mut s = 0x9E37_79B9u32;
-    for buf in [
-        &mut p.kernel,
-        &mut p.recurrent_kernel,
-        &mut p.bias,
-        &mut p.dense_kernel,
-        &mut p.dense_bias,
-    ] {
+    for buf in p.tensors_mut() {
         for x in buf.iter_mut() {
             s ^= s << 13;
             s ^= s >> 17;

@@ -1,6 +1,7 @@
 //! jazz-synth: an LSTM jazz improviser (deepjazz lineage) as a plugin, a standalone player and a
 //! trainer. The folders are the floors, each importing only those below it:
 //!
+//! - [`files`]: the one atomic file write;
 //! - [`music`]: pitch theory, the value grammar, chord progressions;
 //! - [`model`]: the LSTM and its weights file;
 //! - [`train`]: MIDI files → corpus of values → trained weights;
@@ -8,6 +9,7 @@
 //! - [`plugin`] and [`standalone`]: the front ends (CLAP/VST3, live MIDI/JACK, files).
 
 pub mod engine;
+pub mod files;
 pub mod fuzzing;
 pub mod model;
 pub mod music;

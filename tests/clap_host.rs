@@ -1,11 +1,11 @@
 //! jazz-synth as a DAW sees it: the plugin binary loaded through CLAP (clack-host), driven by a
 //! real CLAP transport, its notes read back from the host's output event list.
 
-mod clap_harness;
+mod common;
 
 use std::path::PathBuf;
 
-use clap_harness::*;
+use common::clap_harness::*;
 use serde_json::json;
 
 const SR: f64 = 48_000.0;

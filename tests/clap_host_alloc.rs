@@ -6,11 +6,11 @@
 //!
 //! Run: `cargo test --features assert_process_allocs --test clap_host_alloc`
 
-mod clap_harness;
+mod common;
 
 use std::time::Duration;
 
-use clap_harness::*;
+use common::clap_harness::*;
 use serde_json::json;
 
 /// A small deterministic PRNG (xorshift64*), so a failure replays exactly.

@@ -3,13 +3,13 @@
 //! playing, fall back to defaults, and say so in its log (`NICE_LOG`, set before the first
 //! instance of this test process loads the plugin).
 
-mod clap_harness;
+mod common;
 
 use std::path::PathBuf;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use clap_harness::*;
+use common::clap_harness::*;
 use serde_json::json;
 
 const SR: f64 = 48_000.0;

@@ -10,7 +10,8 @@ use jazz_synth::train::corpus::{
 use midly::num::{u15, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
-const METHENY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/original_metheny.mid");
+mod common;
+use common::METHENY;
 
 /// The original pipeline (deepjazz `preprocess.py` + `grammar.py`) run with music21 4.1 on
 /// `original_metheny.mid`, one line per measure; music21 3.1 and 5.1 print the same.

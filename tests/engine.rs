@@ -3,11 +3,14 @@
 //! allocation on the audio path.
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+
+mod common;
+
 use jazz_synth::engine::{
     sample_sequence, samples_per_beat, ChordSource, Contour, Engine, Generated, MidiIn, NoteEvent,
     Output, Rhythm, Settings, Transport,
 };
-use jazz_synth::model::lstm::{self, sample_with, LstmParams, Model, Provenance};
+use jazz_synth::model::lstm::{self, sample_with, Model};
 use jazz_synth::model::weights;
 use jazz_synth::music::grammar::{Role, Value};
 use jazz_synth::music::theory::Chord;
@@ -48,22 +51,7 @@ const VOCAB: &[&str] = &[
 
 /// A small random network over [`VOCAB`], a different model to swap in.
 fn model_with_seed(seed: u64) -> Model {
-    let n = VOCAB.len();
-    let h = 16;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut params = LstmParams::zeros(n, h);
-    let mut fill = |v: &mut Vec<f32>, scale: f32| {
-        for x in v.iter_mut() {
-            *x = (rng.random::<f32>() * 2.0 - 1.0) * scale;
-        }
-    };
-    fill(&mut params.kernel, 1.0);
-    fill(&mut params.recurrent_kernel, 0.5);
-    fill(&mut params.bias, 0.2);
-    fill(&mut params.dense_kernel, 2.0);
-    fill(&mut params.dense_bias, 0.5);
-    let vocab = VOCAB.iter().map(|s| Value::parse(s).unwrap()).collect();
-    Model::new(params, vocab, Provenance::default()).unwrap()
+    common::random_model(&VOCAB, 16, seed)
 }
 
 /// The real default model (weights/metheny.safetensors, trained on the

@@ -3,8 +3,8 @@
 //! that once crashed a reader stay fixed, and the hand-made seeds (valid and broken files) keep
 //! each target's assertions exercised.
 
-#[path = "common/summary.rs"]
-mod summary;
+mod common;
+use common::summary;
 
 use std::path::Path;
 
@@ -58,11 +58,7 @@ fn saved_state_regressions() {
 /// progressions, the default and a typical saved state.
 #[test]
 fn the_seed_corpora_pass_their_targets() {
-    let midi = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/original_metheny.mid"
-    ))
-    .expect("the Metheny MIDI file");
+    let midi = std::fs::read(common::METHENY).expect("the Metheny MIDI file");
     let seeds = fuzzing::seeds(&midi).expect("seeds from the Metheny file");
     for (target, entry) in fuzzing::TARGETS {
         let mine: Vec<_> = seeds.iter().filter(|s| s.target == target).collect();

@@ -14,7 +14,7 @@ use rand::{RngExt, SeedableRng};
 #[global_allocator]
 static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/intervals.json");
+mod common;
 
 fn value(text: &str) -> Value {
     Value::parse(text).unwrap_or_else(|e| panic!("{e}"))
@@ -67,7 +67,8 @@ fn every_three_decimal_duration_round_trips() {
 #[test]
 fn every_music21_range_in_the_fixture_round_trips() {
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(common::fixture("intervals.json")).unwrap())
+            .unwrap();
     let rows = json["rows"].as_array().unwrap();
     assert!(rows.len() > 1000);
     for (i, row) in rows.iter().enumerate() {

@@ -4,7 +4,7 @@
 use jazz_synth::music::theory::{name_with_octave, Interval};
 use serde_json::Value as Json;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/intervals.json");
+mod common;
 
 struct Row {
     start: i32,
@@ -15,7 +15,8 @@ struct Row {
 }
 
 fn fixture() -> (Json, Vec<Row>) {
-    let text = std::fs::read_to_string(FIXTURE).expect("interval fixture is readable");
+    let text = std::fs::read_to_string(common::fixture("intervals.json"))
+        .expect("interval fixture is readable");
     let json: Json = serde_json::from_str(&text).expect("interval fixture is JSON");
     let rows = json["rows"]
         .as_array()

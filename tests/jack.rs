@@ -12,8 +12,8 @@
 //! JACK ran every cycle, so each run reports skips on both sides and is
 //! repeated (at most three times) until one is clean.
 
-#[path = "common/summary.rs"]
-mod summary;
+mod common;
+use common::summary;
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -213,16 +213,7 @@ fn finish(mut child: Child, timeout: Duration) -> (Option<i32>, String) {
     (status.code(), err)
 }
 
-/// A setup on the beat grid (one value per beat), which these timing tests check.
-fn setup(seed: u64, tempo: f64) -> Setup {
-    Setup::from_options(&MusicOptions {
-        seed: Some(seed),
-        tempo_bpm: Some(tempo),
-        rhythm: Some(jazz_synth::engine::Rhythm::Beat),
-        ..Default::default()
-    })
-    .unwrap()
-}
+use common::beat_setup as setup;
 
 /// Checks the message list leaves nothing sounding: every note-on is
 /// followed by a note-off of the same pitch, and the last messages are

@@ -4,30 +4,14 @@
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use jazz_synth::model::lstm::{argmax, sample, LstmParams, Model, Provenance};
 use jazz_synth::music::grammar::Value;
+
+mod common;
+use common::random_params;
 use rand::rngs::SmallRng;
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
-
-/// Parameters drawn uniformly in ±`scale`, large enough that gates saturate
-/// sometimes and the softmax is far from uniform.
-fn random_params(n_values: usize, hidden: usize, seed: u64, scale: f32) -> LstmParams {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut p = LstmParams::zeros(n_values, hidden);
-    for buf in [
-        &mut p.kernel,
-        &mut p.recurrent_kernel,
-        &mut p.bias,
-        &mut p.dense_kernel,
-        &mut p.dense_bias,
-    ] {
-        for x in buf.iter_mut() {
-            *x = (rng.random::<f32>() * 2.0 - 1.0) * scale;
-        }
-    }
-    p
-}
 
 fn model(params: LstmParams) -> Model {
     let vocab = (0..params.n_values).map(vocab_value).collect();
@@ -101,7 +85,7 @@ fn assert_within(tolerance: f64, what: &str, step: usize, got: &[f32], want: &[f
 }
 
 fn check_against_reference(n_values: usize, hidden: usize, portable: bool) {
-    let params = random_params(n_values, hidden, 7 + n_values as u64, 0.4);
+    let params = random_params(n_values, hidden, 7 + n_values as u64, [0.4; 5]);
     let mut m = model(params.clone());
     m.set_portable(portable);
     let mut reference = Reference::new(hidden);
@@ -143,7 +127,7 @@ fn saturated_gates_stay_finite_and_match() {
     // naive f32 loop with libm drifts from f64 at the same rate), so the
     // comparison is over the first steps with a 1e-4 tolerance; finiteness
     // is checked for much longer.
-    let params = random_params(20, 16, 99, 6.0);
+    let params = random_params(20, 16, 99, [6.0; 5]);
     let mut m = model(params.clone());
     let mut reference = Reference::new(16);
     for t in 0..300 {
@@ -162,7 +146,7 @@ fn saturated_gates_stay_finite_and_match() {
 
 #[test]
 fn reset_returns_to_the_first_step() {
-    let mut m = model(random_params(30, 12, 3, 0.5));
+    let mut m = model(random_params(30, 12, 3, [0.5; 5]));
     let first = m.step(None).to_vec();
     m.step(Some(4));
     m.step(Some(9));
@@ -175,7 +159,7 @@ fn reset_returns_to_the_first_step() {
 
 #[test]
 fn stepping_and_sampling_never_allocate() {
-    let mut m = model(random_params(90, 64, 5, 0.3));
+    let mut m = model(random_params(90, 64, 5, [0.3; 5]));
     let mut rng = SmallRng::seed_from_u64(1);
     let mut input = None;
     assert_no_alloc(|| {
@@ -241,7 +225,7 @@ fn a_model_can_be_built_on_one_thread_and_played_on_another() {
     fn assert_send<T: Send + 'static>() {}
     assert_send::<Model>();
     assert_send::<Box<Model>>();
-    let boxed = Box::new(model(random_params(10, 4, 1, 0.5)));
+    let boxed = Box::new(model(random_params(10, 4, 1, [0.5; 5])));
     let played = std::thread::spawn(move || {
         let mut m = boxed;
         m.step(None).len()
@@ -253,7 +237,7 @@ fn a_model_can_be_built_on_one_thread_and_played_on_another() {
 
 #[test]
 fn inconsistent_models_are_refused_with_a_reason() {
-    let params = random_params(5, 3, 1, 0.5);
+    let params = random_params(5, 3, 1, [0.5; 5]);
     let err = Model::new(params.clone(), vec![vocab_value(0)], Provenance::default())
         .unwrap_err()
         .to_string();

@@ -3,11 +3,11 @@
 //! process-wide (and nice-plug reads `NICE_LOG` once, when the plugin binary is first
 //! initialised), so this is its own test binary with a single test.
 
-mod clap_harness;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use clap_harness::*;
+use common::clap_harness::*;
 use serde_json::json;
 
 const SR: f64 = 48_000.0;

@@ -6,8 +6,8 @@
 //! `JAZZ_SYNTH_PROPERTY_SCALE=10` for ten times the cases. Each property reports how many cases it
 //! tried to the CI summary.
 
-#[path = "common/summary.rs"]
-mod summary;
+mod common;
+use common::summary;
 
 use std::sync::OnceLock;
 
@@ -22,7 +22,7 @@ use nice_plug::prelude::Params;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-const METHENY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/original_metheny.mid");
+use common::METHENY;
 
 /// Runs `test` on `cases` values of `strategy` with a fixed seed; panics with proptest's
 /// (shrunk) failing case; reports the cases to the CI summary.

@@ -2,7 +2,6 @@
 //! format-1 MIDI file (and WAV) that reads back with the engine's notes.
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::Command;
 
 use jazz_synth::engine::end_sample;
@@ -13,23 +12,10 @@ use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jazz-synth");
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jazz-synth-render-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::temp_dir;
 
-/// A setup on the beat grid (one value per beat), which these timing tests check.
-fn setup(seed: u64, tempo: f64) -> Setup {
-    Setup::from_options(&MusicOptions {
-        seed: Some(seed),
-        tempo_bpm: Some(tempo),
-        rhythm: Some(jazz_synth::engine::Rhythm::Beat),
-        ..Default::default()
-    })
-    .unwrap()
-}
+use common::beat_setup as setup;
 
 /// (onset tick, end tick, key, channel) of every note in a track.
 fn notes_of(track: &[midly::TrackEvent]) -> Vec<(u64, u64, u8, u8)> {

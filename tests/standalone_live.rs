@@ -2,8 +2,8 @@
 //! recording MIDI sink: the notes are the engine's, sent at their beat
 //! times, and every way of stopping leaves nothing sounding.
 
-#[path = "common/summary.rs"]
-mod summary;
+mod common;
+use common::summary;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,18 +13,8 @@ use jazz_synth::standalone::live::{
     LIVE_SAMPLE_RATE,
 };
 use jazz_synth::standalone::render::render_timeline;
-use jazz_synth::standalone::session::{MusicOptions, Setup};
 
-/// A setup on the beat grid (one value per beat), which these timing tests check.
-fn setup(seed: u64, tempo: f64) -> Setup {
-    Setup::from_options(&MusicOptions {
-        seed: Some(seed),
-        tempo_bpm: Some(tempo),
-        rhythm: Some(jazz_synth::engine::Rhythm::Beat),
-        ..Default::default()
-    })
-    .unwrap()
-}
+use common::beat_setup as setup;
 
 fn note_ons(sent: &[(Instant, Vec<u8>)]) -> Vec<(Instant, u8)> {
     sent.iter()

@@ -1,6 +1,7 @@
 //! The trainer: NumPy's random draws, Keras's initialisation, exact
 //! gradients, determinism, input validation, and learning on the seed setup.
 
+mod common;
 use jazz_synth::model::lstm::Model;
 use jazz_synth::music::grammar::Value;
 use jazz_synth::train::{
@@ -38,10 +39,7 @@ fn synthetic_corpus(len: usize, n: usize, seed: u32) -> Vec<usize> {
 
 #[test]
 fn choice_matches_numpy_for_every_fixture_draw() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/numpy_choice_seed0.json"
-    );
+    let path = common::fixture("numpy_choice_seed0.json");
     let text = std::fs::read_to_string(path).expect("fixture readable");
     let fixture: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
     let draws = fixture["draws"].as_object().expect("draws object");
@@ -381,7 +379,7 @@ fn a_diverging_run_stops_with_an_error() {
     assert!(err.to_string().contains("--lr"), "{err}");
 }
 
-const METHENY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/original_metheny.mid");
+use common::METHENY;
 
 /// The seed setup on the real Metheny corpus: the loss falls under half its
 /// first-epoch value within 100 epochs and the model beats always predicting

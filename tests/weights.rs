@@ -8,6 +8,9 @@ use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use std::collections::HashMap;
 
+mod common;
+use common::temp_dir as tempdir;
+
 const VOCAB: [&str; 5] = [
     "C,0.250",
     "S,0.500,<m3,P-4>",
@@ -29,13 +32,7 @@ fn params() -> LstmParams {
         std::f32::consts::PI,
     ];
     let mut k = 0usize;
-    for buf in [
-        &mut p.kernel,
-        &mut p.recurrent_kernel,
-        &mut p.bias,
-        &mut p.dense_kernel,
-        &mut p.dense_bias,
-    ] {
+    for buf in p.tensors_mut() {
         for x in buf.iter_mut() {
             *x = if k.is_multiple_of(7) {
                 specials[k % specials.len()]
@@ -432,13 +429,6 @@ fn every_kind_of_problem_has_its_own_message() {
     assert_eq!(first_words.len(), messages.len(), "{messages:#?}");
 }
 
-fn tempdir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("jazz-weights-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn the_shipped_model_is_the_seed_training_of_the_metheny_solo() {
     let model = weights::default_model();
@@ -459,10 +449,7 @@ fn the_shipped_model_is_the_seed_training_of_the_metheny_solo() {
         assert_eq!(hp[key], value, "hyper-parameter {key}");
     }
     // Trained from the very file the tests read.
-    let midi = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/original_metheny.mid"
-    ));
+    let midi = std::path::Path::new(common::METHENY);
     let record = jazz_synth::train::file_record(midi).expect("the Metheny file");
     assert_eq!(prov.training_files, vec![record]);
     // It learned: far below the untrained loss of 29 · ln(n_values).

@@ -258,11 +258,8 @@ fn runtime(message: impl Into<String>) -> Failure {
 }
 
 fn cmd_sample(args: &SampleArgs) -> Result<(), Failure> {
-    let mut model = match &args.weights {
-        Some(p) => weights::load_file(p)
-            .map_err(|e| usage(format!("cannot use the weights file {}: {e}", p.display())))?,
-        None => weights::default_model(),
-    };
+    let mut model = weights::resolve(args.weights.as_deref())
+        .map_err(|e| usage(format!("cannot use the weights file {e}")))?;
     if !args.temperature.is_finite() || args.temperature < 0.0 {
         return Err(usage(format!(
             "--temperature {}: use 0 or more",
@@ -289,16 +286,8 @@ fn cmd_quality(args: &QualityArgs) -> Result<(), Failure> {
     let corpus = match &args.weights {
         None => None,
         Some(path) => {
-            let model = if path.as_os_str() == "builtin" {
-                weights::default_model()
-            } else {
-                weights::load_file(path).map_err(|e| {
-                    usage(format!(
-                        "cannot use the weights file {}: {e}",
-                        path.display()
-                    ))
-                })?
-            };
+            let model = weights::resolve(Some(path))
+                .map_err(|e| usage(format!("cannot use the weights file {e}")))?;
             let stats = model.provenance().corpus_stats;
             if stats.is_none() {
                 return Err(usage(format!(

@@ -93,6 +93,18 @@ impl LstmParams {
         }
     }
 
+    /// The five buffers, in weights-file order (kernel, recurrent kernel, bias, dense kernel,
+    /// dense bias), for filling them.
+    pub fn tensors_mut(&mut self) -> [&mut Vec<f32>; 5] {
+        [
+            &mut self.kernel,
+            &mut self.recurrent_kernel,
+            &mut self.bias,
+            &mut self.dense_kernel,
+            &mut self.dense_bias,
+        ]
+    }
+
     /// The tensors by their weights-file names, with their shapes.
     pub fn tensors(&self) -> [(&'static str, Vec<usize>, &[f32]); 5] {
         let (n, h) = (self.n_values, self.hidden);

@@ -2,6 +2,7 @@
 //!
 //! In short:
 //! - `load(bytes: &[u8]) -> Result<Model, WeightsError>`, `load_file(path)`, `save_atomic(&Model, path)`.
+//! - `resolve(Option<&Path>)`: the built-in model or a checked file, wherever a path is optional.
 //! - `default_model() -> Model` from `include_bytes!("../../weights/metheny.safetensors")`.
 //!
 //! # Format `jazz-synth/1`
@@ -47,7 +48,6 @@ use crate::model::lstm::{
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The format tag this version reads and writes.
@@ -453,6 +453,19 @@ fn read_corpus_keys(
     Ok(())
 }
 
+/// What names the built-in model where a weights path is asked for (`--weights builtin`).
+pub const BUILTIN: &str = "builtin";
+
+/// The one place an optional weights path becomes a model: none (or [`BUILTIN`]) is the
+/// built-in model, anything else a file read and checked by [`load_file`], whose errors name
+/// the path.
+pub fn resolve(path: Option<&Path>) -> Result<Model, WeightsError> {
+    match path {
+        Some(p) if p.as_os_str() != BUILTIN => load_file(p),
+        _ => Ok(default_model()),
+    }
+}
+
 /// Reads and checks a weights file; errors name the path.
 pub fn load_file(path: impl AsRef<Path>) -> Result<Model, WeightsError> {
     let path = path.as_ref();
@@ -543,41 +556,8 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 /// one, never a partial file.
 pub fn save_atomic(model: &Model, path: impl AsRef<Path>) -> Result<(), WeightsError> {
     let path = path.as_ref();
-    let bytes = to_bytes(model);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| WeightsError::Io {
-            path: path.to_path_buf(),
-            error: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the output path names a directory, not a file",
-            ),
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable; not every platform can open a
-        // directory, and the file is complete either way.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|error| {
-        let _ = std::fs::remove_file(&tmp);
-        WeightsError::Io {
-            path: path.to_path_buf(),
-            error,
-        }
+    crate::files::write_atomic(path, &to_bytes(model)).map_err(|error| WeightsError::Io {
+        path: path.to_path_buf(),
+        error,
     })
 }

@@ -521,13 +521,14 @@ impl WeightsSource {
 
     /// Loads and validates the model. The error names the file and says why.
     pub fn load(&self) -> Result<Box<Model>, String> {
-        match self {
-            WeightsSource::Embedded => Ok(Box::new(weights::default_model())),
-            // The weights loader's messages already name the file.
-            WeightsSource::File(path) => weights::load_file(path)
-                .map(Box::new)
-                .map_err(|err| err.to_string()),
-        }
+        let path = match self {
+            WeightsSource::Embedded => None,
+            WeightsSource::File(path) => Some(path.as_path()),
+        };
+        // The weights loader's messages already name the file.
+        weights::resolve(path)
+            .map(Box::new)
+            .map_err(|err| err.to_string())
     }
 }
 

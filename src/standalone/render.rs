@@ -3,9 +3,8 @@
 //! file through the plugin's preview voice. Files are written atomically.
 
 use std::fmt;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
@@ -99,33 +98,9 @@ impl RenderError {
     }
 }
 
-/// Writes `bytes` to `path` so that readers see either the old file or the
-/// complete new one, never a partial write: a temporary file beside the
-/// target, flushed to disk, then renamed over it.
+/// Writes `bytes` to `path` atomically ([`crate::files::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| RenderError {
-            message: format!("cannot write {}: not a file name", path.display()),
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        RenderError::io(path, e)
-    })
+    crate::files::write_atomic(path, bytes).map_err(|e| RenderError::io(path, e))
 }
 
 /// A format-1 Standard MIDI File: track 0 tempo and time signature, track 1
@@ -525,6 +500,7 @@ fn chord_spans(setup: &Setup, total_beats: f64) -> Vec<ChordSpan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn timeline() -> Timeline {
         // 120 BPM at 48 kHz: 24000 samples per beat.

@@ -134,11 +134,8 @@ impl Setup {
             (None, None) => (builtin_progression(settings.progression)?, false),
         };
 
-        let model = match &o.weights {
-            Some(path) => weights::load_file(path)
-                .map_err(|e| format!("cannot use the weights file {}: {e}", path.display()))?,
-            None => weights::default_model(),
-        };
+        let model = weights::resolve(o.weights.as_deref())
+            .map_err(|e| format!("cannot use the weights file {e}"))?;
         Ok(Setup {
             model,
             settings,

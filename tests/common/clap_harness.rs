@@ -22,9 +22,8 @@ use clack_host::stream::{InputStream, OutputStream};
 use clack_host::utils::FixedPoint;
 use clap_sys::ext::state::{clap_plugin_state, CLAP_EXT_STATE};
 
-#[path = "../common/alt_weights.rs"]
-mod alt_weights;
-pub use alt_weights::write_alternative_weights;
+#[allow(unused_imports)] // for the binaries that use the harness only
+pub use super::alt_weights::write_alternative_weights;
 
 pub const PLUGIN_ID: &CStr = c"io.github.jazz-synth.jazz-synth";
 /// Largest block the tests ask for, in samples.
