@@ -51,7 +51,7 @@ const VOCAB: &[&str] = &[
 
 /// A small random network over [`VOCAB`], a different model to swap in.
 fn model_with_seed(seed: u64) -> Model {
-    common::random_model(&VOCAB, 16, seed)
+    common::random_model(VOCAB, 16, seed)
 }
 
 /// The real default model (weights/metheny.safetensors, trained on the
