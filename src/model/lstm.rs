@@ -44,6 +44,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::model::aligned::AlignedF32;
 use crate::music::contour::IntervalProfile;
 use crate::music::quality::Figures;
 use std::fmt;
@@ -309,23 +310,23 @@ pub struct Model {
     provenance: Provenance,
     /// `kernel` with its columns in gate-block order, one row per value,
     /// followed by one row of zeros for the all-zero input.
-    kernel_packed: Vec<f32>,
+    kernel_packed: AlignedF32,
     /// `bias` in gate-block order.
-    bias_packed: Vec<f32>,
+    bias_packed: AlignedF32,
     /// `recurrent_kernel` packed by [`pack_gates`].
-    recurrent_packed: Vec<f32>,
+    recurrent_packed: AlignedF32,
     /// `dense_kernel` packed by [`pack_blocks`] with zero-padded columns.
-    dense_packed: Vec<f32>,
+    dense_packed: AlignedF32,
     /// `dense_bias` zero-padded to the packed width.
-    dense_bias_padded: Vec<f32>,
+    dense_bias_padded: AlignedF32,
     /// Hidden state, padded to whole gate blocks (padding stays 0).
-    h: Vec<f32>,
+    h: AlignedF32,
     /// The step's new hidden state, swapped with `h` at the end of the step.
-    h_next: Vec<f32>,
+    h_next: AlignedF32,
     /// Cell state, padded like `h`.
-    c: Vec<f32>,
+    c: AlignedF32,
     /// Logits, then probabilities; padded to the packed width.
-    probs: Vec<f32>,
+    probs: AlignedF32,
     /// Use the AVX2+FMA kernel (detected once, at construction).
     fast: bool,
 }
@@ -349,21 +350,22 @@ impl Model {
         let (n, h) = (params.n_values, params.hidden);
         let h_padded = h.div_ceil(UNITS) * UNITS;
         let padded = n.div_ceil(DENSE_BLOCK) * DENSE_BLOCK;
-        let mut dense_bias_padded = vec![0.0; padded];
+        let mut dense_bias_padded = AlignedF32::zeros(padded);
         dense_bias_padded[..n].copy_from_slice(&params.dense_bias);
         // Padding units have zero weights and bias, so their c and h stay 0.
         let mut kernel_packed = pack_gate_rows(&params.kernel, n, h);
         kernel_packed.resize(kernel_packed.len() + 4 * h_padded, 0.0);
+        let aligned = |v: Vec<f32>| AlignedF32::from_slice(&v);
         Ok(Model {
-            kernel_packed,
-            bias_packed: pack_gate_rows(&params.bias, 1, h),
-            recurrent_packed: pack_gates(&params.recurrent_kernel, h, h),
-            dense_packed: pack_blocks::<DENSE_BLOCK>(&params.dense_kernel, h, n),
+            kernel_packed: aligned(kernel_packed),
+            bias_packed: aligned(pack_gate_rows(&params.bias, 1, h)),
+            recurrent_packed: aligned(pack_gates(&params.recurrent_kernel, h, h)),
+            dense_packed: aligned(pack_blocks::<DENSE_BLOCK>(&params.dense_kernel, h, n)),
             dense_bias_padded,
-            h: vec![0.0; h_padded],
-            h_next: vec![0.0; h_padded],
-            c: vec![0.0; h_padded],
-            probs: vec![0.0; padded],
+            h: AlignedF32::zeros(h_padded),
+            h_next: AlignedF32::zeros(h_padded),
+            c: AlignedF32::zeros(h_padded),
+            probs: AlignedF32::zeros(padded),
             fast: simd_available(),
             params,
             vocab,

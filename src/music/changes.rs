@@ -218,317 +218,357 @@ impl fmt::Display for ChangesError {
 impl std::error::Error for ChangesError {}
 
 /// Parses one chord symbol such as `Dm7`, `G7b9`, `Bbmaj7/D`, `F#m7b5`,
-/// `C6/9`, `Ebø`, `Bdim7`, `Gsus4`, `Am(maj7)`, `C7alt`.
+/// `C6/9`, `Ebø`, `Bdim7`, `Gsus4`, `Am(maj7)`, `C7alt`, `C{3,5,b7,9}`.
 ///
 /// On error returns the reason and the character index inside `symbol` where
 /// the problem starts.
 pub fn parse_symbol(symbol: &str) -> Result<ChordSymbol, (usize, String)> {
     let chars: Vec<char> = symbol.chars().collect();
     let mut p = Cursor { c: &chars, i: 0 };
-    let root = match p.note() {
-        Some(r) => r,
-        None => {
-            let found = chars.first().copied().unwrap_or(' ');
-            let hint = if found.is_ascii_lowercase() && ('a'..='g').contains(&found) {
-                format!("the root '{found}' must be an upper-case note name (A–G)")
-            } else {
-                format!("'{found}' is not a note name: a chord starts with A–G, then # or b")
-            };
-            return Err((0, hint));
-        }
-    };
-
-    // Explicit interval list: C{3,5,b7,9}.
-    if p.eat("{") {
-        let mut intervals: u16 = 1;
-        loop {
-            let at = p.i;
-            if p.eat("}") {
-                break;
-            }
-            let found = INTERVAL_NAMES
-                .iter()
-                .enumerate()
-                .skip(1)
-                .rev()
-                .find(|(_, name)| p.eat(name));
-            match found {
-                Some((i, _)) => intervals |= 1 << i,
-                None => {
-                    return Err((
-                        at,
-                        "inside { } list intervals: b9 9 b3 3 11 b5 5 #5 6 b7 7".into(),
-                    ))
-                }
-            }
-            if !p.eat(",") && p.peek() != Some('}') {
-                return Err((p.i, "missing '}'".into()));
-            }
-        }
-        let mut bass = None;
-        if p.eat("/") {
-            let at = p.i;
-            bass = p.note();
-            if bass.is_none() {
-                return Err((
-                    at,
-                    "after '/' write the bass note (A–G, then # or b)".into(),
-                ));
-            }
-        }
-        if p.i < chars.len() {
-            let rest: String = chars[p.i..].iter().collect();
-            return Err((p.i, format!("unexpected \"{rest}\" after the chord")));
-        }
-        let bass = bass.filter(|&b| b != root);
-        return Ok(ChordSymbol {
-            root,
-            intervals,
-            bass,
-        });
-    }
-
-    #[derive(PartialEq, Clone, Copy)]
-    enum Third {
-        Major,
-        Minor,
-        Sus4,
-        Sus2,
-        Omit,
-    }
-    #[derive(PartialEq, Clone, Copy)]
-    enum Seventh {
-        None,
-        Minor,
-        Major,
-        Diminished,
-    }
-    let mut third = Third::Major;
-    let mut fifth = Some(FIFTH);
-    let mut seventh = Seventh::None;
-    let mut extra: u16 = 0;
-    let mut major_marker = false;
-    let mut diminished = false;
-
-    // Triad quality. "maj"/"M"/"Δ" must be tried before "m".
-    if p.eat_any(&["maj", "Maj", "MAJ"]) {
-        major_marker = true;
-    } else if p.eat_any(&["Δ", "^"]) {
-        major_marker = true;
-        seventh = Seventh::Major;
-    } else if p.eat_any(&["M"]) {
-        major_marker = true;
-    } else if p.eat_any(&["min", "mi", "m", "-"]) {
-        third = Third::Minor;
-        // Minor-major seventh: mMaj7, m(maj7), mM7, -Δ7.
-        let paren = p.eat("(");
-        if p.eat_any(&["maj", "Maj", "M", "Δ", "^"]) {
-            major_marker = true;
-        } else if paren {
-            p.i -= 1;
-        }
-        if paren && major_marker {
-            p.eat_any(&["7"]);
-            if !p.eat(")") {
-                return Err((p.i, "missing ')' after the major seventh".into()));
-            }
-            seventh = Seventh::Major;
-        }
-    } else if p.eat_any(&["dim", "o", "°"]) {
-        third = Third::Minor;
-        fifth = Some(FLAT5);
-        diminished = true;
-    } else if p.eat_any(&["ø", "Ø"]) {
-        third = Third::Minor;
-        fifth = Some(FLAT5);
-        seventh = Seventh::Minor;
-        p.eat("7");
-    } else if p.eat_any(&["aug", "+"]) {
-        fifth = Some(SHARP5);
-    }
-
-    // The number: 5, 6, 6/9, 69, 7, 9, 11, 13.
-    let number_at = p.i;
-    let number = p.number();
-    let major7 = if major_marker {
-        Seventh::Major
-    } else if diminished {
-        Seventh::Diminished
+    let root = read_root(&mut p)?;
+    let intervals = if p.eat("{") {
+        read_interval_list(&mut p)?
     } else {
-        Seventh::Minor
+        let mut quality = SymbolReading::default();
+        quality.read_triad(&mut p)?;
+        quality.read_number(&mut p)?;
+        quality.read_alterations(&mut p)?;
+        quality.intervals()
     };
-    match number {
-        None => {}
-        Some(5) => {
-            if third != Third::Major || major_marker {
-                return Err((number_at, "a power chord is written like C5".into()));
-            }
-            third = Third::Omit;
-        }
-        Some(6) => {
-            extra |= 1 << SIXTH;
-            if p.eat("/9") {
-                extra |= 1 << NINE;
-            }
-        }
-        Some(69) => extra |= (1 << SIXTH) | (1 << NINE),
-        Some(7) => seventh = major7,
-        Some(9) => {
-            seventh = major7;
-            extra |= 1 << NINE;
-        }
-        Some(11) => {
-            seventh = major7;
-            extra |= (1 << NINE) | (1 << FOURTH);
-        }
-        Some(13) => {
-            seventh = major7;
-            extra |= (1 << NINE) | (1 << SIXTH);
-        }
-        Some(n) => {
-            return Err((
-                number_at,
-                format!("{n} is not a chord extension (use 5, 6, 6/9, 7, 9, 11 or 13)"),
-            ))
-        }
-    }
-
-    // Alterations, tensions and suspensions, optionally in parentheses.
-    let mut depth = 0;
-    while let Some(c) = p.peek() {
-        if c == '/' {
-            break;
-        }
-        let at = p.i;
-        if p.eat("(") {
-            depth += 1;
-            continue;
-        }
-        if p.eat(")") {
-            if depth == 0 {
-                return Err((at, "')' without a matching '('".into()));
-            }
-            depth -= 1;
-            continue;
-        }
-        if p.eat(",") {
-            continue;
-        }
-        if p.eat("sus2") {
-            third = Third::Sus2;
-        } else if p.eat_any(&["sus4", "sus"]) {
-            third = Third::Sus4;
-        } else if p.eat("alt") {
-            if seventh == Seventh::None {
-                seventh = Seventh::Minor;
-            }
-            fifth = None;
-            extra |= (1 << B9) | (1 << MIN3) | (1 << FLAT5) | (1 << SHARP5);
-        } else if p.eat("add") {
-            match p.number() {
-                Some(2) | Some(9) => extra |= 1 << NINE,
-                Some(4) | Some(11) => extra |= 1 << FOURTH,
-                Some(6) | Some(13) => extra |= 1 << SIXTH,
-                _ => return Err((at, "write add2, add9, add4, add11, add6 or add13".into())),
-            }
-        } else if let Some(sign) = p.accidental() {
-            let n_at = p.i;
-            let alter: i8 = sign;
-            let fifth_or_tension = p.number();
-            match (fifth_or_tension, alter) {
-                (Some(5), -1) => fifth = Some(FLAT5),
-                (Some(5), 1) => fifth = Some(SHARP5),
-                (Some(9), -1) => extra |= 1 << B9,
-                (Some(9), 1) => extra |= 1 << MIN3,
-                (Some(11), 1) => extra |= 1 << FLAT5,
-                (Some(13), -1) => extra |= 1 << SHARP5,
-                (Some(n), _) => {
-                    return Err((
-                        n_at,
-                        format!(
-                            "{}{n} is not an alteration (use b5, #5, b9, #9, #11 or b13)",
-                            if alter < 0 { "b" } else { "#" }
-                        ),
-                    ))
-                }
-                (None, _) => {
-                    return Err((
-                        at,
-                        "an accidental here must be followed by 5, 9, 11 or 13".into(),
-                    ))
-                }
-            }
-            let is_tension = !matches!(fifth_or_tension, Some(5));
-            if is_tension && seventh == Seventh::None && !matches!(number, Some(6) | Some(69)) {
-                // An altered tension implies the seventh: C(b9) reads as C7(b9).
-                seventh = major7;
-            }
-        } else if let Some(n) = p.number() {
-            // Tensions in parentheses: C7(9), C7(13).
-            match n {
-                9 => extra |= 1 << NINE,
-                11 => extra |= 1 << FOURTH,
-                13 => extra |= 1 << SIXTH,
-                _ => {
-                    return Err((at, format!("{n} is not a tension (use 9, 11 or 13)")));
-                }
-            }
-        } else {
-            let rest: String = chars[at..].iter().collect();
-            return Err((
-                at,
-                format!(
-                    "cannot read \"{rest}\" (expected a chord quality like m7, maj7, 7b9, sus4)"
-                ),
-            ));
-        }
-    }
-    if depth != 0 {
-        return Err((p.i, "missing ')'".into()));
-    }
-
-    let mut bass = None;
-    if p.eat("/") {
-        let at = p.i;
-        match p.note() {
-            Some(b) => bass = Some(b),
-            None => {
-                return Err((
-                    at,
-                    "after '/' write the bass note (A–G, then # or b)".into(),
-                ))
-            }
-        }
-        if p.i < chars.len() {
-            let rest: String = chars[p.i..].iter().collect();
-            return Err((p.i, format!("unexpected \"{rest}\" after the bass note")));
-        }
-    }
-
-    let mut intervals: u16 = 1;
-    match third {
-        Third::Major => intervals |= 1 << MAJ3,
-        Third::Minor => intervals |= 1 << MIN3,
-        Third::Sus4 => intervals |= 1 << FOURTH,
-        Third::Sus2 => intervals |= 1 << NINE,
-        Third::Omit => {}
-    }
-    if let Some(f) = fifth {
-        intervals |= 1 << f;
-    }
-    match seventh {
-        Seventh::None => {}
-        Seventh::Minor => intervals |= 1 << MIN7,
-        Seventh::Major => intervals |= 1 << MAJ7,
-        Seventh::Diminished => intervals |= 1 << SIXTH,
-    }
-    intervals |= extra;
-    let bass = bass.filter(|&b| b != root);
+    let bass = read_bass(&mut p)?;
     Ok(ChordSymbol {
         root,
         intervals,
-        bass,
+        bass: bass.filter(|&b| b != root),
     })
+}
+
+type ParseResult<T> = Result<T, (usize, String)>;
+
+/// The root: A–G, then `#` or `b`.
+fn read_root(p: &mut Cursor) -> ParseResult<u8> {
+    p.note().ok_or_else(|| {
+        let found = p.c.first().copied().unwrap_or(' ');
+        let hint = if ('a'..='g').contains(&found) {
+            format!("the root '{found}' must be an upper-case note name (A–G)")
+        } else {
+            format!("'{found}' is not a note name: a chord starts with A–G, then # or b")
+        };
+        (0, hint)
+    })
+}
+
+/// An explicit interval list after `{`: `C{3,5,b7,9}`. Returns the intervals with the root.
+fn read_interval_list(p: &mut Cursor) -> ParseResult<u16> {
+    let mut intervals: u16 = 1;
+    loop {
+        let at = p.i;
+        if p.eat("}") {
+            return Ok(intervals);
+        }
+        let found = INTERVAL_NAMES
+            .iter()
+            .enumerate()
+            .skip(1)
+            .rev()
+            .find(|(_, name)| p.eat(name));
+        match found {
+            Some((i, _)) => intervals |= 1 << i,
+            None => {
+                return Err((
+                    at,
+                    "inside { } list intervals: b9 9 b3 3 11 b5 5 #5 6 b7 7".into(),
+                ))
+            }
+        }
+        if !p.eat(",") && p.peek() != Some('}') {
+            return Err((p.i, "missing '}'".into()));
+        }
+    }
+}
+
+/// The optional `/BASS` that ends a symbol; nothing may follow it.
+fn read_bass(p: &mut Cursor) -> ParseResult<Option<u8>> {
+    let bass = if p.eat("/") {
+        let at = p.i;
+        let note = p.note().ok_or_else(|| {
+            (
+                at,
+                "after '/' write the bass note (A–G, then # or b)".to_string(),
+            )
+        })?;
+        Some(note)
+    } else {
+        None
+    };
+    if p.i < p.c.len() {
+        let rest: String = p.c[p.i..].iter().collect();
+        let after = if bass.is_some() {
+            "the bass note"
+        } else {
+            "the chord"
+        };
+        return Err((p.i, format!("unexpected \"{rest}\" after {after}")));
+    }
+    Ok(bass)
+}
+
+#[derive(PartialEq, Clone, Copy, Default)]
+enum Third {
+    #[default]
+    Major,
+    Minor,
+    Sus4,
+    Sus2,
+    Omit,
+}
+
+#[derive(PartialEq, Clone, Copy, Default)]
+enum Seventh {
+    #[default]
+    None,
+    Minor,
+    Major,
+    Diminished,
+}
+
+/// What a symbol's quality, number and alterations say, read in that order.
+struct SymbolReading {
+    third: Third,
+    fifth: Option<u8>,
+    seventh: Seventh,
+    extra: u16,
+    major_marker: bool,
+    diminished: bool,
+    number: Option<u32>,
+}
+
+impl Default for SymbolReading {
+    fn default() -> Self {
+        SymbolReading {
+            third: Third::Major,
+            fifth: Some(FIFTH),
+            seventh: Seventh::None,
+            extra: 0,
+            major_marker: false,
+            diminished: false,
+            number: None,
+        }
+    }
+}
+
+impl SymbolReading {
+    /// The seventh a number (7, 9, 11, 13) or an altered tension implies.
+    fn implied_seventh(&self) -> Seventh {
+        if self.major_marker {
+            Seventh::Major
+        } else if self.diminished {
+            Seventh::Diminished
+        } else {
+            Seventh::Minor
+        }
+    }
+
+    /// The triad quality. "maj"/"M"/"Δ" must be tried before "m".
+    fn read_triad(&mut self, p: &mut Cursor) -> ParseResult<()> {
+        if p.eat_any(&["maj", "Maj", "MAJ"]) {
+            self.major_marker = true;
+        } else if p.eat_any(&["Δ", "^"]) {
+            self.major_marker = true;
+            self.seventh = Seventh::Major;
+        } else if p.eat_any(&["M"]) {
+            self.major_marker = true;
+        } else if p.eat_any(&["min", "mi", "m", "-"]) {
+            self.third = Third::Minor;
+            // Minor-major seventh: mMaj7, m(maj7), mM7, -Δ7.
+            let paren = p.eat("(");
+            if p.eat_any(&["maj", "Maj", "M", "Δ", "^"]) {
+                self.major_marker = true;
+            } else if paren {
+                p.i -= 1;
+            }
+            if paren && self.major_marker {
+                p.eat_any(&["7"]);
+                if !p.eat(")") {
+                    return Err((p.i, "missing ')' after the major seventh".into()));
+                }
+                self.seventh = Seventh::Major;
+            }
+        } else if p.eat_any(&["dim", "o", "°"]) {
+            self.third = Third::Minor;
+            self.fifth = Some(FLAT5);
+            self.diminished = true;
+        } else if p.eat_any(&["ø", "Ø"]) {
+            self.third = Third::Minor;
+            self.fifth = Some(FLAT5);
+            self.seventh = Seventh::Minor;
+            p.eat("7");
+        } else if p.eat_any(&["aug", "+"]) {
+            self.fifth = Some(SHARP5);
+        }
+        Ok(())
+    }
+
+    /// The number: 5, 6, 6/9, 69, 7, 9, 11, 13.
+    fn read_number(&mut self, p: &mut Cursor) -> ParseResult<()> {
+        let at = p.i;
+        self.number = p.number();
+        let seventh = self.implied_seventh();
+        match self.number {
+            None => {}
+            Some(5) => {
+                if self.third != Third::Major || self.major_marker {
+                    return Err((at, "a power chord is written like C5".into()));
+                }
+                self.third = Third::Omit;
+            }
+            Some(6) => {
+                self.extra |= 1 << SIXTH;
+                if p.eat("/9") {
+                    self.extra |= 1 << NINE;
+                }
+            }
+            Some(69) => self.extra |= (1 << SIXTH) | (1 << NINE),
+            Some(7) => self.seventh = seventh,
+            Some(9) => {
+                self.seventh = seventh;
+                self.extra |= 1 << NINE;
+            }
+            Some(11) => {
+                self.seventh = seventh;
+                self.extra |= (1 << NINE) | (1 << FOURTH);
+            }
+            Some(13) => {
+                self.seventh = seventh;
+                self.extra |= (1 << NINE) | (1 << SIXTH);
+            }
+            Some(n) => {
+                return Err((
+                    at,
+                    format!("{n} is not a chord extension (use 5, 6, 6/9, 7, 9, 11 or 13)"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Alterations, tensions and suspensions, optionally in parentheses, up to a `/` or the
+    /// end.
+    fn read_alterations(&mut self, p: &mut Cursor) -> ParseResult<()> {
+        let mut depth = 0;
+        while let Some(c) = p.peek() {
+            if c == '/' {
+                break;
+            }
+            let at = p.i;
+            if p.eat("(") {
+                depth += 1;
+            } else if p.eat(")") {
+                if depth == 0 {
+                    return Err((at, "')' without a matching '('".into()));
+                }
+                depth -= 1;
+            } else if p.eat(",") {
+            } else if p.eat("sus2") {
+                self.third = Third::Sus2;
+            } else if p.eat_any(&["sus4", "sus"]) {
+                self.third = Third::Sus4;
+            } else if p.eat("alt") {
+                if self.seventh == Seventh::None {
+                    self.seventh = Seventh::Minor;
+                }
+                self.fifth = None;
+                self.extra |= (1 << B9) | (1 << MIN3) | (1 << FLAT5) | (1 << SHARP5);
+            } else if p.eat("add") {
+                match p.number() {
+                    Some(2) | Some(9) => self.extra |= 1 << NINE,
+                    Some(4) | Some(11) => self.extra |= 1 << FOURTH,
+                    Some(6) | Some(13) => self.extra |= 1 << SIXTH,
+                    _ => return Err((at, "write add2, add9, add4, add11, add6 or add13".into())),
+                }
+            } else if let Some(sign) = p.accidental() {
+                self.read_altered(p, at, sign)?;
+            } else if let Some(n) = p.number() {
+                // Tensions in parentheses: C7(9), C7(13).
+                match n {
+                    9 => self.extra |= 1 << NINE,
+                    11 => self.extra |= 1 << FOURTH,
+                    13 => self.extra |= 1 << SIXTH,
+                    _ => return Err((at, format!("{n} is not a tension (use 9, 11 or 13)"))),
+                }
+            } else {
+                let rest: String = p.c[at..].iter().collect();
+                return Err((
+                    at,
+                    format!(
+                        "cannot read \"{rest}\" (expected a chord quality like m7, maj7, 7b9, sus4)"
+                    ),
+                ));
+            }
+        }
+        if depth != 0 {
+            return Err((p.i, "missing ')'".into()));
+        }
+        Ok(())
+    }
+
+    /// An altered fifth or tension after its accidental (`sign` -1 flat, +1 sharp) at `at`.
+    fn read_altered(&mut self, p: &mut Cursor, at: usize, sign: i8) -> ParseResult<()> {
+        let n_at = p.i;
+        let degree = p.number();
+        match (degree, sign) {
+            (Some(5), -1) => self.fifth = Some(FLAT5),
+            (Some(5), 1) => self.fifth = Some(SHARP5),
+            (Some(9), -1) => self.extra |= 1 << B9,
+            (Some(9), 1) => self.extra |= 1 << MIN3,
+            (Some(11), 1) => self.extra |= 1 << FLAT5,
+            (Some(13), -1) => self.extra |= 1 << SHARP5,
+            (Some(n), _) => {
+                return Err((
+                    n_at,
+                    format!(
+                        "{}{n} is not an alteration (use b5, #5, b9, #9, #11 or b13)",
+                        if sign < 0 { "b" } else { "#" }
+                    ),
+                ))
+            }
+            (None, _) => {
+                return Err((
+                    at,
+                    "an accidental here must be followed by 5, 9, 11 or 13".into(),
+                ))
+            }
+        }
+        let is_tension = degree != Some(5);
+        if is_tension && self.seventh == Seventh::None && !matches!(self.number, Some(6) | Some(69))
+        {
+            // An altered tension implies the seventh: C(b9) reads as C7(b9).
+            self.seventh = self.implied_seventh();
+        }
+        Ok(())
+    }
+
+    /// The chord's intervals as a bit set over semitones above the root (bit 0, the root, set).
+    fn intervals(&self) -> u16 {
+        let mut intervals: u16 = 1;
+        match self.third {
+            Third::Major => intervals |= 1 << MAJ3,
+            Third::Minor => intervals |= 1 << MIN3,
+            Third::Sus4 => intervals |= 1 << FOURTH,
+            Third::Sus2 => intervals |= 1 << NINE,
+            Third::Omit => {}
+        }
+        if let Some(f) = self.fifth {
+            intervals |= 1 << f;
+        }
+        match self.seventh {
+            Seventh::None => {}
+            Seventh::Minor => intervals |= 1 << MIN7,
+            Seventh::Major => intervals |= 1 << MAJ7,
+            Seventh::Diminished => intervals |= 1 << SIXTH,
+        }
+        intervals | self.extra
+    }
 }
 
 struct Cursor<'a> {
