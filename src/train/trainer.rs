@@ -1,0 +1,469 @@
+//! A training run: configuration, the original's window draws, Adam with Keras's legacy decay,
+//! the epoch loop, statistics, errors and the provenance records of the training files.
+
+use super::network::{forward_backward_with, Batch, Network, Real, Workspace};
+use super::numpy_rng::NumpyRandomState;
+use crate::model::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
+use serde::Serialize;
+use std::fmt;
+use std::path::Path;
+
+/// Training hyper-parameters. `Default` is the original's seed setup.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainConfig {
+    /// Training windows drawn from the corpus (`m`).
+    pub windows: usize,
+    /// Time steps per window (`Tx`).
+    pub tx: usize,
+    /// LSTM hidden units (`n_a`).
+    pub hidden: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Keras legacy learning-rate decay per iteration (batch).
+    pub decay: f64,
+    pub epochs: usize,
+    /// Windows per batch (Keras default 32).
+    pub batch: usize,
+    /// Seeds NumPy's `RandomState` (windows, initial weights, shuffles).
+    pub seed: u32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> TrainConfig {
+        TrainConfig {
+            windows: 60,
+            tx: 30,
+            hidden: 64,
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            decay: 0.01,
+            epochs: 100,
+            batch: 32,
+            seed: 0,
+        }
+    }
+}
+
+/// Adam's ε (Keras's `backend.epsilon()`).
+pub const ADAM_EPSILON: f64 = 1e-7;
+
+impl TrainConfig {
+    /// Checks every setting; the message names the setting and the range.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |what: String| Err(TrainError::BadConfig(what));
+        if self.windows == 0 {
+            return bad("windows must be at least 1".into());
+        }
+        if self.tx < 2 {
+            return bad(format!(
+                "tx = {} is too short: a window needs at least 2 steps",
+                self.tx
+            ));
+        }
+        if self.hidden == 0 || self.hidden > 4096 {
+            return bad(format!("hidden = {} must be from 1 to 4096", self.hidden));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr = {} must be a positive number", self.lr));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return bad(format!("{name} = {b} must be in [0, 1)"));
+            }
+        }
+        if !(self.decay.is_finite() && self.decay >= 0.0) {
+            return bad(format!(
+                "decay = {} must be zero or a positive number",
+                self.decay
+            ));
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Measurements of one epoch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpochStats {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Of this many.
+    pub epochs: usize,
+    /// Loss summed over the Tx outputs, averaged over windows (Keras's number).
+    pub loss: f64,
+    /// `loss` divided by the Tx − 1 outputs that have a target: the mean
+    /// cross-entropy per predicted value, in nats.
+    pub loss_per_value: f64,
+    /// Fraction of predicted values that were right (see module docs).
+    pub accuracy: f64,
+    /// Learning rate after this epoch, before Adam's bias correction.
+    pub learning_rate: f64,
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainReport {
+    /// Every epoch's statistics, in order.
+    pub epochs: Vec<EpochStats>,
+    /// Window start indices drawn (NumPy's `np.random.choice` draws).
+    pub window_starts: Vec<usize>,
+    /// Fraction of training targets equal to the most frequent target value:
+    /// the accuracy of always predicting it.
+    pub baseline_accuracy: f64,
+    pub corpus_len: usize,
+    pub n_values: usize,
+}
+
+/// Why training cannot run (or stopped).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainError {
+    /// The corpus cannot fill one window.
+    CorpusTooShort { len: usize, tx: usize },
+    /// A corpus index is not a vocabulary index.
+    IndexOutOfVocab {
+        position: usize,
+        index: usize,
+        n_values: usize,
+    },
+    /// No vocabulary.
+    EmptyVocab,
+    /// A hyper-parameter is out of range.
+    BadConfig(String),
+    /// The loss or a weight became NaN or infinite.
+    Diverged { epoch: usize },
+    /// The trained weights could not form a model.
+    Model(ModelError),
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::CorpusTooShort { len, tx } => write!(
+                f,
+                "the corpus has {len} values, but windows of tx = {tx} need at least {} \
+                 (use more or longer files, or a smaller --tx)",
+                tx + 1
+            ),
+            TrainError::IndexOutOfVocab {
+                position,
+                index,
+                n_values,
+            } => write!(
+                f,
+                "corpus position {position} holds value index {index}, \
+                 but the vocabulary has only {n_values} values"
+            ),
+            TrainError::EmptyVocab => write!(f, "the vocabulary is empty: nothing to learn"),
+            TrainError::BadConfig(why) => write!(f, "bad training setting: {why}"),
+            TrainError::Diverged { epoch } => write!(
+                f,
+                "training diverged at epoch {epoch} (the loss is no longer a number); \
+                 try a smaller --lr"
+            ),
+            TrainError::Model(e) => write!(f, "the trained weights are unusable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+/// Provenance records of a corpus's files: file name (without directories,
+/// so the record does not depend on where the trainer ran) and SHA-256.
+pub fn training_files(sources: &[crate::train::corpus::SourceFile]) -> Vec<TrainingFile> {
+    sources
+        .iter()
+        .map(|s| TrainingFile {
+            name: file_name(&s.path),
+            sha256: s.sha256.clone(),
+        })
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Provenance record of a training file read from disk (as
+/// [`training_files`] records a corpus's files).
+pub fn file_record(path: &Path) -> std::io::Result<TrainingFile> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path)?;
+    let digest = Sha256::digest(&bytes);
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(TrainingFile {
+        name: file_name(path),
+        sha256,
+    })
+}
+
+/// Adam with Keras 2's legacy `decay` (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Adam<F> {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub decay: f64,
+    /// Updates applied so far (Keras `iterations`).
+    pub iterations: u64,
+    m: Network<F>,
+    v: Network<F>,
+}
+
+impl<F: Real> Adam<F> {
+    pub fn new(config: &TrainConfig, n_values: usize, hidden: usize) -> Adam<F> {
+        Adam {
+            lr: config.lr,
+            beta1: config.beta1,
+            beta2: config.beta2,
+            decay: config.decay,
+            iterations: 0,
+            m: Network::zeros(n_values, hidden),
+            v: Network::zeros(n_values, hidden),
+        }
+    }
+
+    /// Learning rate after decay, before bias correction.
+    pub fn decayed_lr(&self) -> f64 {
+        self.lr / (1.0 + self.decay * self.iterations as f64)
+    }
+
+    /// One update of `net` with gradient `grads`.
+    pub fn update(&mut self, net: &mut Network<F>, grads: &Network<F>) {
+        let t = (self.iterations + 1) as i32;
+        let lr_t =
+            self.decayed_lr() * (1.0 - self.beta2.powi(t)).sqrt() / (1.0 - self.beta1.powi(t));
+        let (lr_t, b1, b2, eps) = (
+            F::of(lr_t),
+            F::of(self.beta1),
+            F::of(self.beta2),
+            F::of(ADAM_EPSILON),
+        );
+        let (one_b1, one_b2) = (F::one() - b1, F::one() - b2);
+        let params = net.buffers_mut();
+        let grads = grads.buffers();
+        let ms = self.m.buffers_mut();
+        let vs = self.v.buffers_mut();
+        for (((p, g), m), v) in params.into_iter().zip(grads).zip(ms).zip(vs) {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                *m = b1 * *m + one_b1 * g;
+                *v = b2 * *v + one_b2 * g * g;
+                *p -= lr_t * *m / (v.sqrt() + eps);
+            }
+        }
+        self.iterations += 1;
+    }
+}
+
+/// The window start indices of the original: `np.random.seed(seed)` then
+/// `windows` draws of `np.random.choice(corpus_len - tx)`, continuing `rng`.
+pub fn draw_window_starts(
+    rng: &mut NumpyRandomState,
+    corpus_len: usize,
+    tx: usize,
+    windows: usize,
+) -> Vec<usize> {
+    (0..windows)
+        .map(|_| rng.choice(corpus_len.saturating_sub(tx)))
+        .collect()
+}
+
+/// A training run in progress: the windows, the network, Adam's state and
+/// the random stream. [`train`] drives it; benchmarks and callers that want
+/// control between epochs can drive it themselves.
+pub struct Trainer<'a> {
+    config: TrainConfig,
+    corpus_len: usize,
+    n_values: usize,
+    starts: Vec<usize>,
+    windows: Vec<&'a [usize]>,
+    baseline_accuracy: f64,
+    rng: NumpyRandomState,
+    net: Network<f32>,
+    grads: Network<f32>,
+    adam: Adam<f32>,
+    workspace: Workspace<f32>,
+    order: Vec<usize>,
+    history: Vec<EpochStats>,
+}
+
+impl<'a> Trainer<'a> {
+    /// Validates the inputs, draws the windows and initialises the network.
+    pub fn new(
+        corpus_indices: &'a [usize],
+        n_values: usize,
+        config: &TrainConfig,
+    ) -> Result<Trainer<'a>, TrainError> {
+        config.validate()?;
+        let n = n_values;
+        if n == 0 {
+            return Err(TrainError::EmptyVocab);
+        }
+        if let Some((position, &index)) = corpus_indices.iter().enumerate().find(|(_, &i)| i >= n) {
+            return Err(TrainError::IndexOutOfVocab {
+                position,
+                index,
+                n_values: n,
+            });
+        }
+        if corpus_indices.len() < config.tx + 1 {
+            return Err(TrainError::CorpusTooShort {
+                len: corpus_indices.len(),
+                tx: config.tx,
+            });
+        }
+        let mut rng = NumpyRandomState::seed(config.seed);
+        let starts = draw_window_starts(&mut rng, corpus_indices.len(), config.tx, config.windows);
+        let windows: Vec<&[usize]> = starts
+            .iter()
+            .map(|&s| &corpus_indices[s..s + config.tx])
+            .collect();
+        let baseline_accuracy = baseline_accuracy(&windows, n);
+        let net = Network::<f32>::keras_init(n, config.hidden, &mut rng);
+        Ok(Trainer {
+            config: config.clone(),
+            corpus_len: corpus_indices.len(),
+            n_values: n,
+            order: (0..windows.len()).collect(),
+            starts,
+            windows,
+            baseline_accuracy,
+            rng,
+            grads: Network::zeros(n, config.hidden),
+            adam: Adam::new(config, n, config.hidden),
+            workspace: Workspace::new(
+                config.tx,
+                config.batch.min(config.windows),
+                n,
+                config.hidden,
+            ),
+            net,
+            history: Vec::with_capacity(config.epochs),
+        })
+    }
+
+    /// The network's weights as they are now (between epochs), in the model's layout.
+    pub fn params(&self) -> LstmParams {
+        self.net.to_params()
+    }
+
+    /// Runs one epoch (shuffle, then one Adam update per batch) and returns
+    /// its statistics. Epochs are numbered from 1; running more than
+    /// `config.epochs` is allowed.
+    pub fn epoch(&mut self) -> Result<EpochStats, TrainError> {
+        let epoch = self.history.len() + 1;
+        self.rng.shuffle(&mut self.order);
+        let (mut loss_sum, mut correct, mut targets) = (0.0f64, 0usize, 0usize);
+        for chunk in self.order.chunks(self.config.batch) {
+            let batch_windows: Vec<&[usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
+            let batch = Batch::from_windows(&batch_windows);
+            let result =
+                forward_backward_with(&self.net, &batch, &mut self.grads, &mut self.workspace);
+            self.adam.update(&mut self.net, &self.grads);
+            loss_sum += f64::from(result.loss) * chunk.len() as f64;
+            correct += result.correct;
+            targets += result.targets;
+        }
+        let loss = loss_sum / self.windows.len() as f64;
+        let weights_finite = self
+            .net
+            .buffers()
+            .iter()
+            .all(|b| b.iter().all(|x| x.is_finite()));
+        if !loss.is_finite() || !weights_finite {
+            return Err(TrainError::Diverged { epoch });
+        }
+        let stats = EpochStats {
+            epoch,
+            epochs: self.config.epochs,
+            loss,
+            loss_per_value: loss / (self.config.tx - 1) as f64,
+            accuracy: correct as f64 / targets.max(1) as f64,
+            learning_rate: self.adam.decayed_lr(),
+        };
+        self.history.push(stats.clone());
+        Ok(stats)
+    }
+
+    /// The network as it stands.
+    pub fn network(&self) -> &Network<f32> {
+        &self.net
+    }
+
+    /// Finishes the run: the model (provenance: hyper-parameters, final loss
+    /// and accuracy) and the report. The vocabulary is stored as a weights
+    /// file stores it (printed and parsed back, so durations keep three
+    /// decimals, `0.333` for a triplet), so saving and loading the model
+    /// changes nothing.
+    pub fn finish(self, vocab: Vec<Value>) -> Result<(Model, TrainReport), TrainError> {
+        let vocab = vocab
+            .into_iter()
+            .map(|v| Value::parse(&v.to_string()).unwrap_or(v))
+            .collect();
+        let last = self.history.last().cloned();
+        let mut hyperparameters = match serde_json::to_value(&self.config) {
+            Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
+            _ => std::collections::BTreeMap::new(),
+        };
+        hyperparameters.insert("corpus_len".into(), self.corpus_len.into());
+        hyperparameters.insert("n_values".into(), self.n_values.into());
+        let provenance = Provenance {
+            training_files: Vec::new(),
+            hyperparameters,
+            final_loss: last.as_ref().map(|s| s.loss as f32),
+            final_accuracy: last.as_ref().map(|s| s.accuracy as f32),
+            ..Provenance::default()
+        };
+        let model =
+            Model::new(self.net.to_params(), vocab, provenance).map_err(TrainError::Model)?;
+        let report = TrainReport {
+            epochs: self.history,
+            window_starts: self.starts,
+            baseline_accuracy: self.baseline_accuracy,
+            corpus_len: self.corpus_len,
+            n_values: self.n_values,
+        };
+        Ok((model, report))
+    }
+}
+
+/// Trains on `corpus_indices` (value indices into `vocab`) for
+/// `config.epochs` epochs and returns the model (with provenance:
+/// hyper-parameters, final loss and accuracy; add the training files with
+/// [`file_record`] and [`Model::set_provenance`]) and a report. `on_epoch` is
+/// called after every epoch.
+pub fn train(
+    corpus_indices: &[usize],
+    vocab: Vec<Value>,
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochStats),
+) -> Result<(Model, TrainReport), TrainError> {
+    let mut trainer = Trainer::new(corpus_indices, vocab.len(), config)?;
+    for _ in 0..config.epochs {
+        let stats = trainer.epoch()?;
+        on_epoch(&stats);
+    }
+    trainer.finish(vocab)
+}
+
+/// Accuracy of always predicting the most frequent target of the windows.
+fn baseline_accuracy(windows: &[&[usize]], n_values: usize) -> f64 {
+    let mut counts = vec![0usize; n_values];
+    let mut total = 0;
+    for w in windows {
+        for &v in &w[1..] {
+            counts[v] += 1;
+            total += 1;
+        }
+    }
+    counts.iter().copied().max().unwrap_or(0) as f64 / total.max(1) as f64
+}
