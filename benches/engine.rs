@@ -1,13 +1,14 @@
-//! `process_block`: one 512-sample block at 48 kHz holding a beat (one LSTM
-//! step, sampling, pitch decoding, note events). `process_block_idle`: the
-//! same block size with no beat in it. The engine plays continuously at 120
-//! BPM; only the blocks of the kind measured are timed.
+//! `process_block`: one 512-sample block at 48 kHz holding a beat in the Beat rhythm (one LSTM
+//! step, sampling, pitch decoding, note events). `process_block_idle`: the same block size with
+//! no beat in it. The engine plays continuously at 120 BPM; only the blocks of the kind measured
+//! are timed. `process_block_default`: every block of continuous play on the default settings
+//! (Phrase rhythm, learned contour), so values come as often as the model's durations say.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jazz_synth::engine::{samples_per_beat, Engine, Output, Settings, Transport};
+use jazz_synth::engine::{samples_per_beat, Engine, Output, Rhythm, Settings, Transport};
 use jazz_synth::model::lstm::Model;
 
 const SAMPLE_RATE: f64 = 48_000.0;
@@ -28,11 +29,7 @@ struct Host {
 }
 
 impl Host {
-    fn new() -> Host {
-        let settings = Settings {
-            temperature: 0.5,
-            ..Settings::default()
-        };
+    fn new(settings: Settings) -> Host {
         Host {
             engine: Engine::new(Box::new(model()), settings, SAMPLE_RATE),
             out: Output::with_capacity(256),
@@ -85,14 +82,33 @@ impl Host {
     }
 }
 
+/// The settings of the per-beat benchmarks.
+fn beat_settings() -> Settings {
+    Settings {
+        temperature: 0.5,
+        rhythm: Rhythm::Beat,
+        ..Settings::default()
+    }
+}
+
 fn process_block(c: &mut Criterion) {
-    let mut host = Host::new();
+    let mut host = Host::new(beat_settings());
     c.bench_function("process_block", |b| {
         b.iter_custom(|iters| host.time(iters, true))
     });
-    let mut host = Host::new();
+    let mut host = Host::new(beat_settings());
     c.bench_function("process_block_idle", |b| {
         b.iter_custom(|iters| host.time(iters, false))
+    });
+    let mut host = Host::new(Settings::default());
+    c.bench_function("process_block_default", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                host.run();
+            }
+            start.elapsed()
+        })
     });
 }
 

@@ -36,6 +36,9 @@ const CENTRE_SIGMA: f32 = 0.75;
 /// stays possible when nothing else fits, but rare.
 const SMOOTHING: f32 = 1e-3;
 
+/// Most pitches a draw weighs: the octave either side of the previous note, and one.
+const MAX_CANDIDATES: usize = 25;
+
 /// Notes remembered for the repeat check: a few minutes of a busy solo.
 pub const RECENT_NOTES: usize = 1024;
 /// Length of the pitch sequences [`RecentNotes`] keeps from repeating.
@@ -114,17 +117,56 @@ pub enum Contour {
 
 /// How often the corpus moved by each interval to a note of each role: the intervals from the
 /// previous note, `-MAX_INTERVAL..=MAX_INTERVAL` semitones, per role `C S A X`.
+/// Stored as `{"counts": [[..]; 5]}`; the row totals the decoder needs are kept beside the
+/// counts, so weighing a candidate costs a few loads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ProfileCounts", into = "ProfileCounts")]
 pub struct IntervalProfile {
     /// `counts[role][interval + MAX_INTERVAL]`, roles in the order of [`Role::ALL`] (the rest
     /// row stays empty).
     counts: Vec<Vec<u32>>,
+    /// Sum of each row of `counts`.
+    row_totals: [u64; ROLES],
+    /// Sum of all counts.
+    total: u64,
+}
+
+const ROLES: usize = Role::ALL.len();
+
+/// The stored form of an [`IntervalProfile`].
+#[derive(Clone, Serialize, Deserialize)]
+struct ProfileCounts {
+    counts: Vec<Vec<u32>>,
+}
+
+impl From<ProfileCounts> for IntervalProfile {
+    fn from(stored: ProfileCounts) -> Self {
+        let mut row_totals = [0u64; ROLES];
+        for (total, row) in row_totals.iter_mut().zip(&stored.counts) {
+            *total = row.iter().map(|&c| u64::from(c)).sum();
+        }
+        IntervalProfile {
+            counts: stored.counts,
+            total: row_totals.iter().sum(),
+            row_totals,
+        }
+    }
+}
+
+impl From<IntervalProfile> for ProfileCounts {
+    fn from(profile: IntervalProfile) -> Self {
+        ProfileCounts {
+            counts: profile.counts,
+        }
+    }
 }
 
 impl Default for IntervalProfile {
     fn default() -> Self {
         IntervalProfile {
-            counts: vec![vec![0; BINS]; Role::ALL.len()],
+            counts: vec![vec![0; BINS]; ROLES],
+            row_totals: [0; ROLES],
+            total: 0,
         }
     }
 }
@@ -155,39 +197,37 @@ impl IntervalProfile {
     /// Counts one move of `semitones` onto a note of `role`.
     pub fn add(&mut self, role: Role, semitones: i32) {
         let bin = (semitones.clamp(-MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL) as usize;
-        self.counts[role_row(role)][bin] += 1;
+        let row = role_row(role);
+        self.counts[row][bin] += 1;
+        self.row_totals[row] += 1;
+        self.total += 1;
     }
 
     /// Moves counted in all.
     pub fn total(&self) -> u64 {
-        self.counts.iter().flatten().map(|&c| u64::from(c)).sum()
+        self.total
     }
 
     /// The relative weight of a move of `semitones` onto `role`: the role's count plus
     /// smoothing, or the count over all roles when the role was never seen.
     pub fn weight(&self, role: Role, semitones: i32) -> f32 {
         let bin = (semitones.clamp(-MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL) as usize;
-        let row = &self.counts[role_row(role)];
-        let total: u32 = row.iter().sum();
+        let row = role_row(role);
+        let total = self.row_totals[row];
         if total > 0 {
-            row[bin] as f32 + SMOOTHING * total as f32
+            self.counts[row][bin] as f32 + SMOOTHING * total as f32
         } else {
-            let all: u32 = self.counts.iter().flatten().sum();
-            self.counts.iter().map(|r| r[bin]).sum::<u32>() as f32 + SMOOTHING * all.max(1) as f32
+            self.counts.iter().map(|r| r[bin]).sum::<u32>() as f32
+                + SMOOTHING * self.total.max(1) as f32
         }
     }
 
     /// Share of the counted moves that landed on `role` (0 when nothing was counted).
     pub fn role_share(&self, role: Role) -> f32 {
-        let total = self.total();
-        if total == 0 {
+        if self.total == 0 {
             return 0.0;
         }
-        let row: u64 = self.counts[role_row(role)]
-            .iter()
-            .map(|&c| u64::from(c))
-            .sum();
-        row as f32 / total as f32
+        self.row_totals[role_row(role)] as f32 / self.total as f32
     }
 
     /// Checks a profile read from a file: one row per role of `2 * MAX_INTERVAL + 1` counts.
@@ -278,6 +318,7 @@ pub fn decode_learned(
 }
 
 /// A pitch of `from..=to` that `fits`, drawn in proportion to `weight`; `None` when none fits.
+/// Each weight is computed once (at most [`MAX_CANDIDATES`] pitches are considered).
 fn weighted_pick(
     from: i32,
     to: i32,
@@ -285,18 +326,26 @@ fn weighted_pick(
     weight: &impl Fn(i32) -> f32,
     rng: &mut impl rand::Rng,
 ) -> Option<i32> {
-    let total: f32 = (from..=to).filter(|&p| fits(p)).map(weight).sum();
+    let mut weights = [0.0f32; MAX_CANDIDATES];
+    let count = ((to - from + 1).max(0) as usize).min(MAX_CANDIDATES);
+    let mut total = 0.0f32;
+    for (i, w) in weights[..count].iter_mut().enumerate() {
+        let p = from + i as i32;
+        if fits(p) {
+            *w = weight(p);
+            total += *w;
+        }
+    }
     if total.is_nan() || total <= 0.0 {
         return None;
     }
     let mut left = rng.random::<f32>() * total;
     let mut last = None;
-    for p in (from..=to).filter(|&p| fits(p)) {
-        let w = weight(p);
+    for (i, &w) in weights[..count].iter().enumerate() {
         if w > 0.0 {
-            last = Some(p);
+            last = Some(from + i as i32);
             if left < w {
-                return Some(p);
+                return last;
             }
             left -= w;
         }
