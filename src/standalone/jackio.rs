@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::engine::{samples_per_beat, Engine, Generated, MidiIn, Output, Rhythm, Transport};
-use crate::standalone::live::{self, choose_port, note_message, PortError, Scheduled, StopReason};
+use crate::engine::{samples_per_beat, Generated, MidiIn, Output, Rhythm, Transport};
+use crate::standalone::driver::{BlockDriver, Scheduled};
+use crate::standalone::live::{self, choose_port, PortError, StopReason};
 use crate::standalone::midiclock;
 use crate::standalone::session::Setup;
 
@@ -169,15 +170,11 @@ const MAX_MESSAGES: usize = 1024;
 /// drive it with made-up frame times (skipped cycles, stops) and read the
 /// messages it schedules.
 struct Core {
-    engine: Engine,
-    out: Output,
+    driver: BlockDriver,
     midi_in: Vec<MidiIn>,
     /// The messages of the current cycle, in the order to write them.
     scheduled: Vec<Scheduled>,
     log: Sender<LogEvent>,
-    sample_rate: f64,
-    tempo_bpm: f64,
-    time_sig: (u32, u32),
     /// Frames since the first played cycle, from JACK's frame time.
     played: u64,
     /// JACK frame time of the last cycle's first frame.
@@ -187,14 +184,8 @@ struct Core {
     /// The transport rolled in the last cycle (for Start/Stop with `--clock-out`).
     was_rolling: bool,
     started: bool,
-    /// `--bars` as beats.
-    bars_beats: Option<f64>,
-    /// Where `--bars` end, in beats: from 0 on the own clock; following
-    /// transport, counted from where it first rolled.
-    end_beats: Option<f64>,
     follow: bool,
     clock_out: bool,
-    channel: u8,
     /// Cycles JACK did not run us for.
     skipped: usize,
 }
@@ -211,26 +202,17 @@ struct Followed {
 impl Core {
     fn new(setup: &Setup, opts: &JackOptions, sample_rate: f64, log: Sender<LogEvent>) -> Core {
         Core {
-            engine: setup.engine(sample_rate),
-            out: Output::with_capacity(256),
+            driver: BlockDriver::new(setup, sample_rate, opts.bars, opts.clock_out),
             midi_in: Vec::with_capacity(256),
             scheduled: Vec::with_capacity(MAX_MESSAGES + 8),
             log,
-            sample_rate,
-            tempo_bpm: setup.tempo_bpm,
-            time_sig: (setup.beats_per_bar, 4),
             played: 0,
             last_frame: 0,
             last_n: 0,
             was_rolling: false,
             started: false,
-            bars_beats: opts
-                .bars
-                .map(|b| f64::from(b) * f64::from(setup.beats_per_bar)),
-            end_beats: None,
             follow: opts.follow_transport,
             clock_out: opts.clock_out,
-            channel: setup.settings.channel,
             skipped: 0,
         }
     }
@@ -265,90 +247,40 @@ impl Core {
         back: u32,
         n: u32,
     ) -> (Transport, u32, bool) {
-        let own_spb = samples_per_beat(self.sample_rate, self.tempo_bpm);
-        let (transport, spb) = if self.follow {
-            let spb = samples_per_beat(self.sample_rate, followed.tempo_bpm);
-            let t = Transport {
-                playing: followed.rolling,
-                tempo_bpm: followed.tempo_bpm,
-                position_beats: Some(followed.position_beats - f64::from(back) / spb),
-                time_sig: self.time_sig,
-                bar: None,
-            };
-            (t, spb)
+        let (transport, own_from) = if self.follow {
+            let spb = samples_per_beat(self.driver.sample_rate(), followed.tempo_bpm);
+            let position = followed.position_beats - f64::from(back) / spb;
+            let t = self
+                .driver
+                .transport(followed.rolling, Some(position), followed.tempo_bpm);
+            (t, None)
         } else {
-            let t = Transport {
-                playing: true,
-                tempo_bpm: self.tempo_bpm,
-                position_beats: Some(from as f64 / own_spb),
-                time_sig: self.time_sig,
-                bar: None,
-            };
-            (t, own_spb)
+            (self.driver.own_transport(from), Some(from))
         };
-        if self.end_beats.is_none() && transport.playing {
-            let start = if self.follow {
-                transport.position_beats.unwrap_or(0.0)
-            } else {
-                0.0
-            };
-            self.end_beats = self.bars_beats.map(|b| start + b);
-        }
-        let (n_play, ends) = match (self.end_beats, transport.position_beats) {
-            (Some(end), Some(p)) if transport.playing => {
-                // On the own clock count samples, so the end lands on the same
-                // sample as in a render; following transport, count beats.
-                let remaining = if self.follow {
-                    ((end - p) * spb + 1e-6).floor()
-                } else {
-                    crate::engine::end_sample(end, spb) as f64 - from as f64
-                };
-                if remaining < f64::from(n) {
-                    (remaining.max(0.0) as u32, true)
-                } else {
-                    (n, false)
-                }
-            }
-            _ => (n, false),
-        };
+        let (n_play, ends) = self.driver.until_end(&transport, own_from, n);
         (transport, n_play, ends)
     }
 
     /// Runs the engine over `n` frames and schedules its notes (and clock
     /// ticks) at their offsets; `first_frame` is the span's frame since the start.
     fn play_span(&mut self, transport: &Transport, n: u32, first_frame: u64, with_input: bool) {
-        if n == 0 {
-            return;
-        }
-        self.out.clear();
         let input: &[MidiIn] = if with_input { &self.midi_in } else { &[] };
-        self.engine.process(transport, n, input, &mut self.out);
-        for ev in &self.out.notes {
-            if self.scheduled.len() < MAX_MESSAGES {
-                self.scheduled.push(note_message(ev));
-            }
-        }
-        if self.clock_out && transport.playing {
-            if let Some(p) = transport.position_beats {
-                let spb = samples_per_beat(self.sample_rate, transport.tempo_bpm);
-                for (_, offset) in midiclock::ticks_in_block(p, n, spb) {
-                    if self.scheduled.len() < MAX_MESSAGES {
-                        self.scheduled
-                            .push(Scheduled::realtime(offset, midiclock::CLOCK));
-                    }
-                }
-            }
-        }
-        for g in &self.out.generated {
-            // A full log queue only loses a printed line, never a note.
-            let position_beats = transport.position_beats.unwrap_or(0.0)
-                + f64::from(g.sample) / samples_per_beat(self.sample_rate, transport.tempo_bpm);
-            let _ = self.log.try_send(LogEvent {
-                frame: first_frame + u64::from(g.sample),
-                position_beats,
-                generated: *g,
-            });
-        }
+        let log = &self.log;
+        self.driver.play(
+            transport,
+            n,
+            input,
+            &mut self.scheduled,
+            MAX_MESSAGES,
+            |g, position_beats| {
+                // A full log queue only loses a printed line, never a note.
+                let _ = log.try_send(LogEvent {
+                    frame: first_frame + u64::from(g.sample),
+                    position_beats,
+                    generated: *g,
+                });
+            },
+        );
     }
 
     /// JACK did not run us for `missed` frames (an overloaded or
@@ -403,13 +335,7 @@ impl Core {
         let catch_up_len = self.scheduled.len();
 
         let (transport, n_play, ends) = if stop {
-            let t = Transport {
-                playing: false,
-                tempo_bpm: self.tempo_bpm,
-                position_beats: None,
-                time_sig: self.time_sig,
-                bar: None,
-            };
+            let t = self.driver.transport(false, None, self.driver.tempo_bpm());
             (t, 0, true)
         } else {
             self.transport(followed, self.played, 0, n)
@@ -439,15 +365,7 @@ impl Core {
         self.play_span(&transport, n_play, self.played, true);
         if ends {
             let at = n_play.min(n.saturating_sub(1));
-            self.out.clear();
-            self.engine.all_notes_off(at, &mut self.out);
-            for ev in &self.out.notes {
-                self.scheduled.push(note_message(ev));
-            }
-            self.scheduled
-                .push(Scheduled::all_notes_off(at, self.channel));
-            self.scheduled
-                .push(Scheduled::realtime(at, midiclock::STOP));
+            self.driver.finish(at, &mut self.scheduled);
         }
         // JACK wants events in time order; an in-place unstable sort does not
         // allocate. Caught-up events stay first, in their own order.
@@ -541,12 +459,16 @@ impl Player {
         let first = !self.core.started;
         let stop = self.shared.stop_request.load(Ordering::Acquire);
         let followed = if self.core.follow {
-            followed(&self.transport, self.core.sample_rate, self.core.tempo_bpm)
+            followed(
+                &self.transport,
+                self.core.driver.sample_rate(),
+                self.core.driver.tempo_bpm(),
+            )
         } else {
             Followed {
                 rolling: true,
                 position_beats: 0.0,
-                tempo_bpm: self.core.tempo_bpm,
+                tempo_bpm: self.core.driver.tempo_bpm(),
             }
         };
         let ends = self

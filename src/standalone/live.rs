@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::engine::{samples_per_beat, Engine, MidiIn, NoteEvent, Output, Transport};
+use crate::engine::MidiIn;
+use crate::standalone::driver::BlockDriver;
+pub(crate) use crate::standalone::driver::{chord_input, Scheduled};
 use crate::standalone::midiclock::{self, ClockFollower};
 use crate::standalone::session::Setup;
 
@@ -566,130 +568,6 @@ pub fn try_realtime_priority() -> bool {
     }
 }
 
-/// A message a player sends in one block, with its place in it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Scheduled {
-    /// Sample offset in the block.
-    pub offset: u32,
-    /// Order among messages at the same sample, see [`Scheduled::order_of`].
-    pub order: u8,
-    pub len: u8,
-    pub bytes: [u8; 3],
-    pub note_on: bool,
-}
-
-impl Scheduled {
-    pub fn message(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-
-    /// Order at one sample: a note ends before the next starts (same pitch
-    /// again must not be cut by its own off); song position, then Start or
-    /// Continue, then the clock tick, because the first tick after Start is
-    /// the downbeat; All Notes Off and Stop last.
-    fn order_of(status: u8, note_on: bool) -> u8 {
-        match status {
-            s if s & 0xF0 == 0x80 => 0,
-            midiclock::SONG_POSITION => 1,
-            midiclock::START | midiclock::CONTINUE => 2,
-            midiclock::CLOCK => 3,
-            _ if note_on => 4,
-            s if s & 0xF0 == 0xB0 => 5,
-            midiclock::STOP => 6,
-            _ => 4,
-        }
-    }
-
-    fn new(offset: u32, message: &[u8], note_on: bool) -> Self {
-        let mut bytes = [0u8; 3];
-        let len = message.len().min(3);
-        bytes[..len].copy_from_slice(&message[..len]);
-        Scheduled {
-            offset,
-            order: Self::order_of(bytes[0], note_on),
-            len: len as u8,
-            bytes,
-            note_on,
-        }
-    }
-
-    /// A one-byte system real-time message (clock, Start, Continue, Stop).
-    pub fn realtime(offset: u32, status: u8) -> Self {
-        Self::new(offset, &[status], false)
-    }
-
-    /// Song position pointer, in beats (sent as sixteenths).
-    pub fn song_position(offset: u32, beats: f64) -> Self {
-        let sixteenths = (beats * 4.0).round().clamp(0.0, 16383.0) as u16;
-        Self::new(
-            offset,
-            &[
-                midiclock::SONG_POSITION,
-                (sixteenths & 0x7F) as u8,
-                (sixteenths >> 7) as u8,
-            ],
-            false,
-        )
-    }
-
-    /// All Notes Off (CC 123) on `channel` (0–15).
-    pub fn all_notes_off(offset: u32, channel: u8) -> Self {
-        Self::new(offset, &[0xB0 | (channel & 0x0F), 123, 0], false)
-    }
-}
-
-pub(crate) fn note_message(ev: &NoteEvent) -> Scheduled {
-    match *ev {
-        NoteEvent::On {
-            sample,
-            channel,
-            note,
-            velocity,
-        } => Scheduled::new(
-            sample,
-            &[0x90 | (channel & 0x0F), note & 0x7F, velocity.clamp(1, 127)],
-            true,
-        ),
-        NoteEvent::Off {
-            sample,
-            channel,
-            note,
-        } => Scheduled::new(sample, &[0x80 | (channel & 0x0F), note & 0x7F, 0], false),
-    }
-}
-
-/// Turns MIDI input (`--chords-in`) into the engine's input events at
-/// `sample` in the block; anything but notes is ignored.
-pub(crate) fn chord_input(msg: &[u8], sample: u32) -> Option<MidiIn> {
-    match *msg {
-        [status, note, velocity, ..] if status & 0xF0 == 0x90 && velocity > 0 => {
-            Some(MidiIn::NoteOn {
-                sample,
-                note: note & 0x7F,
-                velocity,
-            })
-        }
-        [status, note, ..] if status & 0xF0 == 0x90 || status & 0xF0 == 0x80 => {
-            Some(MidiIn::NoteOff {
-                sample,
-                note: note & 0x7F,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// The messages that silence the solo channel on any synth: the engine's
-/// own note-off for what sounds, then All Notes Off (CC 123), then Stop.
-fn shutdown_messages(engine: &mut Engine, channel: u8) -> Vec<Scheduled> {
-    let mut out = Output::with_capacity(8);
-    engine.all_notes_off(0, &mut out);
-    let mut msgs: Vec<Scheduled> = out.notes.iter().map(note_message).collect();
-    msgs.push(Scheduled::all_notes_off(0, channel));
-    msgs.push(Scheduled::realtime(0, midiclock::STOP));
-    msgs
-}
-
 /// Plays live: drives the engine from the monotonic clock (or an external
 /// MIDI clock) in small blocks and sends each event at its time.
 ///
@@ -708,17 +586,11 @@ pub fn run_live(
 ) -> Result<LiveReport, String> {
     let sr = LIVE_SAMPLE_RATE;
     let block = opts.block_samples.clamp(1, 4800);
-    let mut engine = setup.engine(sr);
-    let mut out = Output::with_capacity(256);
+    let mut driver = BlockDriver::new(setup, sr, opts.bars, opts.clock_out);
     let mut midi_in: Vec<MidiIn> = Vec::with_capacity(256);
     let mut scheduled: Vec<Scheduled> = Vec::with_capacity(512);
     let mut jitter_us: Vec<f64> = Vec::new();
     let (mut notes, mut values) = (0usize, 0usize);
-    let channel = setup.settings.channel;
-    let bpb = f64::from(setup.beats_per_bar);
-    let end_beats = opts.bars.map(|b| f64::from(b) * bpb);
-    let mut clock_end: Option<f64> = None;
-    let time_sig = (setup.beats_per_bar, 4);
 
     let external = match clock {
         ClockSource::External(rx) => Some(rx),
@@ -727,7 +599,6 @@ pub fn run_live(
     let mut follower = ClockFollower::new(setup.tempo_bpm);
     let origin = Instant::now();
     let secs = |t: Instant| t.saturating_duration_since(origin).as_secs_f64();
-    let spb_internal = samples_per_beat(sr, setup.tempo_bpm);
 
     // A short lead so the first beat is not late because of start-up work.
     let t0 = origin + Duration::from_millis(30);
@@ -759,70 +630,34 @@ pub fn run_live(
             }
 
             // `last`: `--bars` end inside this block; play up to it, then stop.
-            let (transport, n, last) = match &external {
-                None => {
-                    let (n, last) = match end_beats {
-                        Some(e) => {
-                            let left = crate::engine::end_sample(e, spb_internal).saturating_sub(s);
-                            (block.min(left as u32), left <= u64::from(block))
-                        }
-                        None => (block, false),
-                    };
-                    let t = Transport {
-                        playing: true,
-                        tempo_bpm: setup.tempo_bpm,
-                        position_beats: Some(s as f64 / spb_internal),
-                        time_sig,
-                        bar: None,
-                    };
-                    (t, n, last)
-                }
+            let (transport, own_from) = match &external {
+                None => (driver.own_transport(s), Some(s)),
                 Some(rx) => {
                     drain(rx, |m| {
                         follower.on_message(secs(m.time), m.message());
                     });
                     let ft = follower.transport_for_block(secs(block_start), f64::from(block) / sr);
-                    // `--bars` count from where the external clock first ran.
-                    if ft.playing && clock_end.is_none() {
-                        clock_end = end_beats.map(|b| ft.position_beats + b);
-                    }
-                    let (n, last) = match clock_end {
-                        Some(e) if ft.playing => {
-                            let spb = samples_per_beat(sr, ft.tempo_bpm);
-                            let left = ((e - ft.position_beats) * spb + 1e-6).floor().max(0.0);
-                            if left < f64::from(block) {
-                                (left as u32, true)
-                            } else {
-                                (block, false)
-                            }
-                        }
-                        _ => (block, false),
-                    };
-                    let t = Transport {
-                        playing: ft.playing,
-                        tempo_bpm: ft.tempo_bpm,
-                        position_beats: Some(ft.position_beats),
-                        time_sig,
-                        bar: None,
-                    };
-                    (t, n, last)
+                    let t = driver.transport(ft.playing, Some(ft.position_beats), ft.tempo_bpm);
+                    (t, None)
                 }
             };
+            let (n, last) = driver.until_end(&transport, own_from, block);
 
-            out.clear();
-            if n > 0 {
-                engine.process(&transport, n, &midi_in, &mut out);
-            }
             scheduled.clear();
-            scheduled.extend(out.notes.iter().map(note_message));
-            if opts.clock_out && transport.playing {
-                if let Some(p) = transport.position_beats {
-                    let spb = samples_per_beat(sr, transport.tempo_bpm);
-                    for (_, offset) in midiclock::ticks_in_block(p, n, spb) {
-                        scheduled.push(Scheduled::realtime(offset, midiclock::CLOCK));
+            driver.play(
+                &transport,
+                n,
+                &midi_in,
+                &mut scheduled,
+                usize::MAX,
+                |g, beats| {
+                    values += 1;
+                    if opts.print_notes {
+                        // A closed terminal must not stop the music.
+                        let _ = writeln!(log, "{}", setup.note_line(g, beats));
                     }
-                }
-            }
+                },
+            );
             scheduled.sort_by_key(|m| (m.offset, m.order));
             for m in &scheduled {
                 let deadline = at(s + u64::from(m.offset));
@@ -836,15 +671,6 @@ pub fn run_live(
                             .as_secs_f64()
                             * 1e6,
                     );
-                }
-            }
-            for g in &out.generated {
-                values += 1;
-                if opts.print_notes {
-                    let at = transport.position_beats.unwrap_or(0.0)
-                        + f64::from(g.sample) / samples_per_beat(sr, transport.tempo_bpm);
-                    // A closed terminal must not stop the music.
-                    let _ = writeln!(log, "{}", setup.note_line(g, at));
                 }
             }
             s += u64::from(n);
@@ -863,7 +689,9 @@ pub fn run_live(
     // Whatever happened, leave nothing sounding. After a failed send the
     // port is probably gone; try anyway and report the first error.
     let mut shutdown_error = None;
-    for m in shutdown_messages(&mut engine, channel) {
+    scheduled.clear();
+    driver.finish(0, &mut scheduled);
+    for m in &scheduled {
         if let Err(e) = sink.send(m.message()) {
             shutdown_error.get_or_insert(e);
         }
@@ -922,6 +750,8 @@ impl MidiSink for RecordingSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::NoteEvent;
+    use crate::standalone::driver::note_message;
 
     fn names() -> Vec<String> {
         vec![

@@ -1,6 +1,8 @@
 //! The standalone front end: live MIDI through ALSA (`live`) or JACK (`jackio`), MIDI clock
-//! (`midiclock`) and offline rendering to MIDI/WAV files (`render`).
+//! (`midiclock`) and offline rendering to MIDI/WAV files (`render`). Both live front ends run
+//! their blocks through one driver (`driver`); `session` turns options into a setup.
 
+mod driver;
 pub mod jackio;
 pub mod live;
 pub mod midiclock;
