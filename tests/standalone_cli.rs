@@ -106,7 +106,7 @@ fn sample_prints_the_models_argmax_sequence_as_index_tab_value() {
 
 #[test]
 fn sample_with_a_temperature_repeats_for_the_same_seed() {
-    let a = run(&[
+    let args = [
         "sample",
         "--steps",
         "40",
@@ -114,16 +114,8 @@ fn sample_with_a_temperature_repeats_for_the_same_seed() {
         "1.5",
         "--seed",
         "3",
-    ]);
-    let b = run(&[
-        "sample",
-        "--steps",
-        "40",
-        "--temperature",
-        "1.5",
-        "--seed",
-        "3",
-    ]);
+    ];
+    let (a, b) = (run(&args), run(&args));
     assert!(a.status.success());
     assert_eq!(a.stdout, b.stdout);
     let mut model = weights::default_model();

@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use jazz_synth::standalone::live::{
-    run_live, wait_until, ClockSource, LiveOptions, RecordingSink, StopReason, TimedMessage,
-    LIVE_SAMPLE_RATE,
+    run_live, wait_until, ClockSource, LiveOptions, LiveReport, RecordingSink, StopReason,
+    TimedMessage, LIVE_SAMPLE_RATE,
 };
 use jazz_synth::standalone::render::render_timeline;
+use jazz_synth::standalone::session::Setup;
 
 use common::beat_setup as setup;
 
@@ -41,6 +42,17 @@ fn assert_nothing_left_sounding(sent: &[(Instant, Vec<u8>)]) {
     assert_eq!(sent[n - 1].1, [0xFC], "MIDI Stop");
 }
 
+/// `run_live` on its own clock with no chord input.
+fn play_internal(
+    setup: &Setup,
+    sink: &mut RecordingSink,
+    opts: &LiveOptions,
+    stop: &AtomicBool,
+    log: &mut Vec<u8>,
+) -> Result<LiveReport, String> {
+    run_live(setup, sink, ClockSource::Internal, None, opts, stop, log)
+}
+
 #[test]
 fn the_live_loop_sends_the_engines_notes_at_their_beat_times() {
     let s = setup(4, 240.0);
@@ -51,16 +63,7 @@ fn the_live_loop_sends_the_engines_notes_at_their_beat_times() {
         clock_out: true,
         ..LiveOptions::default()
     };
-    let report = run_live(
-        &s,
-        &mut sink,
-        ClockSource::Internal,
-        None,
-        &opts,
-        &AtomicBool::new(false),
-        &mut log,
-    )
-    .unwrap();
+    let report = play_internal(&s, &mut sink, &opts, &AtomicBool::new(false), &mut log).unwrap();
     assert_eq!(report.reason, StopReason::Finished);
     assert_eq!(report.values, 8);
     assert_eq!(
@@ -118,11 +121,9 @@ fn jitter_over_eight_bars_is_measured_against_the_ideal_beats() {
         print_notes: false,
         ..LiveOptions::default()
     };
-    let report = run_live(
+    let report = play_internal(
         &s,
         &mut sink,
-        ClockSource::Internal,
-        None,
         &opts,
         &AtomicBool::new(false),
         &mut Vec::new(),
@@ -151,16 +152,7 @@ fn interrupting_the_live_loop_ends_the_note_and_sends_stop() {
         ..LiveOptions::default()
     };
     let began = Instant::now();
-    let report = run_live(
-        &s,
-        &mut sink,
-        ClockSource::Internal,
-        None,
-        &opts,
-        &STOP,
-        &mut Vec::new(),
-    )
-    .unwrap();
+    let report = play_internal(&s, &mut sink, &opts, &STOP, &mut Vec::new()).unwrap();
     stopper.join().unwrap();
     assert_eq!(report.reason, StopReason::Interrupted);
     assert!(began.elapsed() < Duration::from_secs(3), "stopped promptly");
@@ -180,11 +172,9 @@ fn a_lost_port_ends_the_run_with_an_error() {
         clock_out: true,
         ..LiveOptions::default()
     };
-    let err = run_live(
+    let err = play_internal(
         &s,
         &mut sink,
-        ClockSource::Internal,
-        None,
         &opts,
         &AtomicBool::new(false),
         &mut Vec::new(),
@@ -208,11 +198,9 @@ fn an_unplugged_port_is_noticed_and_silenced_before_the_error() {
         ..LiveOptions::default()
     };
     let began = Instant::now();
-    let err = run_live(
+    let err = play_internal(
         &s,
         &mut sink,
-        ClockSource::Internal,
-        None,
         &opts,
         &AtomicBool::new(false),
         &mut Vec::new(),

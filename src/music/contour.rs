@@ -19,7 +19,7 @@
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use crate::music::grammar::{fits_role, role_of, Role, Value};
+use crate::music::grammar::{fits_role, playable_range, role_of, Role, Value};
 use crate::music::theory::pitch_class;
 
 /// Largest interval, in semitones either way, the profile counts; larger moves count here.
@@ -261,10 +261,7 @@ pub fn decode_learned(
     if value.role == Role::Rest {
         return None;
     }
-    let (low, high) = {
-        let (a, b) = (low.min(127) as i32, high.min(127) as i32);
-        (a.min(b), a.max(b))
-    };
+    let (low, high) = playable_range(low, high);
     // The role exactly as the corpus reader judged it (a scale tone that is not a chord tone,
     // and so on); the original decoder's looser test only when nothing else is near.
     let fits = |p: i32| role_of(p.clamp(0, 127) as u8, chord) == value.role;

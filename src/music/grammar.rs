@@ -330,6 +330,13 @@ pub fn interval_range(prev_midi: u8, midi: u8) -> (Interval, Interval) {
     )
 }
 
+/// A note range as the decoders use it: MIDI notes clamped to 0..=127, a low above the high
+/// read the other way round.
+pub fn playable_range(low: u8, high: u8) -> (i32, i32) {
+    let (a, b) = (i32::from(low.min(127)), i32::from(high.min(127)));
+    (a.min(b), a.max(b))
+}
+
 /// Whether pitch class `pc` plays `role` over `chord` when decoding: `C`
 /// chord tone, `S` scale tone ([`Chord::scale`]), `A` and `X` approach tone.
 pub fn fits_role(role: Role, chord: &Chord, pc: u8) -> bool {
@@ -387,10 +394,7 @@ pub fn decode_pitch(
     if value.role == Role::Rest {
         return None;
     }
-    let (low, high) = {
-        let (a, b) = (low.min(127) as i32, high.min(127) as i32);
-        (a.min(b), a.max(b))
-    };
+    let (low, high) = playable_range(low, high);
     let pitch = match (value.range, prev) {
         (Some((a, b)), Some(prev)) => next_note(value.role, chord, prev as i32, a, b, rng),
         _ => first_note(value.role, chord, rng),
