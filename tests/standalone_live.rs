@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use jazz_synth::standalone::live::{
     run_live, wait_until, ClockSource, LiveOptions, LiveReport, RecordingSink, StopReason,
-    TimedMessage, LIVE_SAMPLE_RATE,
+    LIVE_SAMPLE_RATE,
 };
+use jazz_synth::standalone::ports::TimedMessage;
 use jazz_synth::standalone::render::render_timeline;
 use jazz_synth::standalone::session::Setup;
 

@@ -12,7 +12,8 @@ use jazz_synth::engine::{Contour, Rhythm};
 use jazz_synth::model::weights;
 use jazz_synth::music::quality::compare;
 use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
-use jazz_synth::standalone::live::{self, ClockSource, LiveOptions, OpenError, StopReason};
+use jazz_synth::standalone::live::{self, ClockSource, LiveOptions, StopReason};
+use jazz_synth::standalone::ports::{self, OpenError};
 use jazz_synth::standalone::render::{self, RENDER_BLOCK, RENDER_SAMPLE_RATE};
 use jazz_synth::standalone::session::{self, MusicOptions, Setup};
 use jazz_synth::train::lines::{file_line, LineTracks};
@@ -365,17 +366,17 @@ fn render_files(
 }
 
 fn list_ports() {
-    match live::output_port_names() {
+    match ports::output_port_names() {
         Ok(names) => println!(
             "{}",
-            live::port_list("ALSA MIDI outputs (for --midi-out)", &names)
+            ports::port_list("ALSA MIDI outputs (for --midi-out)", &names)
         ),
         Err(e) => println!("ALSA MIDI: {e}"),
     }
-    if let Ok(names) = live::input_port_names() {
+    if let Ok(names) = ports::input_port_names() {
         println!(
             "{}",
-            live::port_list("ALSA MIDI inputs (for --chords-in, --clock-in)", &names)
+            ports::port_list("ALSA MIDI inputs (for --chords-in, --clock-in)", &names)
         );
     }
     println!("{}", jackio::port_listing());
@@ -465,16 +466,16 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
     }
 
     let mut conn = if args.virtual_port {
-        live::open_virtual().map_err(open_failure)?
+        ports::open_virtual().map_err(open_failure)?
     } else {
-        live::open_output(args.midi_out.as_deref().unwrap_or_default()).map_err(open_failure)?
+        ports::open_output(args.midi_out.as_deref().unwrap_or_default()).map_err(open_failure)?
     };
     let target = conn.name().to_string();
     // Kept open for the whole run; dropped (closed) at the end.
     let mut inputs = Vec::new();
     let chords_rx = match &args.chords_in {
         Some(q) => {
-            let (c, rx) = live::open_input(q, "MIDI input").map_err(open_failure)?;
+            let (c, rx) = ports::open_input(q, "MIDI input").map_err(open_failure)?;
             inputs.push(c);
             Some(rx)
         }
@@ -482,7 +483,7 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
     };
     let clock = match &args.clock_in {
         Some(q) => {
-            let (c, rx) = live::open_input(q, "MIDI input").map_err(open_failure)?;
+            let (c, rx) = ports::open_input(q, "MIDI input").map_err(open_failure)?;
             inputs.push(c);
             ClockSource::External(rx)
         }
@@ -547,7 +548,7 @@ fn open_failure(e: OpenError) -> Failure {
             // The same name may be a JACK port: say so.
             if let Some((inputs, _)) = jackio::midi_ports() {
                 message.push('\n');
-                message.push_str(&live::port_list(
+                message.push_str(&ports::port_list(
                     "JACK MIDI inputs (use with --jack --midi-out)",
                     &inputs,
                 ));
@@ -573,9 +574,9 @@ fn no_output_chosen(setup: &Setup, bars: u32, print_notes: bool) -> Result<(), F
         print_notes,
     )?;
     let mut how = String::from("\nTo play live, pick an output:\n");
-    match live::output_port_names() {
+    match ports::output_port_names() {
         Ok(names) if !names.is_empty() => {
-            how.push_str(&live::port_list("  ALSA MIDI outputs", &names));
+            how.push_str(&ports::port_list("  ALSA MIDI outputs", &names));
             how.push_str("\n  jazz-synth --midi-out <number or name>\n");
         }
         Ok(_) => how.push_str(

@@ -16,8 +16,9 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::engine::{samples_per_beat, Generated, MidiIn, Output, Rhythm, Transport};
 use crate::standalone::driver::{BlockDriver, Scheduled};
-use crate::standalone::live::{self, choose_port, PortError, StopReason};
+use crate::standalone::live::{self, StopReason};
 use crate::standalone::midiclock;
+use crate::standalone::ports::{self, choose_port, PortError};
 use crate::standalone::session::Setup;
 
 /// Options of one JACK run.
@@ -709,8 +710,8 @@ pub fn port_listing() -> String {
     match midi_ports() {
         Some((inputs, outputs)) => format!(
             "{}\n{}",
-            live::port_list("JACK MIDI inputs (for --jack --midi-out)", &inputs),
-            live::port_list("JACK MIDI outputs (for --jack --chords-in)", &outputs)
+            ports::port_list("JACK MIDI inputs (for --jack --midi-out)", &inputs),
+            ports::port_list("JACK MIDI outputs (for --jack --chords-in)", &outputs)
         ),
         None => "No JACK server is running (needed for --jack).".into(),
     }

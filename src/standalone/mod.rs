@@ -1,10 +1,12 @@
 //! The standalone front end: live MIDI through ALSA (`live`) or JACK (`jackio`), MIDI clock
 //! (`midiclock`) and offline rendering to MIDI/WAV files (`render`). Both live front ends run
-//! their blocks through one driver (`driver`); `session` turns options into a setup.
+//! their blocks through one driver (`driver`); `ports` finds and opens MIDI ports; `session` turns
+//! options into a setup.
 
 mod driver;
 pub mod jackio;
 pub mod live;
 pub mod midiclock;
+pub mod ports;
 pub mod render;
 pub mod session;
