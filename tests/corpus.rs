@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use jazz_synth::music::grammar::Value;
 use jazz_synth::train::corpus::{
-    choose_melody_track, load_auto, load_many, load_metheny, load_metheny_chords, parse_midi,
-    read_midi, track_profiles, AutoOptions, CorpusError, Preset,
+    choose_melody_track, expand_inputs, load_auto, load_inputs, load_many, load_metheny,
+    load_metheny_chords, parse_midi, read_midi, track_profiles, AutoOptions, CorpusError, Preset,
 };
 use midly::num::{u15, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
@@ -725,9 +725,77 @@ fn a_note_held_longer_than_a_value_can_last_is_refused_by_name() {
     }
 }
 
+/// Block chords C–E–G with a moving top voice, one per beat for 16 beats, on one track.
+fn piano_part() -> Vec<Ev> {
+    (0..16)
+        .flat_map(|i| {
+            let top = [67, 69, 71, 72][i % 4];
+            notes(
+                96,
+                &[
+                    (i as f64, 1.0, 60),
+                    (i as f64, 1.0, 64),
+                    (i as f64, 1.0, top),
+                ],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_single_piano_track_gives_its_top_voice_as_melody_and_the_rest_as_chords() {
+    let file = TempFile::new("piano.mid", &format1(96, &[("Piano", piano_part())]));
+    let corpus = load_auto(&file.0, &AutoOptions::default()).expect("a piano part trains");
+    let tracks = corpus.source[0]
+        .tracks
+        .clone()
+        .expect("the choice is recorded");
+    assert!(tracks.contains("top voice"), "{tracks}");
+    assert!(
+        tracks.contains("lower notes of track 0 \"Piano\""),
+        "{tracks}"
+    );
+    // The melody is the top voice (G A B C over C–E, four times): chord tones and scale tones
+    // of C, never the accompaniment's own C and E as melody notes.
+    assert_eq!(corpus.values.len(), 16);
+    let with_drums = TempFile::new(
+        "piano-drums.mid",
+        &format1(
+            96,
+            &[
+                ("Piano", piano_part()),
+                (
+                    "Drums",
+                    (0..16)
+                        .flat_map(|i| [(i * 96, 9, 36, 100), (i * 96 + 10, 9, 36, 0)])
+                        .collect(),
+                ),
+            ],
+        ),
+    );
+    let same = load_auto(&with_drums.0, &AutoOptions::default()).unwrap();
+    assert_eq!(
+        printed(&same.values),
+        printed(&corpus.values),
+        "drums change nothing"
+    );
+}
+
+#[test]
+fn a_file_of_drums_only_is_skipped_with_a_message_that_says_so() {
+    let drums: Vec<Ev> = (0..16)
+        .flat_map(|i| [(i * 96, 9, 36, 100), (i * 96 + 10, 9, 36, 0)])
+        .collect();
+    let file = TempFile::new("drums.mid", &format1(96, &[("Drums", drums)]));
+    let message = file_error(load_auto(&file.0, &AutoOptions::default()), &file.0);
+    assert!(message.contains("only drums"), "{message}");
+    assert!(!message.contains("--melody-track"), "{message}");
+}
+
 #[test]
 fn auto_mode_without_a_melody_names_the_file_and_why() {
-    let block_chords: Vec<Ev> = (0..16)
+    // Three block chords: fewer than the 8 notes a melody needs on any track.
+    let block_chords: Vec<Ev> = (0..2)
         .flat_map(|i| {
             notes(
                 96,
@@ -739,16 +807,65 @@ fn auto_mode_without_a_melody_names_the_file_and_why() {
             )
         })
         .collect();
-    let drums: Vec<Ev> = (0..16)
-        .flat_map(|i| [(i * 96, 9, 36, 100), (i * 96 + 10, 9, 36, 0)])
-        .collect();
-    let file = TempFile::new(
-        "no-melody.mid",
-        &format1(96, &[("Pad", block_chords), ("Drums", drums)]),
-    );
+    let file = TempFile::new("no-melody.mid", &format1(96, &[("Pad", block_chords)]));
     let message = file_error(load_auto(&file.0, &AutoOptions::default()), &file.0);
     assert!(message.contains("no usable melody"), "{message}");
     assert!(message.contains("--melody-track"), "{message}");
+}
+
+#[test]
+fn folders_are_searched_recursively_and_files_take_their_own_tracks() {
+    let dir = common::temp_dir("inputs");
+    let nested = dir.join("rags/slow");
+    std::fs::create_dir_all(&nested).unwrap();
+    let lead = notes(
+        96,
+        &(0..16)
+            .map(|i| (i as f64, 1.0, 72 + (i % 5) as u8))
+            .collect::<Vec<_>>(),
+    );
+    let comp = piano_part();
+    let song = format1(96, &[("Lead", lead), ("Comp", comp)]);
+    std::fs::write(dir.join("a.mid"), &song).unwrap();
+    std::fs::write(nested.join("b.MIDI"), &song).unwrap();
+    std::fs::write(nested.join("c.kar"), &song).unwrap();
+    std::fs::write(nested.join("notes.txt"), b"not MIDI").unwrap();
+    let inputs = expand_inputs(std::slice::from_ref(&dir)).unwrap();
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|i| i.path.strip_prefix(&dir).unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["a.mid", "rags/slow/b.MIDI", "rags/slow/c.kar"]);
+
+    // A pattern, and a file with its own tracks: the piano part's top voice as the melody.
+    let pattern = nested.join("*.kar");
+    let own = PathBuf::from(format!("{}:melody=1,chords=1", dir.join("a.mid").display()));
+    let inputs = expand_inputs(&[pattern, own]).unwrap();
+    assert_eq!(inputs.len(), 2);
+    assert!(inputs[1].tracks.is_some());
+    let (corpus, warnings) = load_inputs(&inputs, &Preset::Auto(AutoOptions::default())).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let first = corpus.source[0].tracks.clone().unwrap();
+    let second = corpus.source[1].tracks.clone().unwrap();
+    assert!(first.starts_with("melody: track 0 \"Lead\""), "{first}");
+    assert!(first.contains("chords: 1 \"Comp\""), "{first}");
+    assert!(
+        second.starts_with("melody: track 1 \"Comp\" (as asked)"),
+        "{second}"
+    );
+
+    // What names nothing is refused by name.
+    let err = expand_inputs(&[dir.join("missing.mid")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing.mid") && err.contains("does not exist"),
+        "{err}"
+    );
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = expand_inputs(&[empty]).unwrap_err().to_string();
+    assert!(err.contains("no MIDI files"), "{err}");
 }
 
 #[test]

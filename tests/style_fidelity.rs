@@ -4,6 +4,8 @@
 //! `jazz-synth render`'s defaults, and `jazz-synth quality` measures both against the corpus.
 //! The shipped Metheny model is held to its own targets over three progressions.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -434,5 +436,51 @@ fn held_out_values_are_predicted_better_than_by_their_frequency() {
             .expect("corpus figures stored");
         assert!((stats.step_share - f(&t.corpus, "step_share")).abs() < 1e-9);
         assert!(model.provenance().intervals.is_some());
+    }
+}
+
+#[test]
+fn jazz_train_reads_a_folder_and_says_and_records_which_tracks_it_took() {
+    let dir = common::temp_dir("train-folder");
+    let nested = dir.join("set/one");
+    std::fs::create_dir_all(&nested).unwrap();
+    write_midi(
+        &dir.join("a.mid"),
+        CHANGES_A,
+        &melody(CHANGES_A, Style::Stepwise, 1),
+    );
+    write_midi(
+        &nested.join("b.midi"),
+        CHANGES_A,
+        &melody(CHANGES_A, Style::Stepwise, 2),
+    );
+    let weights = dir.join("folder.safetensors");
+    let printed = run(
+        env!("CARGO_BIN_EXE_jazz-train"),
+        &[
+            dir.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--out",
+            weights.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    let lines: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.contains(": melody: track"))
+        .collect();
+    assert_eq!(lines.len(), 2, "a line per file:\n{printed}");
+    assert!(
+        lines[0].contains("a.mid") && lines[1].contains("b.midi"),
+        "{printed}"
+    );
+    let model = jazz_synth::model::weights::load_file(&weights).unwrap();
+    let files = &model.provenance().training_files;
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let tracks = f.tracks.as_deref().expect("the tracks are recorded");
+        assert!(tracks.starts_with("melody: track"), "{tracks}");
+        assert!(tracks.contains("chords:"), "{tracks}");
     }
 }

@@ -53,6 +53,7 @@ fn provenance() -> Provenance {
         training_files: vec![TrainingFile {
             name: "original_metheny.mid".into(),
             sha256: "ab".repeat(32),
+            tracks: None,
         }],
         hyperparameters,
         final_loss: Some(12.345_678),

@@ -11,7 +11,7 @@ use jazz_synth::model::weights;
 use jazz_synth::music::contour::IntervalProfile;
 use jazz_synth::music::quality::Figures;
 use jazz_synth::train::corpus::{self, AutoOptions, Preset};
-use jazz_synth::train::evaluate::{file_lengths, split_point, train_validated};
+use jazz_synth::train::evaluate::{split_point, train_validated};
 use jazz_synth::train::lines::{corpus_lines, joined};
 use jazz_synth::train::{self, TrainConfig};
 
@@ -31,8 +31,10 @@ enum PresetArg {
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Standard MIDI files (format 0 or 1) to learn from. Bad files are skipped with a warning.
-    #[arg(required = true)]
+    /// MIDI files (format 0 or 1; .mid, .midi, .kar, RMID), folders (searched recursively) or
+    /// patterns like "tunes/*.mid". FILE:melody=N,chords=M gives one file its own tracks
+    /// (0-based). Files that cannot be used are skipped with a message saying why.
+    #[arg(required = true, value_name = "FILES")]
     files: Vec<PathBuf>,
     /// Where to write the weights (safetensors). Written atomically.
     #[arg(long, short)]
@@ -127,9 +129,18 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
 
-    let (corpus, warnings) = corpus::load_many(&args.files, &preset).map_err(|e| e.to_string())?;
+    let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
+    if inputs.iter().any(|i| i.tracks.is_some()) && args.preset == PresetArg::Metheny {
+        return Err("a file's own tracks (FILE:melody=N) only apply to --preset auto".into());
+    }
+    let (corpus, warnings) = corpus::load_inputs(&inputs, &preset).map_err(|e| e.to_string())?;
     for w in &warnings {
         eprintln!("warning: skipped {w}");
+    }
+    for source in &corpus.source {
+        if let Some(tracks) = &source.tracks {
+            println!("{}: {tracks}", source.path.display());
+        }
     }
     let vocab = corpus.distinct();
     let indices = corpus.indices(&vocab);
@@ -138,9 +149,8 @@ fn run(args: &Args) -> Result<(), String> {
         corpus.source.len(),
         corpus.stats()
     );
-    let paths: Vec<&std::path::Path> = corpus.source.iter().map(|s| s.path.as_path()).collect();
     let figures: Option<Figures> = {
-        let lines = corpus_lines(&paths, &preset);
+        let lines = corpus_lines(&corpus.source);
         (!lines.is_empty()).then(|| joined(&lines).figures())
     };
     if let Some(f) = &figures {
@@ -158,9 +168,8 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         args.validation
     };
-    let split = file_lengths(&corpus.source, &preset)
-        .and_then(|lengths| split_point(&lengths, share))
-        .filter(|&at| at > config.tx);
+    let lengths: Vec<usize> = corpus.source.iter().map(|s| s.values).collect();
+    let split = split_point(&lengths, share).filter(|&at| at > config.tx);
     let (train_part, held_out) = indices.split_at(split.unwrap_or(indices.len()));
     match split {
         Some(_) => println!(
@@ -210,12 +219,9 @@ fn run(args: &Args) -> Result<(), String> {
     let mut provenance = model.provenance().clone();
     provenance.intervals = Some(IntervalProfile::from_values(&corpus.values));
     provenance.corpus_stats = figures;
-    for source in &corpus.source {
-        provenance.training_files.push(
-            train::file_record(&source.path)
-                .map_err(|e| format!("{}: {e}", source.path.display()))?,
-        );
-    }
+    provenance
+        .training_files
+        .extend(train::training_files(&corpus.source));
     model.set_provenance(provenance);
     weights::save_atomic(&model, &args.out).map_err(|e| e.to_string())?;
 

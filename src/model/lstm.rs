@@ -167,6 +167,9 @@ pub struct TrainingFile {
     pub name: String,
     /// Lower-case hex SHA-256 of the file's bytes.
     pub sha256: String,
+    /// Which tracks gave the melody and the chords, and why (the automatic mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<String>,
 }
 
 /// Largest weight magnitude a model may hold. Trained weights stay within a few units (the

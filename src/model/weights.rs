@@ -28,7 +28,7 @@
 //! | `format`          | `jazz-synth/1`                                               |
 //! | `vocab`           | JSON array of the value strings in index order (`n` entries) |
 //! | `hidden`          | optional: `H` as a decimal integer, checked against the shapes |
-//! | `training_files`  | optional: JSON array of `{"name": .., "sha256": ..}`         |
+//! | `training_files`  | optional: JSON array of `{"name": .., "sha256": .., "tracks": ..}` (`tracks` optional) |
 //! | `hyperparameters` | optional: JSON object                                        |
 //! | `final_loss`      | optional: JSON number (loss summed over the Tx outputs) or `null` |
 //! | `final_accuracy`  | optional: JSON number (0..1) or `null`                       |

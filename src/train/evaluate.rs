@@ -3,11 +3,8 @@
 //! before). A model that has learned something about sequences beats the baseline; one that
 //! only memorised its windows does not.
 
-use std::path::Path;
-
 use crate::model::lstm::{LstmParams, Model, Provenance, Validation};
 use crate::music::grammar::Value;
-use crate::train::corpus::{self, Preset, SourceFile};
 use crate::train::{EpochStats, TrainConfig, TrainError, TrainReport, Trainer};
 
 /// Probabilities below this count as this, so one impossible target does not make the mean
@@ -75,19 +72,6 @@ pub fn split_point(file_lengths: &[usize], share: f64) -> Option<usize> {
         total - (total as f64 * share).round() as usize
     };
     (at > 0 && at < total).then_some(at)
-}
-
-/// Values each file of a corpus gave, in the corpus's order, read again with `preset`; `None`
-/// when a file can no longer be read (it changed since).
-pub fn file_lengths(sources: &[SourceFile], preset: &Preset) -> Option<Vec<usize>> {
-    sources
-        .iter()
-        .map(|s| {
-            corpus::load(Path::new(&s.path), preset)
-                .ok()
-                .map(|c| c.values.len())
-        })
-        .collect()
 }
 
 /// What [`train_validated`] returns besides the model.

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::music::quality::{Line, LineNote};
 use crate::music::theory::Chord;
 use crate::train::corpus::{
-    choose_melody_track, read_midi, AutoOptions, CorpusError, MidiSong, Preset,
+    choose_melody_track, read_midi, AutoOptions, CorpusError, MidiSong, Preset, SourceFile,
     METHENY_CHORD_TRACK, METHENY_MELODY_TRACK, METHENY_SOLO_QUARTERS,
 };
 
@@ -99,14 +99,14 @@ pub fn file_line(path: impl AsRef<Path>, tracks: LineTracks) -> Result<Line, Cor
     song_line(&read_midi(path)?, tracks, None)
 }
 
-/// The lines a corpus was built from, one per file, taken the way `preset` takes its values:
+/// The lines a corpus was built from, one per file, taken the way its preset took its values:
 /// the Metheny preset's guitar solo over its piano chords, or the automatic mode's melody.
-pub fn corpus_lines<P: AsRef<Path>>(paths: &[P], preset: &Preset) -> Vec<Line> {
-    paths
+pub fn corpus_lines(sources: &[SourceFile]) -> Vec<Line> {
+    sources
         .iter()
-        .filter_map(|path| {
-            let song = read_midi(path).ok()?;
-            match preset {
+        .filter_map(|source| {
+            let song = read_midi(&source.path).ok()?;
+            match source.preset {
                 Preset::Metheny => {
                     let find = |name: &str| {
                         song.tracks

@@ -183,6 +183,7 @@ pub fn training_files(sources: &[crate::train::corpus::SourceFile]) -> Vec<Train
         .map(|s| TrainingFile {
             name: file_name(&s.path),
             sha256: s.sha256.clone(),
+            tracks: s.tracks.clone(),
         })
         .collect()
 }
@@ -203,6 +204,7 @@ pub fn file_record(path: &Path) -> std::io::Result<TrainingFile> {
     Ok(TrainingFile {
         name: file_name(path),
         sha256,
+        tracks: None,
     })
 }
 

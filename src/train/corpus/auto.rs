@@ -112,34 +112,113 @@ pub(super) fn pick_track<'a>(
 
 /// The track [`load_auto`] takes the melody from: the given one, else among tracks with at
 /// least 8 pitched notes and at least half of their onsets single notes, the best
-/// [`TrackProfile::score`]. Errors name the file and list its tracks.
+/// [`TrackProfile::score`]; when no track plays mostly single notes (a piano part), the top
+/// voice of the best-scoring track with 8 notes or more. Errors name the file and list its
+/// tracks.
 pub fn choose_melody_track(song: &MidiSong, options: &AutoOptions) -> Result<usize, CorpusError> {
-    choose_melody(song, options).map(|t| t.index)
+    choose_melody(song, options).map(|c| c.track.index)
+}
+
+/// The melody track chosen, why, and whether only its top voice is the melody.
+pub(super) struct MelodyChoice<'a> {
+    pub(super) track: &'a MidiTrack,
+    pub(super) why: String,
+    /// The track plays chords too: its highest note at each onset is the melody, the others
+    /// join the accompaniment.
+    pub(super) top_voice: bool,
 }
 
 pub(super) fn choose_melody<'a>(
     song: &'a MidiSong,
     options: &AutoOptions,
-) -> Result<&'a MidiTrack, CorpusError> {
+) -> Result<MelodyChoice<'a>, CorpusError> {
     if let Some(index) = options.melody_track {
-        return pick_track(song, index, "melody");
+        let track = pick_track(song, index, "melody")?;
+        return Ok(MelodyChoice {
+            track,
+            why: "as asked".into(),
+            // Chords from the melody's own track, or a file with nothing else: its top voice.
+            top_voice: options.chord_track == Some(index)
+                || (options.chord_track.is_none()
+                    && song
+                        .tracks
+                        .iter()
+                        .all(|t| t.index == index || t.pitched_notes().next().is_none())),
+        });
     }
-    let chosen = track_profiles(song)
+    if song
+        .tracks
+        .iter()
+        .all(|t| t.pitched_notes().next().is_none())
+    {
+        let drums = song.tracks.iter().any(|t| !t.notes.is_empty());
+        let reason = if drums {
+            "has only drums (MIDI channel 10): no melody or chords to learn from".to_string()
+        } else {
+            "has no notes".to_string()
+        };
+        return Err(CorpusError::file(&song.path, reason));
+    }
+    let profiles: Vec<TrackProfile> = track_profiles(song)
         .into_iter()
-        .filter(|p| Some(p.index) != options.chord_track)
-        .filter(|p| p.notes >= MIN_MELODY_NOTES && p.monophony >= MIN_MONOPHONY)
-        .max_by(|a, b| a.score.total_cmp(&b.score).then(b.index.cmp(&a.index)));
-    match chosen {
-        Some(p) => Ok(&song.tracks[p.index]),
+        .filter(|p| Some(p.index) != options.chord_track && p.notes >= MIN_MELODY_NOTES)
+        .collect();
+    let best = |lines_only: bool| {
+        profiles
+            .iter()
+            .filter(|p| !lines_only || p.monophony >= MIN_MONOPHONY)
+            .max_by(|a, b| a.score.total_cmp(&b.score).then(b.index.cmp(&a.index)))
+    };
+    if let Some(p) = best(true) {
+        return Ok(MelodyChoice {
+            track: &song.tracks[p.index],
+            why: format!(
+                "the busiest single-note line, high register weighted ({} of {} onsets single \
+                 notes, mean note {})",
+                p.single_onsets,
+                p.onsets,
+                name_with_octave(p.mean_key.round().clamp(0.0, 127.0) as u8)
+            ),
+            top_voice: false,
+        });
+    }
+    match best(false) {
+        Some(p) => Ok(MelodyChoice {
+            track: &song.tracks[p.index],
+            why: format!(
+                "no track plays mostly single notes, so the top voice of this one is the melody \
+                 and its other notes join the chords ({} notes, {:.0} % of onsets single)",
+                p.notes,
+                100.0 * p.monophony
+            ),
+            top_voice: true,
+        }),
         None => Err(CorpusError::file(
             &song.path,
             format!(
                 "has no usable melody: no track has at least {MIN_MELODY_NOTES} pitched notes \
-                 that mostly start one at a time ({}); choose one with --melody-track",
+                 ({}); choose one with --melody-track or FILE:melody=N",
                 song.describe_tracks()
             ),
         )),
     }
+}
+
+/// The notes of `track` that are not its highest at their (quantized) onset: what is left of a
+/// piano part when the top voice is the melody.
+fn below_top_voice(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<MidiNote> {
+    let tpq = i64::from(ticks_per_quarter);
+    let onset = |n: &MidiNote| quantize(ticks(n.start), tpq);
+    let mut top: std::collections::BTreeMap<i64, u8> = std::collections::BTreeMap::new();
+    for n in track.pitched_notes() {
+        let k = top.entry(onset(n)).or_insert(n.key);
+        *k = (*k).max(n.key);
+    }
+    track
+        .pitched_notes()
+        .filter(|n| top.get(&onset(n)) != Some(&n.key))
+        .copied()
+        .collect()
 }
 
 /// The melody track as one line of notes and rests, quantized like music21.
@@ -254,8 +333,10 @@ pub(super) fn beat_chords(
 
 pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corpus, CorpusError> {
     let fail = |reason: String| CorpusError::file(&song.path, reason);
-    let melody = choose_melody(song, options)?;
-    let accompaniment: Vec<MidiNote> = match options.chord_track {
+    let choice = choose_melody(song, options)?;
+    let melody = choice.track;
+    let mut accompaniment: Vec<MidiNote> = match options.chord_track {
+        Some(index) if index == melody.index => Vec::new(),
         Some(index) => pick_track(song, index, "chords")?
             .pitched_notes()
             .copied()
@@ -267,6 +348,39 @@ pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corp
             .flat_map(|t| t.pitched_notes().copied())
             .collect(),
     };
+    if choice.top_voice {
+        accompaniment.extend(below_top_voice(melody, song.ticks_per_quarter));
+    }
+    let chord_tracks: Vec<String> = song
+        .tracks
+        .iter()
+        .filter(|t| match options.chord_track {
+            Some(index) => t.index == index && (index != melody.index || choice.top_voice),
+            None => t.index != melody.index && t.pitched_notes().next().is_some(),
+        })
+        .map(|t| t.label())
+        .collect();
+    let mut chords_from = chord_tracks.join(", ");
+    if choice.top_voice && options.chord_track.is_none() {
+        chords_from = if chords_from.is_empty() {
+            format!("the lower notes of track {}", melody.label())
+        } else {
+            format!(
+                "{chords_from} and the lower notes of track {}",
+                melody.label()
+            )
+        };
+    }
+    let tracks = format!(
+        "melody: track {} ({}); chords: {}",
+        melody.label(),
+        choice.why,
+        if chords_from.is_empty() {
+            "none"
+        } else {
+            &chords_from
+        }
+    );
 
     let line = melody_line(melody, song.ticks_per_quarter);
     let bar = |e: &LineElement| e.offset.div_euclid(MEASURE_TWELFTHS);
@@ -307,9 +421,11 @@ pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corp
     for (group, bar_chords) in groups.iter().zip(&chords) {
         measure_values(group, bar_chords, ScaleTest::ByPitchClass, &mut values).map_err(fail)?;
     }
+    let mut source = Corpus::source_of(song, values.len(), Preset::Auto(*options));
+    source[0].tracks = Some(tracks);
     Ok(Corpus {
         values,
         measures: groups.len(),
-        source: Corpus::source_of(song),
+        source,
     })
 }

@@ -63,9 +63,9 @@ pub(super) fn metheny_corpus(song: &MidiSong) -> Result<Corpus, CorpusError> {
             .map_err(|reason| CorpusError::file(&song.path, reason))?;
     }
     Ok(Corpus {
+        source: Corpus::source_of(song, values.len(), Preset::Metheny),
         values,
         measures: measures.len(),
-        source: Corpus::source_of(song),
     })
 }
 

@@ -80,11 +80,13 @@ use crate::music::grammar::{interval_range, role_of, Role, Value, MAX_DURATION};
 use crate::music::theory::{name_with_octave, pitch_class, Chord};
 
 mod auto;
+mod inputs;
 mod metheny;
 mod midi;
 mod music21;
 
 pub use auto::*;
+pub use inputs::*;
 pub use metheny::*;
 pub use midi::*;
 use music21::*;
@@ -265,6 +267,12 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// SHA-256 of the file's bytes, lowercase hex.
     pub sha256: String,
+    /// Values this file gave.
+    pub values: usize,
+    /// In the automatic mode: which tracks gave the melody and the chords, and why.
+    pub tracks: Option<String>,
+    /// The extraction that read it (with the file's own track choices, if it had any).
+    pub preset: Preset,
 }
 
 /// The training sequence: every value of every measure, in order.
@@ -348,10 +356,13 @@ impl Corpus {
         }
     }
 
-    fn source_of(song: &MidiSong) -> Vec<SourceFile> {
+    fn source_of(song: &MidiSong, values: usize, preset: Preset) -> Vec<SourceFile> {
         vec![SourceFile {
             path: song.path.clone(),
             sha256: song.sha256.clone(),
+            values,
+            tracks: None,
+            preset,
         }]
     }
 }
@@ -392,14 +403,34 @@ pub fn load_many<P: AsRef<Path>>(
     paths: &[P],
     preset: &Preset,
 ) -> Result<(Corpus, Vec<CorpusError>), CorpusError> {
+    let inputs: Vec<Input> = paths
+        .iter()
+        .map(|p| Input {
+            path: p.as_ref().to_path_buf(),
+            tracks: None,
+        })
+        .collect();
+    load_inputs(&inputs, preset)
+}
+
+/// [`load_many`] over [`expand_inputs`]' files: a file's own track choices (`FILE:melody=2`)
+/// replace those of an automatic `preset`.
+pub fn load_inputs(
+    inputs: &[Input],
+    preset: &Preset,
+) -> Result<(Corpus, Vec<CorpusError>), CorpusError> {
     let mut corpus = Corpus {
         values: Vec::new(),
         measures: 0,
         source: Vec::new(),
     };
     let mut warnings = Vec::new();
-    for path in paths {
-        match load(path, preset) {
+    for input in inputs {
+        let preset = match (preset, input.tracks) {
+            (Preset::Auto(_), Some(own)) => Preset::Auto(own),
+            _ => *preset,
+        };
+        match load(&input.path, &preset) {
             Ok(part) => {
                 corpus.values.extend(part.values);
                 corpus.measures += part.measures;
