@@ -446,3 +446,113 @@ fn seed_setup_learns_the_metheny_solo_and_gives_the_shipped_weights() {
         );
     }
 }
+
+// ---- covering the corpus, stopping early ----
+
+#[test]
+fn every_window_covers_each_position_once_per_epoch() {
+    let corpus = synthetic_corpus(200, 14, 3);
+    let config = TrainConfig {
+        every_window: true,
+        ..small_config(2)
+    };
+    let (model, report) = train::train(&corpus, vocab(14), &config, |_| {}).unwrap();
+    let want: Vec<usize> = (0..200 - config.tx).collect();
+    assert_eq!(report.window_starts, want);
+    // Recorded as a hyper-parameter only when on, so the seed setup's stay the original's.
+    assert_eq!(
+        model.provenance().hyperparameters["every_window"],
+        serde_json::json!(true)
+    );
+    let (seed_model, _) = train::train(&corpus, vocab(14), &small_config(1), |_| {}).unwrap();
+    assert!(!seed_model
+        .provenance()
+        .hyperparameters
+        .contains_key("every_window"));
+}
+
+#[test]
+fn patience_stops_when_the_held_out_loss_stops_improving_and_keeps_the_best_epoch() {
+    use jazz_synth::train::evaluate::{train_validated, Ended, Stopping};
+    // Random values: nothing to learn, so the held-out loss soon rises as the windows are
+    // memorised.
+    let mut rng = NumpyRandomState::seed(9);
+    let corpus: Vec<usize> = (0..400).map(|_| rng.choice(20)).collect();
+    let (train_part, held_out) = corpus.split_at(340);
+    let config = TrainConfig {
+        every_window: true,
+        ..small_config(200)
+    };
+    let stopping = Stopping {
+        patience: Some(3),
+        stop: None,
+    };
+    let (model, run) = train_validated(
+        train_part,
+        held_out,
+        vocab(20),
+        &config,
+        stopping,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(run.ended, Ended::Patience);
+    let epochs = run.report.epochs.len();
+    assert!(epochs < 200, "stopped early, after {epochs} epochs");
+    assert_eq!(
+        run.kept_epoch,
+        epochs - 3,
+        "the best epoch, 3 before the stop"
+    );
+    assert!(model.provenance().validation.is_some());
+}
+
+#[test]
+fn an_interrupted_run_ends_after_its_epoch_and_its_weights_save_and_load() {
+    use jazz_synth::train::evaluate::{train_validated, Ended, Stopping};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let corpus = synthetic_corpus(300, 12, 4);
+    let (train_part, held_out) = corpus.split_at(270);
+    let stop = AtomicBool::new(false);
+    let stopping = Stopping {
+        patience: None,
+        stop: Some(&stop),
+    };
+    let (model, run) = train_validated(
+        train_part,
+        held_out,
+        vocab(12),
+        &small_config(50),
+        stopping,
+        |s, _| {
+            if s.epoch == 4 {
+                // What Ctrl-C does: the flag is set while an epoch runs.
+                stop.store(true, Ordering::SeqCst);
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(run.ended, Ended::Interrupted);
+    assert_eq!(run.report.epochs.len(), 4);
+    assert!(run.kept_epoch <= 4);
+    let path = common::temp_dir("interrupted").join("best.safetensors");
+    jazz_synth::model::weights::save_atomic(&model, &path).unwrap();
+    let loaded = jazz_synth::model::weights::load_file(&path).expect("a loadable file");
+    assert_eq!(bits(&loaded), bits(&model));
+
+    // Interrupted before anything was learned: an error, and nothing to write.
+    let stop = AtomicBool::new(true);
+    let err = train_validated(
+        train_part,
+        held_out,
+        vocab(12),
+        &small_config(50),
+        Stopping {
+            patience: None,
+            stop: Some(&stop),
+        },
+        |_, _| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("nothing written"), "{err}");
+}

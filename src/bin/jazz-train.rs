@@ -10,8 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jazz_synth::model::weights;
 use jazz_synth::music::contour::IntervalProfile;
 use jazz_synth::music::quality::Figures;
+use jazz_synth::standalone::live::install_interrupt_handler;
 use jazz_synth::train::corpus::{self, AutoOptions, Preset};
-use jazz_synth::train::evaluate::{split_point, train_validated};
+use jazz_synth::train::evaluate::{split_point, train_validated, Ended, Stopping};
 use jazz_synth::train::lines::{corpus_lines, joined};
 use jazz_synth::train::{self, TrainConfig};
 
@@ -45,9 +46,15 @@ struct Args {
     /// Passes over the training windows.
     #[arg(long, default_value_t = 100)]
     epochs: usize,
-    /// Training windows drawn from the corpus (m).
-    #[arg(long, default_value_t = 60)]
-    windows: usize,
+    /// Training windows drawn at random from the corpus each run (m, the original's 60). By
+    /// default every window position is trained on each epoch (--preset auto), or 60 windows
+    /// (--preset metheny, the original setup).
+    #[arg(long)]
+    windows: Option<usize>,
+    /// Stop when the held-out loss has not improved for this many epochs (the best epoch's
+    /// weights are written either way).
+    #[arg(long)]
+    patience: Option<usize>,
     /// Values per window (Tx).
     #[arg(long, default_value_t = 30)]
     tx: usize,
@@ -106,8 +113,15 @@ fn run(args: &Args) -> Result<(), String> {
             chord_track: args.chord_track,
         }),
     };
+    if args.patience == Some(0) {
+        return Err(
+            "--patience 0: give the epochs to wait for a better held-out loss, 1 or more".into(),
+        );
+    }
+    let defaults = TrainConfig::default();
     let config = TrainConfig {
-        windows: args.windows,
+        windows: args.windows.unwrap_or(defaults.windows),
+        every_window: args.windows.is_none() && args.preset == PresetArg::Auto,
         tx: args.tx,
         hidden: args.hidden,
         lr: args.lr,
@@ -183,6 +197,19 @@ fn run(args: &Args) -> Result<(), String> {
         None => {}
     }
 
+    if config.every_window {
+        println!(
+            "training windows: every position of the training part ({} windows of {} values)",
+            train_part.len().saturating_sub(config.tx),
+            config.tx
+        );
+    }
+    // Ctrl-C ends training after the epoch running and writes the best weights so far.
+    let interrupt = install_interrupt_handler().map_err(|e| e.to_string())?;
+    let stopping = Stopping {
+        patience: args.patience,
+        stop: Some(interrupt),
+    };
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -193,8 +220,13 @@ fn run(args: &Args) -> Result<(), String> {
         );
         bar
     };
-    let (mut model, validated) =
-        train_validated(train_part, held_out, vocab, &config, |s, validation| {
+    let (mut model, validated) = train_validated(
+        train_part,
+        held_out,
+        vocab,
+        &config,
+        stopping,
+        |s, validation| {
             let mut line = format!(
                 "loss {:.4} (sum over Tx, as Keras prints) = {:.4}/value, accuracy {:.3}",
                 s.loss, s.loss_per_value, s.accuracy
@@ -211,8 +243,9 @@ fn run(args: &Args) -> Result<(), String> {
                 bar.set_position(s.epoch as u64);
                 bar.set_message(line);
             }
-        })
-        .map_err(|e| e.to_string())?;
+        },
+    )
+    .map_err(|e| e.to_string())?;
     bar.finish();
     let report = validated.report;
 
@@ -244,6 +277,20 @@ fn run(args: &Args) -> Result<(), String> {
              {:.3}; kept the weights of epoch {}, where the held-out loss was lowest",
             v.nll, v.unigram_nll, v.accuracy, validated.kept_epoch
         );
+    }
+    match validated.ended {
+        Ended::AllEpochs => {}
+        Ended::Patience => println!(
+            "stopped after epoch {}: the held-out loss had not improved for {} epochs",
+            report.epochs.len(),
+            args.patience.unwrap_or(0)
+        ),
+        Ended::Interrupted => println!(
+            "interrupted after epoch {} of {}: the weights written are the best so far (epoch {})",
+            report.epochs.len(),
+            config.epochs,
+            validated.kept_epoch
+        ),
     }
     println!(
         "wrote {} ({} values, {} hidden units)",

@@ -3,6 +3,8 @@
 //! before). A model that has learned something about sequences beats the baseline; one that
 //! only memorised its windows does not.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::model::lstm::{LstmParams, Model, Provenance, Validation};
 use crate::music::grammar::Value;
 use crate::train::{EpochStats, TrainConfig, TrainError, TrainReport, Trainer};
@@ -81,6 +83,28 @@ pub struct ValidatedReport {
     /// The epoch (1-based) whose weights the model has: the one with the lowest held-out loss,
     /// or the last when nothing was held out.
     pub kept_epoch: usize,
+    /// Why training ended.
+    pub ended: Ended,
+}
+
+/// Why [`train_validated`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Every epoch asked for ran.
+    AllEpochs,
+    /// The held-out loss did not improve for `patience` epochs.
+    Patience,
+    /// The `stop` flag was set (Ctrl-C): the weights are the best so far.
+    Interrupted,
+}
+
+/// When [`train_validated`] stops early.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stopping<'a> {
+    /// Stop when the held-out loss has not improved for this many epochs.
+    pub patience: Option<usize>,
+    /// Stop after the epoch running when this is set (checked between epochs).
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// [`crate::train::train`] on `train_part`, scoring the model on `held_out` after every epoch
@@ -93,12 +117,19 @@ pub fn train_validated(
     held_out: &[usize],
     vocab: Vec<Value>,
     config: &TrainConfig,
+    stopping: Stopping,
     mut on_epoch: impl FnMut(&EpochStats, Option<&Validation>),
 ) -> Result<(Model, ValidatedReport), TrainError> {
     let mut trainer = Trainer::new(train_part, vocab.len(), config)?;
     // (validation, params, epoch statistics) of the best epoch so far.
     let mut best: Option<(Validation, LstmParams, EpochStats)> = None;
+    let mut ended = Ended::AllEpochs;
+    let interrupted = || stopping.stop.is_some_and(|s| s.load(Ordering::SeqCst));
     for _ in 0..config.epochs {
+        if interrupted() {
+            ended = Ended::Interrupted;
+            break;
+        }
         let stats = trainer.epoch()?;
         let mut validation = None;
         if held_out.len() >= 2 {
@@ -113,11 +144,26 @@ pub fn train_validated(
             }
         }
         on_epoch(&stats, validation.as_ref());
+        let since_best = best.as_ref().map_or(0, |(_, _, b)| stats.epoch - b.epoch);
+        if stopping.patience.is_some_and(|p| since_best >= p) {
+            ended = Ended::Patience;
+            break;
+        }
+    }
+    if trainer.epochs_run() == 0 {
+        return Err(TrainError::Interrupted);
     }
     let (model, report) = trainer.finish(vocab.clone())?;
     let Some((validation, params, stats)) = best else {
         let kept_epoch = report.epochs.len();
-        return Ok((model, ValidatedReport { report, kept_epoch }));
+        return Ok((
+            model,
+            ValidatedReport {
+                report,
+                kept_epoch,
+                ended,
+            },
+        ));
     };
     let mut provenance = model.provenance().clone();
     provenance.validation = Some(validation);
@@ -132,6 +178,7 @@ pub fn train_validated(
         ValidatedReport {
             report,
             kept_epoch: stats.epoch,
+            ended,
         },
     ))
 }

@@ -28,6 +28,11 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Seeds NumPy's `RandomState` (windows, initial weights, shuffles).
     pub seed: u32,
+    /// Train on every window position of the corpus (`len − Tx` windows, in a new order each
+    /// epoch) instead of `windows` drawn at random, so a large corpus is covered. Off in the
+    /// seed setup (and then not written into the hyper-parameters, which stay the original's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub every_window: bool,
 }
 
 impl Default for TrainConfig {
@@ -43,6 +48,7 @@ impl Default for TrainConfig {
             epochs: 100,
             batch: 32,
             seed: 0,
+            every_window: false,
         }
     }
 }
@@ -141,6 +147,8 @@ pub enum TrainError {
     Diverged { epoch: usize },
     /// The trained weights could not form a model.
     Model(ModelError),
+    /// Stopped (Ctrl-C) before the first epoch ended.
+    Interrupted,
 }
 
 impl fmt::Display for TrainError {
@@ -169,6 +177,10 @@ impl fmt::Display for TrainError {
                  try a smaller --lr"
             ),
             TrainError::Model(e) => write!(f, "the trained weights are unusable: {e}"),
+            TrainError::Interrupted => write!(
+                f,
+                "interrupted before the first epoch ended: nothing learned, nothing written"
+            ),
         }
     }
 }
@@ -324,12 +336,17 @@ impl<'a> Trainer<'a> {
             });
         }
         let mut rng = NumpyRandomState::seed(config.seed);
-        let starts = draw_window_starts(&mut rng, corpus_indices.len(), config.tx, config.windows);
+        let starts = if config.every_window {
+            (0..corpus_indices.len() - config.tx).collect()
+        } else {
+            draw_window_starts(&mut rng, corpus_indices.len(), config.tx, config.windows)
+        };
         let windows: Vec<&[usize]> = starts
             .iter()
             .map(|&s| &corpus_indices[s..s + config.tx])
             .collect();
         let baseline_accuracy = baseline_accuracy(&windows, n);
+        let batch = config.batch.min(windows.len());
         let net = Network::<f32>::keras_init(n, config.hidden, &mut rng);
         Ok(Trainer {
             config: config.clone(),
@@ -342,15 +359,15 @@ impl<'a> Trainer<'a> {
             rng,
             grads: Network::zeros(n, config.hidden),
             adam: Adam::new(config, n, config.hidden),
-            workspace: Workspace::new(
-                config.tx,
-                config.batch.min(config.windows),
-                n,
-                config.hidden,
-            ),
+            workspace: Workspace::new(config.tx, batch, n, config.hidden),
             net,
             history: Vec::with_capacity(config.epochs),
         })
+    }
+
+    /// Epochs run so far.
+    pub fn epochs_run(&self) -> usize {
+        self.history.len()
     }
 
     /// The network's weights as they are now (between epochs), in the model's layout.
