@@ -556,3 +556,32 @@ fn an_interrupted_run_ends_after_its_epoch_and_its_weights_save_and_load() {
     .unwrap_err();
     assert!(err.to_string().contains("nothing written"), "{err}");
 }
+
+#[test]
+fn two_threads_give_the_same_weights_every_time_and_learn_as_one_does() {
+    let corpus = synthetic_corpus(600, 16, 5);
+    let config = |threads| TrainConfig {
+        threads,
+        ..small_config(6)
+    };
+    let (a, ra) = train::train(&corpus, vocab(16), &config(2), |_| {}).unwrap();
+    let (b, _) = train::train(&corpus, vocab(16), &config(2), |_| {}).unwrap();
+    assert_eq!(bits(&a), bits(&b), "same seed, same threads: same weights");
+    let (one, r1) = train::train(&corpus, vocab(16), &config(1), |_| {}).unwrap();
+    // The same maths summed in another order: the losses agree closely, epoch by epoch.
+    for (x, y) in ra.epochs.iter().zip(&r1.epochs) {
+        assert!(
+            (x.loss - y.loss).abs() < 1e-3 * y.loss,
+            "epoch {}: {} vs {}",
+            x.epoch,
+            x.loss,
+            y.loss
+        );
+    }
+    assert_ne!(bits(&a), bits(&one));
+    assert_eq!(
+        a.provenance().hyperparameters["threads"],
+        serde_json::json!(2)
+    );
+    assert!(!one.provenance().hyperparameters.contains_key("threads"));
+}

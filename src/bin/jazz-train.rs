@@ -51,6 +51,11 @@ struct Args {
     /// (--preset metheny, the original setup).
     #[arg(long)]
     windows: Option<usize>,
+    /// Threads sharing each batch. Default: every core with --preset auto, 1 with --preset
+    /// metheny (the original setup, bit for bit). The same seed and thread count give the same
+    /// weights.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Stop when the held-out loss has not improved for this many epochs (the best epoch's
     /// weights are written either way).
     #[arg(long)]
@@ -122,6 +127,10 @@ fn run(args: &Args) -> Result<(), String> {
     let config = TrainConfig {
         windows: args.windows.unwrap_or(defaults.windows),
         every_window: args.windows.is_none() && args.preset == PresetArg::Auto,
+        threads: args.threads.unwrap_or(match args.preset {
+            PresetArg::Metheny => 1,
+            PresetArg::Auto => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        }),
         tx: args.tx,
         hidden: args.hidden,
         lr: args.lr,

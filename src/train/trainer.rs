@@ -33,6 +33,15 @@ pub struct TrainConfig {
     /// seed setup (and then not written into the hyper-parameters, which stay the original's).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub every_window: bool,
+    /// Threads sharing each batch (data-parallel). The same seed and thread count give the
+    /// same weights bit for bit; another thread count sums the gradients in another order, so
+    /// the last bits differ. 1 (the seed setup) is not written into the hyper-parameters.
+    #[serde(skip_serializing_if = "is_one")]
+    pub threads: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for TrainConfig {
@@ -49,6 +58,7 @@ impl Default for TrainConfig {
             batch: 32,
             seed: 0,
             every_window: false,
+            threads: 1,
         }
     }
 }
@@ -62,6 +72,9 @@ impl TrainConfig {
         let bad = |what: String| Err(TrainError::BadConfig(what));
         if self.windows == 0 {
             return bad("windows must be at least 1".into());
+        }
+        if self.threads == 0 || self.threads > 256 {
+            return bad(format!("threads = {} must be from 1 to 256", self.threads));
         }
         if self.tx < 2 {
             return bad(format!(
@@ -306,6 +319,8 @@ pub struct Trainer<'a> {
     grads: Network<f32>,
     adam: Adam<f32>,
     workspace: Workspace<f32>,
+    /// Gradients and buffers of the threads after the first (`threads − 1` of them).
+    helpers: Vec<(Network<f32>, Workspace<f32>)>,
     order: Vec<usize>,
     history: Vec<EpochStats>,
 }
@@ -360,6 +375,14 @@ impl<'a> Trainer<'a> {
             grads: Network::zeros(n, config.hidden),
             adam: Adam::new(config, n, config.hidden),
             workspace: Workspace::new(config.tx, batch, n, config.hidden),
+            helpers: (1..config.threads)
+                .map(|_| {
+                    (
+                        Network::zeros(n, config.hidden),
+                        Workspace::new(config.tx, batch.div_ceil(config.threads), n, config.hidden),
+                    )
+                })
+                .collect(),
             net,
             history: Vec::with_capacity(config.epochs),
         })
@@ -382,16 +405,16 @@ impl<'a> Trainer<'a> {
         let epoch = self.history.len() + 1;
         self.rng.shuffle(&mut self.order);
         let (mut loss_sum, mut correct, mut targets) = (0.0f64, 0usize, 0usize);
-        for chunk in self.order.chunks(self.config.batch) {
-            let batch_windows: Vec<&[usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
-            let batch = Batch::from_windows(&batch_windows);
-            let result =
-                forward_backward_with(&self.net, &batch, &mut self.grads, &mut self.workspace);
+        let order = std::mem::take(&mut self.order);
+        for chunk in order.chunks(self.config.batch) {
+            let batch_windows: Vec<&'a [usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
+            let (loss, hits, real_targets) = self.gradients(&batch_windows);
             self.adam.update(&mut self.net, &self.grads);
-            loss_sum += f64::from(result.loss) * chunk.len() as f64;
-            correct += result.correct;
-            targets += result.targets;
+            loss_sum += loss * chunk.len() as f64;
+            correct += hits;
+            targets += real_targets;
         }
+        self.order = order;
         let loss = loss_sum / self.windows.len() as f64;
         let weights_finite = self
             .net
@@ -411,6 +434,62 @@ impl<'a> Trainer<'a> {
         };
         self.history.push(stats.clone());
         Ok(stats)
+    }
+
+    /// The gradient of one batch into `self.grads`, shared out among the threads: each takes
+    /// a contiguous part of the batch, and the parts' gradients (each the mean over its part)
+    /// are summed in part order, weighted by their sizes. Returns the batch's mean loss, its
+    /// correct predictions and its real targets.
+    fn gradients(&mut self, windows: &[&[usize]]) -> (f64, usize, usize) {
+        let parts = (self.helpers.len() + 1).min(windows.len()).max(1);
+        if parts == 1 {
+            let batch = Batch::from_windows(windows);
+            let r = forward_backward_with(&self.net, &batch, &mut self.grads, &mut self.workspace);
+            return (f64::from(r.loss), r.correct, r.targets);
+        }
+        let size = windows.len().div_ceil(parts);
+        let chunks: Vec<&[&[usize]]> = windows.chunks(size).collect();
+        let net = &self.net;
+        let (first_grads, first_ws) = (&mut self.grads, &mut self.workspace);
+        let results: Vec<(f32, usize, usize)> = std::thread::scope(|scope| {
+            let mut handles = Vec::with_capacity(chunks.len() - 1);
+            for (chunk, (grads, ws)) in chunks[1..].iter().zip(self.helpers.iter_mut()) {
+                handles.push(scope.spawn(move || {
+                    let r = forward_backward_with(net, &Batch::from_windows(chunk), grads, ws);
+                    (r.loss, r.correct, r.targets)
+                }));
+            }
+            let r =
+                forward_backward_with(net, &Batch::from_windows(chunks[0]), first_grads, first_ws);
+            let mut all = vec![(r.loss, r.correct, r.targets)];
+            // A worker that panicked is a bug in the gradient code: surface it here.
+            all.extend(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a training thread")),
+            );
+            all
+        });
+        let total = windows.len() as f32;
+        let share = |k: usize| chunks[k].len() as f32 / total;
+        let first_share = share(0);
+        for buf in self.grads.buffers_mut() {
+            buf.iter_mut().for_each(|g| *g *= first_share);
+        }
+        for (k, (grads, _)) in self.helpers.iter().enumerate().take(chunks.len() - 1) {
+            let w = share(k + 1);
+            for (sum, part) in self.grads.buffers_mut().into_iter().zip(grads.buffers()) {
+                sum.iter_mut().zip(part).for_each(|(s, &g)| *s += w * g);
+            }
+        }
+        let loss = results
+            .iter()
+            .enumerate()
+            .map(|(k, r)| f64::from(r.0) * f64::from(share(k)))
+            .sum();
+        let correct = results.iter().map(|r| r.1).sum();
+        let targets = results.iter().map(|r| r.2).sum();
+        (loss, correct, targets)
     }
 
     /// The network as it stands.
