@@ -224,11 +224,19 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         let bar = ProgressBar::new(config.epochs as u64);
         bar.set_style(
-            ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg} [{elapsed}]")
-                .expect("static template"),
+            ProgressStyle::with_template(
+                "{bar:30} epoch {pos}/{len} {msg} [{elapsed}, {eta} left]",
+            )
+            .expect("static template"),
         );
         bar
     };
+    let windows_per_epoch = if config.every_window {
+        train_part.len().saturating_sub(config.tx)
+    } else {
+        config.windows
+    };
+    let started = std::time::Instant::now();
     let (mut model, validated) = train_validated(
         train_part,
         held_out,
@@ -236,8 +244,12 @@ fn run(args: &Args) -> Result<(), String> {
         &config,
         stopping,
         |s, validation| {
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            let per_second = (s.epoch * windows_per_epoch) as f64 / seconds;
+            let left = seconds / s.epoch as f64 * (s.epochs - s.epoch) as f64;
             let mut line = format!(
-                "loss {:.4} (sum over Tx, as Keras prints) = {:.4}/value, accuracy {:.3}",
+                "loss {:.4} (sum over Tx, as Keras prints) = {:.4}/value, accuracy {:.3}, \
+                 {per_second:.0} windows/s",
                 s.loss, s.loss_per_value, s.accuracy
             );
             if let Some(v) = validation {
@@ -247,7 +259,7 @@ fn run(args: &Args) -> Result<(), String> {
                 ));
             }
             if args.quiet {
-                println!("epoch {}/{}: {line}", s.epoch, s.epochs);
+                println!("epoch {}/{}: {line}, {left:.0} s left", s.epoch, s.epochs);
             } else {
                 bar.set_position(s.epoch as u64);
                 bar.set_message(line);
