@@ -305,3 +305,75 @@ fn phrase_rhythm_notes_land_on_sixteenths_and_triplets() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_meter_sets_the_bars_the_file_and_the_chord_changes() {
+    let dir = temp_dir("meter");
+    let render = |args: &[&str], name: &str| {
+        let path = dir.join(name);
+        let out = Command::new(BIN)
+            .args(["render", "--bars", "4", "--rhythm", "beat", "--out"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        (out, path)
+    };
+    let (out, waltz) = render(
+        &["--meter", "3/4", "--chords", "Am | E7 | Am | E7"],
+        "waltz.mid",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(lines.lines().count(), 12, "4 bars of 3 beats:\n{lines}");
+    assert!(
+        lines
+            .lines()
+            .nth(3)
+            .unwrap()
+            .trim_start()
+            .starts_with("2:1"),
+        "{lines}"
+    );
+    assert!(lines.lines().nth(3).unwrap().contains("E7"), "{lines}");
+    let bytes = fs::read(&waltz).unwrap();
+    let smf = Smf::parse(&bytes).unwrap();
+    let sig = smf.tracks[0].iter().find_map(|e| match e.kind {
+        TrackEventKind::Meta(MetaMessage::TimeSignature(n, d, ..)) => Some((n, d)),
+        _ => None,
+    });
+    assert_eq!(
+        sig,
+        Some((3, 2)),
+        "3/4 in the file (denominator as a power of two)"
+    );
+
+    // The same meter at the head of the chord text plays the same solo.
+    let (out, head) = render(&["--chords", "3/4 Am | E7 | Am | E7"], "head.mid");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(&head).unwrap(), bytes);
+
+    // 6/8 is three quarter notes a bar; 7/8 and nonsense are refused with a reason.
+    let (out, _) = render(&["--meter", "6/8"], "six.mid");
+    assert!(out.status.success());
+    for (meter, want) in [
+        ("7/8", "whole number of quarter notes"),
+        ("3-4", "not a meter"),
+    ] {
+        let (out, _) = render(&["--meter", meter], "bad.mid");
+        assert_eq!(out.status.code(), Some(2), "{meter}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{meter}: {err}");
+    }
+    let (out, _) = render(&["--meter", "4/4", "--chords", "3/4 Am | E7"], "clash.mid");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("disagree"));
+}

@@ -107,6 +107,9 @@ struct MusicArgs {
     /// How values become pitches (default: learned)
     #[arg(long, value_enum)]
     contour: Option<ContourArg>,
+    /// Time signature: 4/4 (default), 3/4, 6/8, 2/4, ... (or start --chords with it, "3/4 Am | E7")
+    #[arg(long)]
+    meter: Option<String>,
     /// Do not print a line per note
     #[arg(long, short)]
     quiet: bool,
@@ -133,6 +136,7 @@ impl MusicArgs {
                 ContourArg::Learned => Contour::Learned,
                 ContourArg::Original => Contour::Original,
             }),
+            meter: self.meter.clone(),
             chords_from_midi,
         }
     }
@@ -166,7 +170,7 @@ struct LiveArgs {
     /// Follow an external MIDI clock on this input port instead of --tempo (not with --jack)
     #[arg(long, value_name = "PORT", conflicts_with = "jack")]
     clock_in: Option<String>,
-    /// Stop after this many bars of 4/4 (default: play until Ctrl-C)
+    /// Stop after this many bars (of --meter; default: play until Ctrl-C)
     #[arg(long)]
     bars: Option<u32>,
 }
@@ -175,7 +179,7 @@ struct LiveArgs {
 struct RenderArgs {
     #[command(flatten)]
     music: MusicArgs,
-    /// Number of bars of 4/4
+    /// Number of bars (of --meter)
     #[arg(long, default_value_t = 32)]
     bars: u32,
     /// The MIDI file to write (format 1: tempo, chords, solo)

@@ -747,6 +747,31 @@ pub fn parse_changes(text: &str) -> Result<Progression, ChangesError> {
     parse_changes_in(text, 4)
 }
 
+/// A time signature as musicians write it, `3/4`, `6/8`: whole bars of quarter notes only
+/// (jazz-synth counts in quarter-note beats). Returns (numerator, denominator, quarter notes
+/// per bar), or what is wrong with it.
+pub fn parse_meter(text: &str) -> Result<(u32, u32, u32), String> {
+    let bad = || {
+        format!(
+            "\"{text}\" is not a meter: write it like 4/4, 3/4, 6/8 or 2/2 (a number of beats, \
+             a slash, and a note value 1, 2, 4, 8 or 16)"
+        )
+    };
+    let (n, d) = text.trim().split_once('/').ok_or_else(bad)?;
+    let n: u32 = n.trim().parse().map_err(|_| bad())?;
+    let d: u32 = d.trim().parse().map_err(|_| bad())?;
+    if n == 0 || n > 64 || ![1, 2, 4, 8, 16].contains(&d) {
+        return Err(bad());
+    }
+    if (n * 4) % d != 0 || !(1..=32).contains(&(n * 4 / d)) {
+        return Err(format!(
+            "{n}/{d} bars are not a whole number of quarter notes (1 to 32), which jazz-synth \
+             counts in; use e.g. 6/8 or 3/4 instead of 7/8"
+        ));
+    }
+    Ok((n, d, n * 4 / d))
+}
+
 /// As [`parse_changes`], with `beats_per_bar` quarter notes per bar (1..=32).
 pub fn parse_changes_in(text: &str, beats_per_bar: u32) -> Result<Progression, ChangesError> {
     if !(1..=32).contains(&beats_per_bar) {

@@ -36,7 +36,7 @@ impl BlockDriver {
             out: Output::with_capacity(256),
             sample_rate,
             tempo_bpm: setup.tempo_bpm,
-            time_sig: (setup.beats_per_bar, 4),
+            time_sig: setup.time_sig,
             channel: setup.settings.channel,
             clock_out,
             bars_beats: bars.map(|b| f64::from(b) * f64::from(setup.beats_per_bar)),

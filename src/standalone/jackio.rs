@@ -520,7 +520,7 @@ fn warm_up(setup: &Setup, sample_rate: f64, buffer_size: u32) {
             playing: true,
             tempo_bpm: setup.tempo_bpm,
             position_beats: Some(f64::from(s) / spb),
-            time_sig: (setup.beats_per_bar, 4),
+            time_sig: setup.time_sig,
             bar: None,
         };
         out.clear();

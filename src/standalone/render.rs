@@ -53,8 +53,10 @@ pub struct Timeline {
     pub sample_rate: f64,
     /// Constant tempo, quarter notes per minute.
     pub tempo_bpm: f64,
-    /// Beats per bar (the denominator is always a quarter note).
+    /// Quarter-note beats per bar.
     pub beats_per_bar: u32,
+    /// Time signature written into the file (numerator, denominator).
+    pub time_sig: (u32, u32),
     /// Length in samples; every note ends at or before it.
     pub length_samples: u64,
     /// The solo, in order of onset; monophonic.
@@ -131,9 +133,10 @@ pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
             // Numerator, denominator as a power of two (2 = quarter), MIDI
             // clocks per metronome click, 32nds per quarter.
             TrackEventKind::Meta(MetaMessage::TimeSignature(
-                t.beats_per_bar.clamp(1, 255) as u8,
-                2,
-                24,
+                t.time_sig.0.clamp(1, 255) as u8,
+                t.time_sig.1.max(1).ilog2() as u8,
+                // MIDI clocks per click: a quarter note is 24.
+                (96 / t.time_sig.1.max(1)).clamp(1, 255) as u8,
                 8,
             )),
         ),
@@ -381,7 +384,7 @@ pub fn render_timeline(
             playing: true,
             tempo_bpm: setup.tempo_bpm,
             position_beats: Some(s as f64 / spb),
-            time_sig: (setup.beats_per_bar, 4),
+            time_sig: setup.time_sig,
             bar: None,
         };
         out.clear();
@@ -408,6 +411,7 @@ pub fn render_timeline(
         sample_rate,
         tempo_bpm: setup.tempo_bpm,
         beats_per_bar: setup.beats_per_bar,
+        time_sig: setup.time_sig,
         length_samples: length,
         solo,
         chords: chord_spans(setup, total_beats),
@@ -508,6 +512,7 @@ mod tests {
             sample_rate: 48_000.0,
             tempo_bpm: 120.0,
             beats_per_bar: 4,
+            time_sig: (4, 4),
             length_samples: 4 * 24_000,
             solo: vec![
                 RenderedNote {

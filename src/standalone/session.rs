@@ -41,6 +41,9 @@ pub struct MusicOptions {
     pub contour: Option<Contour>,
     /// Chords come from notes held on a MIDI input instead of a progression.
     pub chords_from_midi: bool,
+    /// Time signature, `3/4`; a meter at the head of the chord text (`"3/4 Am | E7"`) does
+    /// the same.
+    pub meter: Option<String>,
 }
 
 /// A validated setup: the model, the engine settings and the changes.
@@ -51,6 +54,8 @@ pub struct Setup {
     /// Quarter notes per minute (the internal clock's tempo).
     pub tempo_bpm: f64,
     pub beats_per_bar: u32,
+    /// Time signature (numerator, denominator) of the host bars, for transports and files.
+    pub time_sig: (u32, u32),
     /// The changes played: `--chords` or the chosen built-in progression.
     pub progression: Progression,
     /// True when `--chords` replaced the built-in progression.
@@ -116,11 +121,36 @@ impl Setup {
             settings.chord_source = ChordSource::MidiInput;
         }
 
+        // The meter: --meter, or a time signature heading the chord text.
+        let (head, chord_text) = match o.chords.as_deref().map(str::trim_start) {
+            Some(text) => match text.split_once(|c: char| c.is_whitespace() || c == '|') {
+                Some((first, rest))
+                    if first.contains('/') && first.starts_with(|c: char| c.is_ascii_digit()) =>
+                {
+                    (Some(first), rest.trim_start_matches([' ', '|']))
+                }
+                _ => (None, text),
+            },
+            None => (None, ""),
+        };
+        let meter = match (o.meter.as_deref(), head) {
+            (Some(a), Some(b)) if changes::parse_meter(a) != changes::parse_meter(b) => {
+                return Err(format!(
+                    "--meter {a} and the chords' {b} disagree: give the meter once"
+                ))
+            }
+            (Some(m), _) | (None, Some(m)) => {
+                changes::parse_meter(m).map_err(|e| format!("--meter: {e}"))?
+            }
+            (None, None) => (BEATS_PER_BAR, 4, BEATS_PER_BAR),
+        };
+        let (numerator, denominator, beats_per_bar) = meter;
+
         let (progression, custom_changes) = match (&o.chords, &o.progression) {
             (Some(_), Some(_)) => {
                 return Err("give either --chords or --progression, not both".into())
             }
-            (Some(text), None) => (parse_chords_option(text)?, true),
+            (Some(_), None) => (parse_chords_option(chord_text, beats_per_bar)?, true),
             (None, Some(name)) => {
                 let index = changes::builtin_by_name(name).ok_or_else(|| {
                     format!(
@@ -140,7 +170,8 @@ impl Setup {
             model,
             settings,
             tempo_bpm,
-            beats_per_bar: BEATS_PER_BAR,
+            beats_per_bar,
+            time_sig: (numerator, denominator),
             progression,
             custom_changes,
         })
@@ -218,8 +249,8 @@ pub fn progression_list() -> String {
 }
 
 /// Parses `--chords`; an error repeats the text with a caret under the bad symbol.
-pub fn parse_chords_option(text: &str) -> Result<Progression, String> {
-    changes::parse_changes(text).map_err(|e| {
+pub fn parse_chords_option(text: &str, beats_per_bar: u32) -> Result<Progression, String> {
+    changes::parse_changes_in(text, beats_per_bar).map_err(|e| {
         let caret = " ".repeat(e.column.saturating_sub(1));
         format!("--chords: {e}\n  {text}\n  {caret}^")
     })
