@@ -763,7 +763,7 @@ pub fn parse_meter(text: &str) -> Result<(u32, u32, u32), String> {
     if n == 0 || n > 64 || ![1, 2, 4, 8, 16].contains(&d) {
         return Err(bad());
     }
-    if (n * 4) % d != 0 || !(1..=32).contains(&(n * 4 / d)) {
+    if !(n * 4).is_multiple_of(d) || !(1..=32).contains(&(n * 4 / d)) {
         return Err(format!(
             "{n}/{d} bars are not a whole number of quarter notes (1 to 32), which jazz-synth \
              counts in; use e.g. 6/8 or 3/4 instead of 7/8"
