@@ -940,3 +940,78 @@ fn load_many_fails_when_no_file_is_usable() {
     let none: [&Path; 0] = [];
     assert!(load_many(&none, &Preset::Metheny).is_err());
 }
+
+/// A conductor track with time signatures `(tick, numerator, denominator power of two)`.
+fn meter_track(meters: &[(u32, u8, u8)]) -> Vec<TrackEvent<'static>> {
+    let mut out = Vec::new();
+    let mut now = 0;
+    for &(tick, n, d) in meters {
+        out.push(TrackEvent {
+            delta: u28::new(tick - now),
+            kind: TrackEventKind::Meta(MetaMessage::TimeSignature(n, d, 24, 8)),
+        });
+        now = tick;
+    }
+    out.push(TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    });
+    out
+}
+
+/// A tune of `bars` bars of `beats` quarter notes: a stepwise quarter-note melody over one held
+/// chord a bar (C major, then G major, alternating).
+fn tune_in(beats: &[usize], meters: &[(u32, u8, u8)]) -> Vec<u8> {
+    let (mut melody, mut chords) = (Vec::new(), Vec::new());
+    let mut at = 0.0;
+    for (bar, &n) in beats.iter().enumerate() {
+        let chord: &[u8] = if bar % 2 == 0 {
+            &[48, 52, 55]
+        } else {
+            &[43, 47, 50]
+        };
+        for &k in chord {
+            chords.push((at, n as f64, k));
+        }
+        for b in 0..n {
+            melody.push((at + b as f64, 1.0, 72 + ((bar * 3 + b) % 5) as u8));
+        }
+        at += n as f64;
+    }
+    smf_bytes(
+        Header::new(Format::Parallel, Timing::Metrical(u15::new(96))),
+        vec![
+            meter_track(meters),
+            track_events("Lead", &notes(96, &melody), true),
+            track_events("Comp", &notes(96, &chords), true),
+        ],
+    )
+}
+
+#[test]
+fn measures_follow_the_files_time_signatures() {
+    // A waltz: 8 bars of 3/4 are 8 measures, not 6 of 4 beats.
+    let waltz = TempFile::new("waltz.mid", &tune_in(&[3; 8], &[(0, 3, 2)]));
+    let corpus = load_auto(&waltz.0, &AutoOptions::default()).unwrap();
+    assert_eq!(corpus.measures, 8);
+    // Every measure starts on its own bar's chord: the first value of each bar is a chord
+    // tone or scale tone of it, with no interval (a measure's first note has none).
+    let firsts: Vec<&Value> = corpus.values.iter().filter(|v| v.range.is_none()).collect();
+    assert_eq!(firsts.len(), 8, "one measure start per 3/4 bar");
+
+    // 6/8 bars are three quarter notes too.
+    let jig = TempFile::new("jig.mid", &tune_in(&[3; 6], &[(0, 6, 3)]));
+    assert_eq!(
+        load_auto(&jig.0, &AutoOptions::default()).unwrap().measures,
+        6
+    );
+
+    // Two bars of 4/4, then 3/4 from tick 8 · 96: 2 + 4 measures.
+    let change = TempFile::new(
+        "change.mid",
+        &tune_in(&[4, 4, 3, 3, 3, 3], &[(0, 4, 2), (8 * 96, 3, 2)]),
+    );
+    let corpus = load_auto(&change.0, &AutoOptions::default()).unwrap();
+    assert_eq!(corpus.measures, 6);
+    assert_eq!(corpus.values.len(), 8 + 12);
+}

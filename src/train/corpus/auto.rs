@@ -222,7 +222,11 @@ fn below_top_voice(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<MidiNote> {
 }
 
 /// The melody track as one line of notes and rests, quantized like music21.
-pub(super) fn melody_line(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<LineElement> {
+pub(super) fn melody_line(
+    track: &MidiTrack,
+    ticks_per_quarter: u16,
+    grid: &BarGrid,
+) -> Vec<LineElement> {
     let tpq = i64::from(ticks_per_quarter);
     let mut notes: Vec<LineElement> = track
         .pitched_notes()
@@ -255,7 +259,7 @@ pub(super) fn melody_line(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<Line
             // Rests are cut at bar lines so every measure starts on its own values.
             let mut start = note.offset + note.duration;
             while gap > 0 {
-                let bar_end = (start.div_euclid(MEASURE_TWELFTHS) + 1) * MEASURE_TWELFTHS;
+                let bar_end = grid.bar_end(start);
                 let piece = gap.min(bar_end - start);
                 line.push(LineElement {
                     offset: start,
@@ -274,11 +278,12 @@ pub(super) fn melody_line(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<Line
 
 /// Samples the chord the accompaniment sounds on every beat of the given bars.
 ///
-/// Returns, for each bar in `bars` (sorted), the chords starting in it; the chord sounding when
+/// Returns, for each bar in `bars` (sorted; start and length in twelfths of a quarter note), the
+/// chords starting in it, sampled on each of its quarter-note beats; the chord sounding when
 /// the bar starts is carried in at its first beat.
 pub(super) fn beat_chords(
     accompaniment: &[MidiNote],
-    bars: &[i64],
+    bars: &[(i64, i64)],
     ticks_per_quarter: u16,
 ) -> Vec<Vec<ChordAt>> {
     let tpq = u64::from(ticks_per_quarter);
@@ -289,10 +294,11 @@ pub(super) fn beat_chords(
     let mut sounding: BinaryHeap<std::cmp::Reverse<(u64, u8)>> = BinaryHeap::new();
     let mut current: Option<Chord> = None;
     let mut per_bar = Vec::with_capacity(bars.len());
-    for &bar in bars {
+    for &(bar_start, bar_len) in bars {
         let mut chords = Vec::new();
-        for beat in 0..4 {
-            let quarter = u64::try_from(bar * 4 + beat).unwrap_or(0);
+        let beats = (bar_len / TWELFTHS_PER_QUARTER).max(1);
+        for beat in 0..beats {
+            let quarter = u64::try_from(bar_start / TWELFTHS_PER_QUARTER + beat).unwrap_or(0);
             // Listen an eighth into the beat, so chords struck a little late still count.
             let at = quarter.saturating_mul(tpq).saturating_add(tpq / 8);
             while next < notes.len() && notes[next].start <= at {
@@ -313,7 +319,7 @@ pub(super) fn beat_chords(
                 .map(|&k| pitch_class(k))
                 .collect::<BTreeSet<u8>>()
                 .len();
-            let offset = (bar * 4 + beat) * TWELFTHS_PER_QUARTER;
+            let offset = bar_start + beat * TWELFTHS_PER_QUARTER;
             if distinct_pcs >= 2 {
                 let chord = Chord::from_midi(&keys);
                 if beat == 0 || current != Some(chord) {
@@ -382,8 +388,9 @@ pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corp
         }
     );
 
-    let line = melody_line(melody, song.ticks_per_quarter);
-    let bar = |e: &LineElement| e.offset.div_euclid(MEASURE_TWELFTHS);
+    let grid = BarGrid::of(song);
+    let line = melody_line(melody, song.ticks_per_quarter, &grid);
+    let bar = |e: &LineElement| grid.bar_of(e.offset).0;
     let groups: Vec<&[LineElement]> = group_consecutive(&line, bar)
         .into_iter()
         .filter(|g| g.iter().any(|e| e.key.is_some()))
@@ -395,7 +402,13 @@ pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corp
             song.describe_tracks()
         )));
     }
-    let bars: Vec<i64> = groups.iter().map(|g| bar(&g[0])).collect();
+    let bars: Vec<(i64, i64)> = groups
+        .iter()
+        .map(|g| {
+            let (_, start, _) = grid.bar_of(g[0].offset);
+            (start, grid.bar_end(start) - start)
+        })
+        .collect();
     let mut chords = beat_chords(&accompaniment, &bars, song.ticks_per_quarter);
     // Bars before the first chord take the first chord, as the original falls back to the
     // first chord it knows.
@@ -408,10 +421,10 @@ pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corp
             song.describe_tracks()
         )));
     };
-    for (bar_chords, &bar) in chords.iter_mut().zip(&bars) {
+    for (bar_chords, &(bar_start, _)) in chords.iter_mut().zip(&bars) {
         if bar_chords.is_empty() {
             bar_chords.push(ChordAt {
-                offset: bar * MEASURE_TWELFTHS,
+                offset: bar_start,
                 chord: first_chord,
             });
         }

@@ -76,6 +76,76 @@ pub struct MidiSong {
     pub tracks: Vec<MidiTrack>,
     /// SHA-256 of the file's bytes, lowercase hex.
     pub sha256: String,
+    /// Time signatures, in order of time (none: 4/4 throughout).
+    pub meters: Vec<Meter>,
+}
+
+/// A time signature of the file, from `tick` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meter {
+    pub tick: u64,
+    /// Bar length in twelfths of a quarter note (48 for 4/4, 36 for 3/4 and 6/8).
+    pub bar_twelfths: i64,
+    pub numerator: u8,
+    pub denominator: u16,
+}
+
+/// Where the bars of a song lie, in quantized twelfths of a quarter note: each meter's bars
+/// from where it starts (a meter starting inside a bar starts a new bar there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BarGrid {
+    /// (start, bar length, index of the first bar from there), in order.
+    segments: Vec<(i64, i64, i64)>,
+}
+
+impl BarGrid {
+    pub(super) fn of(song: &MidiSong) -> BarGrid {
+        let tpq = i64::from(song.ticks_per_quarter);
+        let mut segments: Vec<(i64, i64, i64)> = vec![(0, MEASURE_TWELFTHS, 0)];
+        for m in &song.meters {
+            let at = quantize(ticks(m.tick), tpq).max(0);
+            let last = segments.last_mut().expect("one segment");
+            if at <= last.0 {
+                last.1 = m.bar_twelfths;
+            } else {
+                let (start, len, first) = *last;
+                segments.push((
+                    at,
+                    m.bar_twelfths,
+                    first + (at - start + len - 1).div_euclid(len),
+                ));
+            }
+        }
+        BarGrid { segments }
+    }
+
+    fn segment(&self, offset: i64) -> (i64, i64, i64) {
+        *self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.0 <= offset)
+            .unwrap_or(&self.segments[0])
+    }
+
+    /// The bar holding `offset`: (index, start, length).
+    pub(super) fn bar_of(&self, offset: i64) -> (i64, i64, i64) {
+        let (start, len, first) = self.segment(offset);
+        let k = (offset - start).div_euclid(len);
+        (first + k, start + k * len, len)
+    }
+
+    /// Where the bar holding `offset` ends.
+    pub(super) fn bar_end(&self, offset: i64) -> i64 {
+        let (_, start, len) = self.bar_of(offset);
+        let end = start + len;
+        // A meter change inside the bar ends it early.
+        self.segments
+            .iter()
+            .map(|s| s.0)
+            .find(|&s| s > offset && s < end)
+            .unwrap_or(end)
+    }
 }
 
 impl MidiSong {
@@ -185,9 +255,12 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
     }
     let chunks = track_chunks(tracks.unread(), declared_tracks).map_err(fail)?;
     let mut parsed = Vec::with_capacity(chunks.len());
+    let mut meters = Vec::new();
     for (index, chunk) in chunks.into_iter().enumerate() {
-        parsed.push(read_track(index, chunk).map_err(fail)?);
+        parsed.push(read_track(index, chunk, &mut meters).map_err(fail)?);
     }
+    meters.sort_by_key(|m: &Meter| m.tick);
+    meters.dedup_by_key(|m| m.tick);
     if format == 0 && parsed.len() == 1 {
         parsed = split_by_channel(parsed.remove(0));
     }
@@ -197,6 +270,7 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
         ticks_per_quarter,
         tracks: parsed,
         sha256: sha256_hex(bytes),
+        meters,
     })
 }
 
@@ -322,7 +396,11 @@ pub(super) fn split_by_channel(track: MidiTrack) -> Vec<MidiTrack> {
         .collect()
 }
 
-pub(super) fn read_track(index: usize, chunk: &[u8]) -> Result<MidiTrack, String> {
+pub(super) fn read_track(
+    index: usize,
+    chunk: &[u8],
+    meters: &mut Vec<Meter>,
+) -> Result<MidiTrack, String> {
     let mut events = midly::EventIter::new(chunk);
     let mut tick: u64 = 0;
     let mut name = None;
@@ -363,6 +441,19 @@ pub(super) fn read_track(index: usize, chunk: &[u8]) -> Result<MidiTrack, String
                 let text = decode_text(raw);
                 if !text.is_empty() {
                     name = Some(text);
+                }
+            }
+            midly::TrackEventKind::Meta(midly::MetaMessage::TimeSignature(n, d, ..)) => {
+                // Bars of a whole number of twelfths of a quarter note only (1/16 and longer
+                // note values); others keep the meter before them.
+                let quarter_twelfths = TWELFTHS_PER_QUARTER * 4;
+                if n > 0 && d <= 4 && (i64::from(n) * quarter_twelfths) % (1 << d) == 0 {
+                    meters.push(Meter {
+                        tick,
+                        bar_twelfths: i64::from(n) * quarter_twelfths / (1 << d),
+                        numerator: n,
+                        denominator: 1 << d,
+                    });
                 }
             }
             midly::TrackEventKind::Meta(midly::MetaMessage::EndOfTrack) => break,
