@@ -39,7 +39,7 @@ impl BlockDriver {
             time_sig: setup.time_sig,
             channel: setup.settings.channel,
             clock_out,
-            bars_beats: bars.map(|b| f64::from(b) * f64::from(setup.beats_per_bar)),
+            bars_beats: bars.map(|b| f64::from(b) * f64::from(setup.beats_per_bar())),
             end_beats: None,
         }
     }

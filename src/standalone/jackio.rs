@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::engine::{samples_per_beat, Generated, MidiIn, Output, Rhythm, Transport};
+use crate::engine::{samples_per_beat, Generated, MidiIn, Rhythm, Transport};
 use crate::standalone::driver::{BlockDriver, Scheduled};
 use crate::standalone::live::{self, StopReason};
 use crate::standalone::midiclock;
@@ -510,22 +510,16 @@ impl Player {
 /// Runs a throwaway engine over the first beats, so the real-time thread's
 /// first cycle does not pay for faulting in the engine's code and tables.
 fn warm_up(setup: &Setup, sample_rate: f64, buffer_size: u32) {
-    let mut engine = setup.engine(sample_rate);
-    let mut out = Output::with_capacity(256);
+    let mut driver = BlockDriver::new(setup, sample_rate, None, false);
+    let mut scratch = Vec::with_capacity(MAX_MESSAGES);
     let n = buffer_size.max(64);
     let spb = samples_per_beat(sample_rate, setup.tempo_bpm);
-    let mut s = 0u32;
-    while f64::from(s) < spb * 2.0 {
-        let t = Transport {
-            playing: true,
-            tempo_bpm: setup.tempo_bpm,
-            position_beats: Some(f64::from(s) / spb),
-            time_sig: setup.time_sig,
-            bar: None,
-        };
-        out.clear();
-        engine.process(&t, n, &[], &mut out);
-        s += n;
+    let mut s = 0u64;
+    while (s as f64) < spb * 2.0 {
+        let t = driver.own_transport(s);
+        scratch.clear();
+        driver.play(&t, n, &[], &mut scratch, MAX_MESSAGES, |_, _| {});
+        s += u64::from(n);
     }
 }
 

@@ -53,8 +53,6 @@ pub struct Timeline {
     pub sample_rate: f64,
     /// Constant tempo, quarter notes per minute.
     pub tempo_bpm: f64,
-    /// Quarter-note beats per bar.
-    pub beats_per_bar: u32,
     /// Time signature written into the file (numerator, denominator).
     pub time_sig: (u32, u32),
     /// Length in samples; every note ends at or before it.
@@ -370,7 +368,7 @@ pub fn render_timeline(
     let block = block.max(1);
     let mut engine = setup.engine(sample_rate);
     let spb = samples_per_beat(sample_rate, setup.tempo_bpm);
-    let total_beats = f64::from(bars) * f64::from(setup.beats_per_bar);
+    let total_beats = f64::from(bars) * f64::from(setup.beats_per_bar());
     // The last beat's sample is excluded: rounding up would let the beat
     // after the end sound for one sample.
     let length = end_sample(total_beats, spb);
@@ -410,7 +408,6 @@ pub fn render_timeline(
     let timeline = Timeline {
         sample_rate,
         tempo_bpm: setup.tempo_bpm,
-        beats_per_bar: setup.beats_per_bar,
         time_sig: setup.time_sig,
         length_samples: length,
         solo,
@@ -511,7 +508,6 @@ mod tests {
         Timeline {
             sample_rate: 48_000.0,
             tempo_bpm: 120.0,
-            beats_per_bar: 4,
             time_sig: (4, 4),
             length_samples: 4 * 24_000,
             solo: vec![

@@ -53,7 +53,6 @@ pub struct Setup {
     pub settings: Settings,
     /// Quarter notes per minute (the internal clock's tempo).
     pub tempo_bpm: f64,
-    pub beats_per_bar: u32,
     /// Time signature (numerator, denominator) of the host bars, for transports and files.
     pub time_sig: (u32, u32),
     /// The changes played: `--chords` or the chosen built-in progression.
@@ -63,6 +62,12 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Quarter-note beats per bar of the meter (3 for 3/4 and 6/8).
+    pub fn beats_per_bar(&self) -> u32 {
+        let (n, d) = self.time_sig;
+        (n * 4 / d.max(1)).max(1)
+    }
+
     /// Loads the weights, parses the chords and checks every value; the
     /// error says which option is wrong and how.
     pub fn from_options(o: &MusicOptions) -> Result<Setup, String> {
@@ -170,7 +175,6 @@ impl Setup {
             model,
             settings,
             tempo_bpm,
-            beats_per_bar,
             time_sig: (numerator, denominator),
             progression,
             custom_changes,
@@ -207,7 +211,7 @@ impl Setup {
             .unwrap_or_else(|| "?".into());
         let role = value.chars().next().unwrap_or('?');
         let note = g.note.map(note_name).unwrap_or_else(|| "rest".into());
-        let at = bar_beat(position_beats, self.beats_per_bar);
+        let at = bar_beat(position_beats, self.beats_per_bar());
         let (bar, beat) = at.split_once(':').unwrap_or((&at, ""));
         format!(
             "{bar:>4}:{beat:<5} {:<8} {role}  {note:<5} {value}",

@@ -86,8 +86,6 @@ pub struct Meter {
     pub tick: u64,
     /// Bar length in twelfths of a quarter note (48 for 4/4, 36 for 3/4 and 6/8).
     pub bar_twelfths: i64,
-    pub numerator: u8,
-    pub denominator: u16,
 }
 
 /// Where the bars of a song lie, in quantized twelfths of a quarter note: each meter's bars
@@ -451,8 +449,6 @@ pub(super) fn read_track(
                     meters.push(Meter {
                         tick,
                         bar_twelfths: i64::from(n) * quarter_twelfths / (1 << d),
-                        numerator: n,
-                        denominator: 1 << d,
                     });
                 }
             }
