@@ -152,13 +152,20 @@ impl Host {
         {
             let offset = (m.sample - self.now) as u32;
             self.midi_block.push(match m.event {
-                MidiIn::NoteOn { note, velocity, .. } => MidiIn::NoteOn {
+                MidiIn::NoteOn {
+                    channel,
+                    note,
+                    velocity,
+                    ..
+                } => MidiIn::NoteOn {
                     sample: offset,
+                    channel,
                     note,
                     velocity,
                 },
-                MidiIn::NoteOff { note, .. } => MidiIn::NoteOff {
+                MidiIn::NoteOff { channel, note, .. } => MidiIn::NoteOff {
                     sample: offset,
+                    channel,
                     note,
                 },
             });
@@ -436,13 +443,18 @@ fn same_solo_for_any_block_size() {
                         sample: at,
                         event: MidiIn::NoteOn {
                             sample: 0,
+                            channel: 0,
                             note,
                             velocity: 90,
                         },
                     });
                     host.midi.push(At {
                         sample: at + 90_000,
-                        event: MidiIn::NoteOff { sample: 0, note },
+                        event: MidiIn::NoteOff {
+                            sample: 0,
+                            channel: 0,
+                            note,
+                        },
                     });
                 }
             }
@@ -1073,6 +1085,7 @@ fn solo_over_held(chord: &[u8]) -> (Vec<u8>, Vec<Generated>) {
             sample: 0,
             event: MidiIn::NoteOn {
                 sample: 0,
+                channel: 0,
                 note,
                 velocity: 80,
             },
@@ -1140,6 +1153,7 @@ fn the_last_midi_chord_holds_after_release() {
             sample: at + i as u64,
             event: MidiIn::NoteOn {
                 sample: 0,
+                channel: 0,
                 note,
                 velocity: 70,
             },
@@ -1147,7 +1161,11 @@ fn the_last_midi_chord_holds_after_release() {
         // Released one by one: the chord holds through the release.
         host.midi.push(At {
             sample: at + 5_000 + 3_000 * i as u64,
-            event: MidiIn::NoteOff { sample: 0, note },
+            event: MidiIn::NoteOff {
+                            sample: 0,
+                            channel: 0,
+                            note,
+                        },
         });
     }
     host.play_beats(8.0, 512);
@@ -1165,13 +1183,18 @@ fn the_last_midi_chord_holds_after_release() {
             sample: at,
             event: MidiIn::NoteOn {
                 sample: 0,
+                channel: 0,
                 note,
                 velocity: 70,
             },
         });
         host.midi.push(At {
             sample: at + 30_000,
-            event: MidiIn::NoteOff { sample: 0, note },
+            event: MidiIn::NoteOff {
+                            sample: 0,
+                            channel: 0,
+                            note,
+                        },
         });
     }
     for note in [60u8, 64, 67] {
@@ -1179,6 +1202,7 @@ fn the_last_midi_chord_holds_after_release() {
             sample: at + 20_000,
             event: MidiIn::NoteOn {
                 sample: 0,
+                channel: 0,
                 note,
                 velocity: 70,
             },
@@ -1249,11 +1273,16 @@ fn no_allocation_on_the_audio_path() {
             midi.push(if rng.random_bool(0.5) {
                 MidiIn::NoteOn {
                     sample,
+                    channel: 0,
                     note,
                     velocity: 90,
                 }
             } else {
-                MidiIn::NoteOff { sample, note }
+                MidiIn::NoteOff {
+                    sample,
+                    channel: 0,
+                    note,
+                }
             });
         }
         midi.sort_by_key(|m| match *m {

@@ -47,12 +47,27 @@ impl Engine {
         }
     }
 
-    pub(super) fn apply_midi(&mut self, m: &MidiIn) {
+    /// One input note, at host position `position` (quarter notes; None while stopped): to
+    /// the listener if it is part of the call, to the chord reader if it is a chord note.
+    pub(super) fn apply_midi(&mut self, m: &MidiIn, position: Option<f64>) {
         let (note, on) = match *m {
             MidiIn::NoteOn { note, velocity, .. } => (note, velocity > 0),
             MidiIn::NoteOff { note, .. } => (note, false),
         };
         if note > 127 {
+            return;
+        }
+        let call = self.listening() && self.settings.call_input.takes(m.channel(), note);
+        if call {
+            if let Some(position) = position {
+                self.hear_note(position, note, on);
+            }
+            if self.settings.call_input.separates() {
+                return;
+            }
+        }
+        if m.channel() == CALL_PORT_CHANNEL {
+            // The call port never carries chords.
             return;
         }
         let (word, bit) = ((note / 64) as usize, note % 64);

@@ -29,6 +29,7 @@ mod chords;
 mod clock;
 mod model_slot;
 pub mod preview;
+mod trade;
 mod types;
 
 pub use chords::transpose;
@@ -46,6 +47,7 @@ use crate::music::changes::{self, Progression};
 pub use crate::music::contour::Contour;
 use crate::music::contour::{decode_learned, RecentNotes};
 use crate::music::grammar::decode_pitch;
+use crate::music::listen::Listener;
 use crate::music::theory::Chord;
 
 /// Grid ticks per quarter-note beat (lcm of 4 sixteenths and 3 triplets).
@@ -122,6 +124,10 @@ pub struct Engine {
     midi_chord: Option<Chord>,
     /// The host's bars, from the last block's transport.
     meter: Meter,
+    /// The player's notes, turned into values as the corpus reader would.
+    listener: Listener,
+    /// Values heard from the player since the engine was created (for displays and tests).
+    heard_total: u64,
 }
 
 impl Engine {
@@ -157,6 +163,8 @@ impl Engine {
             last_press_at: 0,
             midi_chord: None,
             meter: Meter::FOUR_FOUR,
+            listener: Listener::default(),
+            heard_total: 0,
         };
         engine.reset();
         engine
@@ -201,6 +209,7 @@ impl Engine {
         self.prev_note = None;
         self.guard.clear();
         self.recent_notes.clear();
+        self.listener.clear();
         self.value_rng = Xoshiro256PlusPlus::seed_from_u64(self.settings.seed);
         self.pitch_rng = Xoshiro256PlusPlus::seed_from_u64(self.settings.seed ^ PITCH_SEED_SALT);
     }
@@ -236,7 +245,7 @@ impl Engine {
                 self.stop(out);
             }
             for m in midi {
-                self.apply_midi(m);
+                self.apply_midi(m, None);
             }
             self.input_clock += n_samples as u64;
             return;
@@ -249,8 +258,10 @@ impl Engine {
             self.anchor(p, spb);
         } else if ((p - self.expected_position) * spb).abs() > JUMP_TOLERANCE_SAMPLES {
             // Loop or jump: what sounds ends here, the grid restarts at the
-            // next beat of the new position. State and RNGs carry on.
+            // next beat of the new position. State and RNGs carry on; a call
+            // half heard is forgotten.
             self.all_notes_off(0, out);
+            self.listener.clear();
             self.anchor(p, spb);
         }
         self.running = true;
@@ -275,6 +286,11 @@ impl Engine {
             if self.settings.rhythm == Rhythm::Beat {
                 gen_tick = ceil_to_beat(gen_tick);
             }
+            // Trading: nothing is generated in the player's turn; the answer
+            // starts on the first beat of jazz-synth's turn.
+            if let Some(turn) = self.turn_at(gen_tick).filter(|t| t.player) {
+                gen_tick = turn.end;
+            }
             let tick = [off_tick, swap_tick, Some(gen_tick)]
                 .into_iter()
                 .flatten()
@@ -286,7 +302,7 @@ impl Engine {
             }
             let sample = at.clamp(0, n - 1) as u32;
             while let Some(m) = midi.next_if(|m| m.sample() <= sample) {
-                self.apply_midi(m);
+                self.apply_midi(m, Some(p + m.sample() as f64 / spb));
             }
             if off_tick == Some(tick) {
                 if out.free_notes() < 1 {
@@ -306,7 +322,7 @@ impl Engine {
             }
         }
         for m in midi {
-            self.apply_midi(m);
+            self.apply_midi(m, Some(p + m.sample() as f64 / spb));
         }
         if let Some(clock) = &mut self.free_clock {
             clock.samples += n_samples as u64;
@@ -359,6 +375,7 @@ impl Engine {
     fn stop(&mut self, out: &mut Output) {
         self.all_notes_off(0, out);
         self.running = false;
+        self.listener.clear();
         if let Some(model) = self.pending.take() {
             // Nothing sounds, so any moment is a beat boundary.
             self.install(model);
@@ -372,6 +389,9 @@ impl Engine {
 
     fn generate(&mut self, tick: i64, sample: u32, out: &mut Output) {
         self.all_notes_off(sample, out);
+        // What the player played up to here is heard before the answer.
+        self.end_call(tick);
+        let turn_end = self.turn_at(tick).map(|t| t.end);
         let learned = self.settings.contour == Contour::Learned;
         let mut avoid = [usize::MAX; 3];
         if learned {
@@ -424,10 +444,12 @@ impl Engine {
                 note,
                 velocity: self.settings.velocity.clamp(1, 127),
             });
+            // An answer never sounds into the player's turn.
+            let off_tick = turn_end.map_or(tick + length, |end| (tick + length).min(end));
             self.sounding = Some(Sounding {
                 note,
                 channel,
-                off_tick: tick + length,
+                off_tick,
             });
             self.prev_note = Some(note);
             self.recent_notes.push(note);

@@ -53,19 +53,32 @@ pub enum MidiIn {
     /// A note-on with velocity 0 counts as a note-off.
     NoteOn {
         sample: u32,
+        /// 0-based MIDI channel; [`CALL_PORT_CHANNEL`] for an input that carries only the call.
+        channel: u8,
         note: u8,
         velocity: u8,
     },
     NoteOff {
         sample: u32,
+        channel: u8,
         note: u8,
     },
 }
+
+/// The channel front ends give notes from an input port that carries only the player's call
+/// (the standalone's `--call-in`): a channel of its own, beyond MIDI's sixteen.
+pub const CALL_PORT_CHANNEL: u8 = 16;
 
 impl MidiIn {
     pub(super) fn sample(&self) -> u32 {
         match *self {
             MidiIn::NoteOn { sample, .. } | MidiIn::NoteOff { sample, .. } => sample,
+        }
+    }
+
+    pub(super) fn channel(&self) -> u8 {
+        match *self {
+            MidiIn::NoteOn { channel, .. } | MidiIn::NoteOff { channel, .. } => channel,
         }
     }
 }
@@ -132,6 +145,44 @@ pub enum ChordSource {
     MidiInput,
 }
 
+/// Whether jazz-synth solos all the time or trades bars with the player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// It plays every bar (listening to the player only when [`Settings::listen`] is on).
+    #[default]
+    Solo,
+    /// Turns of [`Settings::trade_bars`] bars alternate, the player's first: during the
+    /// player's turn jazz-synth is silent and hears the call; then it answers.
+    Trade,
+}
+
+/// Which input notes are the player's call (the rest are chords, when chords come from MIDI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallInput {
+    /// Only notes on this channel (0-based, or [`CALL_PORT_CHANNEL`]); None = any channel.
+    pub channel: Option<u8>,
+    /// Only notes at or above this MIDI note (the split point); 0 = the whole keyboard.
+    pub split: u8,
+}
+
+impl CallInput {
+    /// Every note of every channel.
+    pub const ANY: CallInput = CallInput {
+        channel: None,
+        split: 0,
+    };
+
+    /// Whether a note on `channel` at `note` is part of the call.
+    pub fn takes(&self, channel: u8, note: u8) -> bool {
+        self.channel.is_none_or(|c| c == channel) && note >= self.split
+    }
+
+    /// Whether the call is told apart from chords at all (a channel or a split point).
+    pub fn separates(&self) -> bool {
+        self.channel.is_some() || self.split > 0
+    }
+}
+
 /// Parameters the front ends set (plain values; the plugin maps its params into this every block).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
@@ -160,6 +211,13 @@ pub struct Settings {
     pub reset_on_start: bool,
     /// Play on an internal clock when the host gives no position.
     pub free_run: bool,
+    pub mode: Mode,
+    /// Bars in a turn when trading (2, 4 or 8; other numbers are clamped to 1..=16).
+    pub trade_bars: u8,
+    /// In Solo mode, whether notes the player plays are heard (fed through the LSTM).
+    pub listen: bool,
+    /// Which input notes are the call.
+    pub call_input: CallInput,
 }
 
 impl Default for Settings {
@@ -178,6 +236,10 @@ impl Default for Settings {
             transpose: 0,
             reset_on_start: true,
             free_run: false,
+            mode: Mode::Solo,
+            trade_bars: 4,
+            listen: false,
+            call_input: CallInput::ANY,
         }
     }
 }

@@ -319,6 +319,22 @@ pub fn role_of(midi: u8, chord: &Chord) -> Role {
     }
 }
 
+/// The role the automatic corpus reader (and the live listener) gives MIDI note `midi` over
+/// `chord`: like [`role_of`], but any pitch class of the derived scale ([`Chord::scale`]) counts
+/// as `S`, as when [`decode_pitch`] turns an `S` back into a note.
+pub fn role_by_pitch_class(midi: u8, chord: &Chord) -> Role {
+    let pc = pitch_class(midi);
+    if chord.is_chord_tone(pc) {
+        Role::Chord
+    } else if chord.is_scale_tone(pc) {
+        Role::Scale
+    } else if chord.is_approach_tone(pc) {
+        Role::Approach
+    } else {
+        Role::Other
+    }
+}
+
 /// The `<UP,DOWN>` the original writes for a note at MIDI `midi` after one
 /// at `prev_midi`: music21's interval between them, plus and minus a minor
 /// third.

@@ -1,9 +1,10 @@
 //! The musical floor: pitch spelling and intervals (`theory`), the grammar of generated values
-//! (`grammar`), chord progressions (`changes`), the learned pitch decoder (`contour`) and the
+//! (`grammar`), chord progressions (`changes`), the learned pitch decoder (`contour`), a player's notes heard as values (`listen`) and the
 //! figures that describe a melodic line (`quality`). Plain Rust; depends on nothing else here.
 
 pub mod changes;
 pub mod contour;
 pub mod grammar;
+pub mod listen;
 pub mod quality;
 pub mod theory;

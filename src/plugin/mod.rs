@@ -198,25 +198,30 @@ fn engine_midi_in(event: &PluginNoteEvent<JazzSynth>) -> Option<MidiIn> {
     match *event {
         NoteEvent::NoteOn {
             timing,
+            channel,
             key: Key::Number(note),
             velocity,
             ..
         } if velocity > 0.0 => Some(MidiIn::NoteOn {
             sample: timing,
+            channel: channel.number().unwrap_or(0) & 0x0F,
             note,
             velocity: (velocity * 127.0).round().clamp(1.0, 127.0) as u8,
         }),
         NoteEvent::NoteOn {
             timing,
+            channel,
             key: Key::Number(note),
             ..
         }
         | NoteEvent::NoteOff {
             timing,
+            channel,
             key: Key::Number(note),
             ..
         } => Some(MidiIn::NoteOff {
             sample: timing,
+            channel: channel.number().unwrap_or(0) & 0x0F,
             note,
         }),
         _ => None,
@@ -528,6 +533,7 @@ mod tests {
         };
         let off = Some(MidiIn::NoteOff {
             sample: 7,
+            channel: 3,
             note: 60,
         });
         assert_eq!(engine_midi_in(&note_on(0.0)), off);
@@ -535,6 +541,7 @@ mod tests {
         let pressed = |velocity| {
             Some(MidiIn::NoteOn {
                 sample: 7,
+                channel: 3,
                 note: 60,
                 velocity,
             })

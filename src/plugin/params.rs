@@ -8,12 +8,12 @@
 //! the renderer start from the same musical choices.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 
-use crate::engine::{self, ChordSource, Contour, Rhythm, Settings};
+use crate::engine::{self, CallInput, ChordSource, Contour, Mode, Rhythm, Settings};
 
 /// Highest value of the `seed` parameter (inclusive). Seeds are small integers so a musician
 /// can write one down and type it back in a host's generic UI.
@@ -49,6 +49,50 @@ pub enum ContourMode {
     #[id = "original"]
     #[name = "Original"]
     Original,
+}
+
+/// Solo all the time, or trade bars with the player (see `engine::Mode`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeChoice {
+    #[id = "solo"]
+    #[name = "Solo"]
+    Solo,
+    /// Turns alternate, the player's first: jazz-synth listens, then answers.
+    #[id = "trade"]
+    #[name = "Trade"]
+    Trade,
+}
+
+/// Bars in a turn when trading.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradeBars {
+    #[id = "2"]
+    #[name = "Twos"]
+    Two,
+    #[id = "4"]
+    #[name = "Fours"]
+    Four,
+    #[id = "8"]
+    #[name = "Eights"]
+    Eight,
+}
+
+impl TradeBars {
+    pub fn bars(self) -> u8 {
+        match self {
+            TradeBars::Two => 2,
+            TradeBars::Four => 4,
+            TradeBars::Eight => 8,
+        }
+    }
+
+    fn of(bars: u8) -> TradeBars {
+        match bars {
+            0..=2 => TradeBars::Two,
+            3..=5 => TradeBars::Four,
+            _ => TradeBars::Eight,
+        }
+    }
 }
 
 /// Where the chords the solo is improvised over come from.
@@ -214,6 +258,21 @@ pub struct JazzSynthParams {
     /// The host's bypass switch: all notes off, silence.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// Solo, or trade bars with the player.
+    #[id = "mode"]
+    pub mode: EnumParam<ModeChoice>,
+    /// Bars in a turn when trading.
+    #[id = "trade-bars"]
+    pub trade_bars: EnumParam<TradeBars>,
+    /// While soloing, hear the notes the player plays (they steer the line).
+    #[id = "listen"]
+    pub listen: BoolParam,
+    /// MIDI channel of the player's call, 1-16; 0 = any channel.
+    #[id = "call-channel"]
+    pub call_channel: IntParam,
+    /// Notes at or above this key are the call, the ones below it chords; 0 = no split.
+    #[id = "split-point"]
+    pub split_point: IntParam,
 
     /// The weights file of this session (see [`WeightsPath`]).
     #[persist = "weights-path"]
@@ -314,6 +373,55 @@ impl Default for JazzSynthParams {
             .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
             .with_string_to_value(formatters::s2v_f32_gain_to_db()),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            mode: EnumParam::new(
+                "Mode",
+                match d.mode {
+                    Mode::Solo => ModeChoice::Solo,
+                    Mode::Trade => ModeChoice::Trade,
+                },
+            ),
+            trade_bars: EnumParam::new("Trade bars", TradeBars::of(d.trade_bars)),
+            listen: BoolParam::new("Listen while soloing", d.listen),
+            call_channel: IntParam::new(
+                "Call channel",
+                d.call_input.channel.map_or(0, |c| i32::from(c.min(15)) + 1),
+                IntRange::Linear { min: 0, max: 16 },
+            )
+            .with_value_to_string(Arc::new(|c| match c {
+                0 => "Any".to_string(),
+                c => c.to_string(),
+            }))
+            .with_string_to_value(Arc::new(|s| {
+                let s = s.trim();
+                if s.eq_ignore_ascii_case("any") {
+                    Some(0)
+                } else {
+                    s.parse().ok()
+                }
+            })),
+            split_point: IntParam::new(
+                "Split point",
+                i32::from(d.call_input.split.min(127)),
+                IntRange::Linear { min: 0, max: 127 },
+            )
+            .with_value_to_string({
+                let key = formatters::v2s_i32_key_formatter();
+                Arc::new(move |k| match k {
+                    0 => "None".to_string(),
+                    k => key(k),
+                })
+            })
+            .with_string_to_value({
+                let key = formatters::s2v_i32_key_formatter();
+                Arc::new(move |s| {
+                    let s = s.trim();
+                    if s.eq_ignore_ascii_case("none") {
+                        Some(0)
+                    } else {
+                        s.parse().ok().or_else(|| key(s))
+                    }
+                })
+            }),
             weights_path: WeightsPath::default(),
             state_format: StateFormat,
         }
@@ -350,6 +458,19 @@ impl JazzSynthParams {
             transpose: self.transpose.value().clamp(-12, 12) as i8,
             reset_on_start: self.reset_on_start.value(),
             free_run: self.free_run.value(),
+            mode: match self.mode.value() {
+                ModeChoice::Solo => Mode::Solo,
+                ModeChoice::Trade => Mode::Trade,
+            },
+            trade_bars: self.trade_bars.value().bars(),
+            listen: self.listen.value(),
+            call_input: CallInput {
+                channel: match self.call_channel.value() {
+                    c @ 1..=16 => Some((c - 1) as u8),
+                    _ => None,
+                },
+                split: self.split_point.value().clamp(0, 127) as u8,
+            },
         }
     }
 }

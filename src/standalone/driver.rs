@@ -6,6 +6,7 @@
 
 use crate::engine::{
     end_sample, samples_per_beat, Engine, Generated, MidiIn, NoteEvent, Output, Transport,
+    CALL_PORT_CHANNEL,
 };
 use crate::standalone::midiclock;
 use crate::standalone::session::Setup;
@@ -256,10 +257,22 @@ pub(crate) fn note_message(ev: &NoteEvent) -> Scheduled {
 /// Turns MIDI input (`--chords-in`) into the engine's input events at
 /// `sample` in the block; anything but notes is ignored.
 pub(crate) fn chord_input(msg: &[u8], sample: u32) -> Option<MidiIn> {
+    let channel = msg.first().map_or(0, |status| status & 0x0F);
+    midi_input(msg, sample, channel)
+}
+
+/// Turns MIDI input from the call port (`--call-in`) into the engine's input events, all on
+/// [`CALL_PORT_CHANNEL`] so the engine takes them as the call and never as chords.
+pub(crate) fn call_input(msg: &[u8], sample: u32) -> Option<MidiIn> {
+    midi_input(msg, sample, CALL_PORT_CHANNEL)
+}
+
+fn midi_input(msg: &[u8], sample: u32, channel: u8) -> Option<MidiIn> {
     match *msg {
         [status, note, velocity, ..] if status & 0xF0 == 0x90 && velocity > 0 => {
             Some(MidiIn::NoteOn {
                 sample,
+                channel,
                 note: note & 0x7F,
                 velocity,
             })
@@ -267,6 +280,7 @@ pub(crate) fn chord_input(msg: &[u8], sample: u32) -> Option<MidiIn> {
         [status, note, ..] if status & 0xF0 == 0x90 || status & 0xF0 == 0x80 => {
             Some(MidiIn::NoteOff {
                 sample,
+                channel,
                 note: note & 0x7F,
             })
         }

@@ -76,7 +76,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::music::grammar::{interval_range, role_of, Role, Value, MAX_DURATION};
+use crate::music::grammar::{
+    interval_range, role_by_pitch_class, role_of, Role, Value, MAX_DURATION,
+};
 use crate::music::theory::{name_with_octave, pitch_class, Chord};
 
 mod auto;
@@ -93,11 +95,11 @@ use music21::*;
 
 /// Time positions are counted in twelfths of a quarter note once quantized: every multiple of
 /// 1/4 and of 1/3 quarter note is a whole number of twelfths, so comparisons stay exact.
-pub(super) const TWELFTHS_PER_QUARTER: i64 = 12;
+pub(super) use crate::music::listen::TWELFTHS_PER_QUARTER;
 /// One 4/4 measure in twelfths of a quarter note.
 pub(super) const MEASURE_TWELFTHS: i64 = 4 * TWELFTHS_PER_QUARTER;
 /// The original's zero-length fix: 0.25 quarter note.
-pub(super) const SIXTEENTH_TWELFTHS: i64 = 3;
+pub(super) use crate::music::listen::SIXTEENTH_TWELFTHS;
 /// Files larger than this are not MIDI files anyone plays; refusing them keeps memory bounded.
 pub(super) const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Zero-based MIDI channel of General MIDI percussion; drums carry no pitch for melody or chords.
@@ -219,18 +221,7 @@ pub(super) fn measure_values(
         };
         let role = match scale_test {
             ScaleTest::ByName => role_of(key, &chord),
-            ScaleTest::ByPitchClass => {
-                let pc = pitch_class(key);
-                if chord.is_chord_tone(pc) {
-                    Role::Chord
-                } else if chord.is_scale_tone(pc) {
-                    Role::Scale
-                } else if chord.is_approach_tone(pc) {
-                    Role::Approach
-                } else {
-                    Role::Other
-                }
-            }
+            ScaleTest::ByPitchClass => role_by_pitch_class(key, &chord),
         };
         let range = previous.map(|prev| interval_range(prev, key));
         previous = Some(key);

@@ -3,31 +3,7 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------------------
-// Quantization (music21's `Stream.quantize` with its default divisors (4, 3))
-
-/// Snaps `ticks` (a time or a duration) to the nearest multiple of 1/4 or 1/3 quarter note and
-/// returns it in twelfths of a quarter note. music21 takes, for each grid, the lower multiple
-/// unless the value lies past the half-way point, then the grid with the smaller error, then the
-/// smaller value; exact integer arithmetic reproduces its float results for any sane division.
-pub(super) fn quantize(ticks: i64, ticks_per_quarter: i64) -> i64 {
-    let ticks = ticks.max(0);
-    let mut best = (i64::MAX, i64::MAX);
-    for divisor in [4, 3] {
-        let scaled = ticks * divisor;
-        let multiple = scaled / ticks_per_quarter;
-        let rest = scaled - multiple * ticks_per_quarter;
-        let (multiple, error) = if 2 * rest <= ticks_per_quarter {
-            (multiple, rest)
-        } else {
-            (multiple + 1, ticks_per_quarter - rest)
-        };
-        let step = TWELFTHS_PER_QUARTER / divisor;
-        // Both errors over the common denominator ticks_per_quarter · 12.
-        best = best.min((error * step, multiple * step));
-    }
-    best.1
-}
+pub(super) use crate::music::listen::quantize;
 
 pub(super) fn ticks(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX / 16)
