@@ -45,7 +45,7 @@ use crate::model::guard::CycleGuard;
 use crate::model::lstm::{self, Model};
 use crate::music::changes::{self, Progression};
 pub use crate::music::contour::Contour;
-use crate::music::contour::{decode_learned, RecentNotes};
+use crate::music::contour::{decode_learned, encoded_interval, RecentNotes};
 use crate::music::grammar::decode_pitch;
 use crate::music::listen::Listener;
 use crate::music::theory::Chord;
@@ -70,6 +70,9 @@ pub const TEMPO_RANGE_BPM: (f64, f64) = (1.0, 1000.0);
 /// Vocabularies up to this size keep their tempered weights in the engine's
 /// scratch buffer; larger ones (none exist) compute them twice.
 pub const MAX_FAST_VOCAB: usize = 1024;
+
+/// Weight factor, while answering a call, for values whose interval goes the call's way.
+const ECHO_LEAN: f32 = 2.0;
 
 /// Salt for the pitch RNG's seed, so it is a different stream from the value RNG.
 const PITCH_SEED_SALT: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -128,6 +131,9 @@ pub struct Engine {
     listener: Listener,
     /// Values heard from the player since the engine was created (for displays and tests).
     heard_total: u64,
+    /// The last bar of the call heard so far, and the tick until which the answer echoes it.
+    call_bar: trade::CallBar,
+    echo_until: i64,
 }
 
 impl Engine {
@@ -165,6 +171,8 @@ impl Engine {
             meter: Meter::FOUR_FOUR,
             listener: Listener::default(),
             heard_total: 0,
+            call_bar: trade::CallBar::default(),
+            echo_until: i64::MIN,
         };
         engine.reset();
         engine
@@ -210,6 +218,8 @@ impl Engine {
         self.guard.clear();
         self.recent_notes.clear();
         self.listener.clear();
+        self.call_bar = trade::CallBar::default();
+        self.echo_until = i64::MIN;
         self.value_rng = Xoshiro256PlusPlus::seed_from_u64(self.settings.seed);
         self.pitch_rng = Xoshiro256PlusPlus::seed_from_u64(self.settings.seed ^ PITCH_SEED_SALT);
     }
@@ -391,20 +401,40 @@ impl Engine {
         self.all_notes_off(sample, out);
         // What the player played up to here is heard before the answer.
         self.end_call(tick);
+        if tick >= self.echo_until {
+            self.recent_notes.set_echo(Default::default());
+        }
         let turn_end = self.turn_at(tick).map(|t| t.end);
         let learned = self.settings.contour == Contour::Learned;
         let mut avoid = [usize::MAX; 3];
         if learned {
             self.guard.avoid(&mut avoid);
         }
+        let echo = self.recent_notes.echo();
         let probs = self.model.step(self.prev_input);
-        let index = lstm::sample_avoiding(
-            probs,
-            self.settings.temperature,
-            &mut self.value_rng,
-            &mut self.weights[..],
-            &avoid,
-        );
+        let index = if learned && echo.direction != 0 {
+            // Answering a call: lean towards values that move the way it went.
+            let vocab = self.model.vocab();
+            let lean = |i: usize| match vocab.get(i).and_then(encoded_interval) {
+                Some(step) if step.signum() == i32::from(echo.direction) => ECHO_LEAN,
+                _ => 1.0,
+            };
+            lstm::sample_leaning(
+                self.model.probabilities(),
+                self.settings.temperature,
+                &mut self.value_rng,
+                &avoid,
+                lean,
+            )
+        } else {
+            lstm::sample_avoiding(
+                probs,
+                self.settings.temperature,
+                &mut self.value_rng,
+                &mut self.weights[..],
+                &avoid,
+            )
+        };
         self.prev_input = Some(index);
         self.guard.push(index);
         let beat = tick.div_euclid(TICKS_PER_BEAT);

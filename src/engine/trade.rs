@@ -13,7 +13,46 @@
 //! the previous note of the pitch decoder, so the answer starts in the call's register.
 
 use super::*;
+use crate::music::contour::Echo;
 use crate::music::listen::{live_ticks, nearest_value, quantize_position, Bar, Heard};
+
+/// Bars of solo that lean towards what the player just played, when listening while soloing.
+const SOLO_ECHO_BARS: i64 = 2;
+
+/// The notes of the last bar heard: what an answer echoes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct CallBar {
+    bar: i64,
+    pitch_classes: u16,
+    first: Option<u8>,
+    last: Option<u8>,
+}
+
+impl CallBar {
+    fn add(&mut self, bar: i64, key: u8) {
+        if self.first.is_none() || bar != self.bar {
+            *self = CallBar {
+                bar,
+                pitch_classes: 0,
+                first: Some(key),
+                last: None,
+            };
+        }
+        self.pitch_classes |= 1 << (key % 12);
+        self.last = Some(key);
+    }
+
+    fn echo(&self) -> Echo {
+        let direction = match (self.first, self.last) {
+            (Some(a), Some(b)) => (i16::from(b) - i16::from(a)).signum() as i8,
+            _ => 0,
+        };
+        Echo {
+            pitch_classes: self.pitch_classes,
+            direction,
+        }
+    }
+}
 
 /// A turn of trading: whose, and where it starts and ends (grid ticks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +128,11 @@ impl Engine {
         listener.finish(tick, &mut |h| heard.push(h));
         self.listener = listener;
         self.hear_all(&heard);
+        // The answer's first bar echoes the call's last bar.
+        self.recent_notes.set_echo(self.call_bar.echo());
+        let bar = self.bar_of(tick);
+        self.echo_until = tick + (bar.end - bar.start);
+        self.call_bar = CallBar::default();
     }
 
     fn hear_all(&mut self, heard: &HeardBuffer) {
@@ -108,6 +152,12 @@ impl Engine {
         self.prev_input = Some(index);
         if let Some(key) = heard.key {
             self.prev_note = Some(key);
+            let bar = self.bar_of(heard.onset);
+            self.call_bar.add(bar.index, key);
+            if self.settings.mode == Mode::Solo {
+                self.recent_notes.set_echo(self.call_bar.echo());
+                self.echo_until = heard.onset + SOLO_ECHO_BARS * (bar.end - bar.start);
+            }
         }
         self.heard_total += 1;
     }

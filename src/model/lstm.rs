@@ -772,6 +772,43 @@ pub fn sample_avoiding(
     walk(probs.iter().enumerate().map(weight), u * total, best)
 }
 
+/// [`sample_avoiding`] with each value's tempered weight multiplied by `lean(index)` (≥ 0): the
+/// engine leans an answer towards the moves of the call it answers. At temperature 0 it is the
+/// value with the largest leaning probability not avoided. Never allocates.
+pub fn sample_leaning(
+    probs: &[f32],
+    temperature: f32,
+    rng: &mut impl rand::Rng,
+    avoid: &[usize],
+    lean: impl Fn(usize) -> f32,
+) -> usize {
+    let avoided = |i: usize| avoid.contains(&i);
+    let mut best = None;
+    for (i, &p) in probs.iter().enumerate() {
+        let p = p * lean(i);
+        if p > 0.0 && !avoided(i) && best.is_none_or(|(_, b)| p > b) {
+            best = Some((i, p));
+        }
+    }
+    let Some((best, _)) = best else {
+        return argmax(probs);
+    };
+    if temperature.is_nan() || temperature <= 0.0 {
+        return best;
+    }
+    let temper = Temper::new(probs[best], temperature);
+    let u = rng.random::<f64>();
+    let weight = |(i, &p): (usize, &f32)| {
+        if avoided(i) {
+            0.0
+        } else {
+            temper.weight(p) * lean(i).max(0.0)
+        }
+    };
+    let total: f64 = probs.iter().enumerate().map(|x| f64::from(weight(x))).sum();
+    walk(probs.iter().enumerate().map(weight), u * total, best)
+}
+
 /// How [`sample_with`] turns a probability into a weight.
 #[derive(Clone, Copy)]
 struct Temper {

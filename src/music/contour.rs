@@ -47,8 +47,24 @@ const REPEAT_GRAM: usize = 4;
 /// notes.
 const REPEAT_PENALTY: f32 = 0.005;
 
+/// Weight factor for a pitch class the player's call just played, while answering.
+const ECHO_PITCH_CLASS: f32 = 3.0;
+/// Weight factor for a move the way the call's last bar went, while answering.
+const ECHO_DIRECTION: f32 = 2.0;
+
+/// What an answer takes from the call it answers: the pitch classes of the call's last bar and
+/// the way that bar moved (-1 down, 0 level, 1 up). While it is set the learned decoder leans
+/// towards those pitch classes and that direction, as a player answering a phrase quotes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Echo {
+    /// Bit `pc` set for each pitch class; 0 = no echo.
+    pub pitch_classes: u16,
+    pub direction: i8,
+}
+
 /// The last notes played, so a passage the model replays from memory is varied inside its
-/// windows instead of repeated note for note. Fixed-size (audio thread).
+/// windows instead of repeated note for note, and the call being answered ([`Echo`]).
+/// Fixed-size (audio thread).
 #[derive(Clone, Debug)]
 pub struct RecentNotes {
     ring: [u8; RECENT_NOTES],
@@ -56,6 +72,7 @@ pub struct RecentNotes {
     len: usize,
     /// Where the next note goes.
     next: usize,
+    echo: Echo,
 }
 
 impl Default for RecentNotes {
@@ -64,6 +81,7 @@ impl Default for RecentNotes {
             ring: [0; RECENT_NOTES],
             len: 0,
             next: 0,
+            echo: Echo::default(),
         }
     }
 }
@@ -72,6 +90,16 @@ impl RecentNotes {
     pub fn clear(&mut self) {
         self.len = 0;
         self.next = 0;
+        self.echo = Echo::default();
+    }
+
+    /// The call the next notes answer ([`Echo::default`] for none).
+    pub fn set_echo(&mut self, echo: Echo) {
+        self.echo = echo;
+    }
+
+    pub fn echo(&self) -> Echo {
+        self.echo
     }
 
     pub fn push(&mut self, note: u8) {
@@ -294,13 +322,19 @@ pub fn decode_learned(
     let (from, to) = (from.max(low), to.min(high));
     // A pitch that would replay a recent 4-note sequence keeps a small share.
     let replays = recent.followers();
+    let echo = recent.echo;
     let varied = |p: i32| {
-        let w = weight(p);
+        let mut w = weight(p);
         if replays & (1u128 << p.clamp(0, 127)) != 0 {
-            w * REPEAT_PENALTY
-        } else {
-            w
+            w *= REPEAT_PENALTY;
         }
+        if echo.pitch_classes & (1 << pitch_class(p)) != 0 {
+            w *= ECHO_PITCH_CLASS;
+        }
+        if echo.direction != 0 && (p - prev).signum() == i32::from(echo.direction) {
+            w *= ECHO_DIRECTION;
+        }
+        w
     };
     let any = |_: i32| true;
     let pick = weighted_pick(from, to, &any, &varied, rng)
