@@ -1,8 +1,9 @@
 //! The audio thread never allocates: the plugin binary is built with nice-plug's
 //! `assert_process_allocs` (this target requires that feature), which aborts the process on any
 //! allocation or deallocation inside `process()` in debug builds. A long run with a restless
-//! host — random block sizes, starts, stops, jumps, loops, tempo changes, chords on the input,
-//! automation, bypass, weights swaps and bad weights files — must get through alive.
+//! host — random block sizes, starts, stops, jumps, loops, tempo changes, chords and a melody on
+//! the input, trading and listening switched on and off, automation, bypass, weights swaps and
+//! bad weights files — must get through alive.
 //!
 //! Run: `cargo test --features assert_process_allocs --test clap_host_alloc`
 
@@ -53,6 +54,7 @@ fn process_never_allocates_under_a_restless_host() {
     let mut beat = 0.0f64;
     let mut playing = true;
     let mut held: Vec<u8> = Vec::new();
+    let mut melody: Option<u8> = None;
     let mut total_notes = 0;
 
     for block in 0..6000 {
@@ -90,6 +92,16 @@ fn process_never_allocates_under_a_restless_host() {
             }
         }
 
+        // A melody above them: the call, when trading or listening.
+        if rng.chance(6) {
+            if let Some(key) = melody.take() {
+                input.push((0, key, false));
+            }
+            let key = 60 + rng.below(24) as u8;
+            melody = Some(key);
+            input.push((rng.below(frames as u64) as u32, key, true));
+        }
+
         // Automation.
         let mut params: Vec<(&str, f64)> = Vec::new();
         if rng.chance(100) {
@@ -117,7 +129,21 @@ fn process_never_allocates_under_a_restless_host() {
         if rng.chance(100) {
             params.push(("free-run", rng.below(2) as f64));
         }
+        // Trading and listening: the call is heard on the audio thread.
+        if rng.chance(50) {
+            params.push(("mode", rng.below(2) as f64));
+        }
+        if rng.chance(80) {
+            params.push(("trade-bars", rng.below(3) as f64));
+        }
+        if rng.chance(80) {
+            params.push(("listen", rng.below(2) as f64));
+        }
+        if rng.chance(100) {
+            params.push(("split-point", [0.0, 60.0][rng.below(2) as usize]));
+        }
 
+        input.sort_by_key(|e| e.0);
         let notes = host.block_with_params(frames, host_transport, &input, &params);
         total_notes += notes.len();
         if playing {

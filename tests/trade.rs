@@ -490,3 +490,101 @@ fn the_answer_depends_on_the_call() {
     assert!(primed.0 > unprimed.0, "pitch classes: {primed:?} vs {unprimed:?}");
     assert!(primed.1 > unprimed.1, "contour: {primed:?} vs {unprimed:?}");
 }
+
+/// The plugin, loaded by a CLAP host, hears a call on its note input and answers in its turn
+/// exactly as the engine does when it hears the same notes (the plugin adds no timing of its
+/// own between the host's events and the listener), and leaves no note hanging.
+#[test]
+fn the_plugin_trades_through_a_clap_host() {
+    use common::clap_harness::{settle, state_json, transport, Host};
+    use serde_json::json;
+
+    let params = vec![
+        ("mode", json!({"string": "trade"})),
+        ("trade-bars", json!({"string": "2"})),
+        ("seed", json!({"i32": 77})),
+        ("reset-on-start", json!({"bool": true})),
+    ];
+    let mut host = Host::with_state(SAMPLE_RATE, Some(&state_json(&params, None)));
+    settle(&mut host, TEMPO);
+
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(16);
+    let mut calls = random_line(&mut rng);
+    calls.retain(|n| n.start + n.length < 8 * TPQ);
+    // A second call in the player's next turn (bars 5 and 6), its last note held into
+    // jazz-synth's turn.
+    let mut second: Vec<Played> = random_line(&mut rng)
+        .into_iter()
+        .filter(|n| n.start < 8 * TPQ)
+        .map(|n| Played {
+            start: n.start + 16 * TPQ,
+            ..n
+        })
+        .collect();
+    if let Some(last) = second.last_mut() {
+        last.length = 24 * TPQ - last.start + TPQ;
+    }
+    calls.extend(second);
+    let events = key_events(&calls);
+    let sample_of = |tick: u32| (f64::from(tick) * SPB / f64::from(TPQ)).round() as u64;
+
+    let settings = Settings {
+        seed: 77,
+        mode: Mode::Trade,
+        trade_bars: 2,
+        ..Settings::default()
+    };
+    let mut reference = Engine::new(Box::new(default_model()), settings, SAMPLE_RATE);
+    let mut out = Output::with_capacity(256);
+    let total = 32 * SPB as u64;
+    let (mut at, mut next) = (0u64, 0usize);
+    let (mut heard_plugin, mut heard_engine) = (Vec::new(), Vec::new());
+    let sizes = [512usize, 100, 2048, 777];
+    let origin = host.sample;
+    let mut i = 0;
+    while at < total {
+        let n = (sizes[i % 4] as u64).min(total - at);
+        i += 1;
+        let mut input = Vec::new();
+        let mut midi = Vec::new();
+        while next < events.len() && sample_of(events[next].0) < at + n {
+            let (tick, key, on) = events[next];
+            let offset = (sample_of(tick) - at) as u32;
+            input.push((offset, key, on));
+            midi.push(if on {
+                MidiIn::NoteOn {
+                    sample: offset,
+                    channel: 0,
+                    note: key,
+                    velocity: 102,
+                }
+            } else {
+                MidiIn::NoteOff {
+                    sample: offset,
+                    channel: 0,
+                    note: key,
+                }
+            });
+            next += 1;
+        }
+        // The position as CLAP carries it (31 fractional bits), for both.
+        let beats = ((at as f64 / SPB) * f64::from(1u32 << 31)).round() / f64::from(1u32 << 31);
+        let t = transport(TEMPO, beats, true);
+        for note in host.block(n as usize, Some(&t), &input) {
+            heard_plugin.push((note.sample - origin, note.on, note.key as u8));
+        }
+        out.clear();
+        reference.process(&Transport::playing_at(beats, TEMPO), n as u32, &midi, &mut out);
+        for e in &out.notes {
+            let on = matches!(e, NoteEvent::On { .. });
+            let key = match *e {
+                NoteEvent::On { note, .. } | NoteEvent::Off { note, .. } => note,
+            };
+            heard_engine.push((at + u64::from(e.sample()), on, key));
+        }
+        at += n;
+    }
+    assert!(reference.heard_values() > 10);
+    assert_eq!(heard_plugin, heard_engine);
+    assert!(!heard_plugin.is_empty());
+}

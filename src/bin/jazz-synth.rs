@@ -110,6 +110,10 @@ struct MusicArgs {
     /// Time signature: 4/4 (default), 3/4, 6/8, 2/4, ... (or start --chords with it, "3/4 Am | E7")
     #[arg(long)]
     meter: Option<String>,
+    /// Trade turns of N bars with the player (2, 4 or 8), the player first: jazz-synth listens
+    /// to the call (--call-in, or render --call) and answers
+    #[arg(long, value_name = "N")]
+    trade: Option<u8>,
     /// Do not print a line per note
     #[arg(long, short)]
     quiet: bool,
@@ -138,6 +142,8 @@ impl MusicArgs {
             }),
             meter: self.meter.clone(),
             chords_from_midi,
+            trade: self.trade,
+            listen: false,
         }
     }
 }
@@ -164,6 +170,13 @@ struct LiveArgs {
     /// Take the chords from notes held on this MIDI input port (a keyboard player)
     #[arg(long, value_name = "PORT", conflicts_with_all = ["chords", "progression"])]
     chords_in: Option<String>,
+    /// Hear the player's call on this MIDI input port (with --trade, or --listen while soloing).
+    /// With --jack: a JACK MIDI output port
+    #[arg(long, value_name = "PORT")]
+    call_in: Option<String>,
+    /// While soloing, hear the notes played on --call-in: they steer the line
+    #[arg(long, requires = "call_in", conflicts_with = "trade")]
+    listen: bool,
     /// Send MIDI clock (24 per quarter note) with start and stop, so drum machines follow
     #[arg(long)]
     clock_out: bool,
@@ -179,9 +192,13 @@ struct LiveArgs {
 struct RenderArgs {
     #[command(flatten)]
     music: MusicArgs,
-    /// Number of bars (of --meter)
-    #[arg(long, default_value_t = 32)]
-    bars: u32,
+    /// Number of bars (of --meter; default 32, or two turns per phrase of --call)
+    #[arg(long)]
+    bars: Option<u32>,
+    /// Answer the phrases of this MIDI file: its melody is the player's call, cut into turns of
+    /// --trade bars (default 4); the file gets the call on a track of its own
+    #[arg(long, value_name = "FILE.mid")]
+    call: Option<PathBuf>,
     /// The MIDI file to write (format 1: tempo, chords, solo)
     #[arg(long, value_name = "PATH", default_value = "solo.mid")]
     out: PathBuf,
@@ -321,10 +338,22 @@ fn cmd_quality(args: &QualityArgs) -> Result<(), Failure> {
 }
 
 fn cmd_render(args: &RenderArgs) -> Result<(), Failure> {
-    let setup = Setup::from_options(&args.music.options(false)).map_err(usage)?;
+    let mut options = args.music.options(false);
+    if args.call.is_some() && options.trade.is_none() {
+        options.trade = Some(4);
+    }
+    let setup = Setup::from_options(&options).map_err(usage)?;
+    let (call, call_bars) = match &args.call {
+        Some(path) => {
+            let turn = u32::from(setup.settings.trade_bars);
+            render::read_call(path, turn, setup.beats_per_bar()).map_err(usage)?
+        }
+        None => (Vec::new(), 32),
+    };
     render_files(
         &setup,
-        args.bars,
+        args.bars.unwrap_or(call_bars),
+        &call,
         &args.out,
         args.wav.as_deref(),
         !args.music.quiet,
@@ -334,6 +363,7 @@ fn cmd_render(args: &RenderArgs) -> Result<(), Failure> {
 fn render_files(
     setup: &Setup,
     bars: u32,
+    call: &[render::CallNote],
     mid: &Path,
     wav: Option<&Path>,
     print_notes: bool,
@@ -342,7 +372,7 @@ fn render_files(
         return Err(usage("--bars must be at least 1"));
     }
     let (timeline, generated) =
-        render::render_timeline(setup, bars, RENDER_SAMPLE_RATE, RENDER_BLOCK);
+        render::render_answering(setup, bars, RENDER_SAMPLE_RATE, RENDER_BLOCK, call);
     if print_notes {
         let mut out = io::stdout().lock();
         for g in &generated {
@@ -351,11 +381,16 @@ fn render_files(
     }
     render::write_midi(&timeline, mid).map_err(|e| runtime(e.to_string()))?;
     eprintln!(
-        "wrote {}: {bars} bar{} at {} BPM, {} notes (tracks: tempo, chords, solo)",
+        "wrote {}: {bars} bar{} at {} BPM, {} notes (tracks: tempo, chords, solo{})",
         mid.display(),
         if bars == 1 { "" } else { "s" },
         setup.tempo_bpm,
-        timeline.solo.len()
+        timeline.solo.len(),
+        if timeline.call.is_empty() {
+            String::new()
+        } else {
+            format!(", call: {} notes", timeline.call.len())
+        }
     );
     if let Some(wav) = wav {
         render::write_wav(&timeline, wav).map_err(|e| runtime(e.to_string()))?;
@@ -380,7 +415,7 @@ fn list_ports() {
     if let Ok(names) = ports::input_port_names() {
         println!(
             "{}",
-            ports::port_list("ALSA MIDI inputs (for --chords-in, --clock-in)", &names)
+            ports::port_list("ALSA MIDI inputs (for --chords-in, --call-in, --clock-in)", &names)
         );
     }
     println!("{}", jackio::port_listing());
@@ -406,8 +441,14 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
         list_ports();
         return Ok(());
     }
-    let setup =
-        Setup::from_options(&args.music.options(args.chords_in.is_some())).map_err(usage)?;
+    let mut options = args.music.options(args.chords_in.is_some());
+    options.listen = args.listen;
+    if options.trade.is_some() && args.call_in.is_none() {
+        return Err(usage(
+            "--trade needs the player: name the port they play on with --call-in PORT",
+        ));
+    }
+    let setup = Setup::from_options(&options).map_err(usage)?;
     if args.bars == Some(0) {
         return Err(usage("--bars must be at least 1"));
     }
@@ -422,6 +463,7 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
         let opts = JackOptions {
             connect_out: args.midi_out.clone(),
             chords_from: args.chords_in.clone(),
+            call_from: args.call_in.clone(),
             follow_transport: args.follow_transport,
             clock_out: args.clock_out,
             bars: args.bars,
@@ -485,6 +527,14 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
         }
         None => None,
     };
+    let call_rx = match &args.call_in {
+        Some(q) => {
+            let (c, rx) = ports::open_input(q, "MIDI input").map_err(open_failure)?;
+            inputs.push(c);
+            Some(rx)
+        }
+        None => None,
+    };
     let clock = match &args.clock_in {
         Some(q) => {
             let (c, rx) = ports::open_input(q, "MIDI input").map_err(open_failure)?;
@@ -508,6 +558,7 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
         bars: args.bars,
         clock_out: args.clock_out,
         print_notes,
+        call_in: call_rx,
         ..LiveOptions::default()
     };
     let report = live::run_live(
@@ -573,6 +624,7 @@ fn no_output_chosen(setup: &Setup, bars: u32, print_notes: bool) -> Result<(), F
     render_files(
         setup,
         bars,
+        &[],
         Path::new("solo.mid"),
         Some(Path::new("solo.wav")),
         print_notes,

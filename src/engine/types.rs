@@ -70,13 +70,15 @@ pub enum MidiIn {
 pub const CALL_PORT_CHANNEL: u8 = 16;
 
 impl MidiIn {
-    pub(super) fn sample(&self) -> u32 {
+    /// Offset of the message in its block, in samples.
+    pub fn sample(&self) -> u32 {
         match *self {
             MidiIn::NoteOn { sample, .. } | MidiIn::NoteOff { sample, .. } => sample,
         }
     }
 
-    pub(super) fn channel(&self) -> u8 {
+    /// The message's channel (0-based, or [`CALL_PORT_CHANNEL`]).
+    pub fn channel(&self) -> u8 {
         match *self {
             MidiIn::NoteOn { channel, .. } | MidiIn::NoteOff { channel, .. } => channel,
         }

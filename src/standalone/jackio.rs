@@ -31,6 +31,8 @@ pub struct JackOptions {
     pub connect_out: Option<String>,
     /// A JACK MIDI output port to read chords from (`--chords-in`).
     pub chords_from: Option<String>,
+    /// A JACK MIDI output port to hear the player's call from (`--call-in`).
+    pub call_from: Option<String>,
     /// Follow JACK transport (rolling/stopped, position, tempo) instead of
     /// running from the first cycle at the setup's tempo.
     pub follow_transport: bool,
@@ -48,6 +50,7 @@ impl Default for JackOptions {
             client_name: "jazz-synth".into(),
             connect_out: None,
             chords_from: None,
+            call_from: None,
             follow_transport: false,
             clock_out: false,
             bars: None,
@@ -227,12 +230,31 @@ impl Core {
         }
     }
 
-    /// One incoming MIDI message at `time` frames into the cycle.
-    fn input(&mut self, time: u32, bytes: &[u8]) {
+    /// One incoming MIDI message at `time` frames into the cycle, from the chord port or (when
+    /// `call`) the call port.
+    fn input(&mut self, time: u32, bytes: &[u8], call: bool) {
         if self.midi_in.len() < self.midi_in.capacity() {
             let at = if self.started { time } else { 0 };
-            if let Some(ev) = live::chord_input(bytes, at) {
+            let event = if call {
+                live::call_input(bytes, at)
+            } else {
+                live::chord_input(bytes, at)
+            };
+            if let Some(ev) = event {
                 self.midi_in.push(ev);
+            }
+        }
+    }
+
+    /// Keeps this cycle's input in time order (chord and call ports are read one after the
+    /// other); a stable insertion sort, no allocation.
+    fn sort_input(&mut self) {
+        let events = &mut self.midi_in;
+        for i in 1..events.len() {
+            let mut j = i;
+            while j > 0 && events[j - 1].sample() > events[j].sample() {
+                events.swap(j - 1, j);
+                j -= 1;
             }
         }
     }
@@ -424,6 +446,7 @@ struct Player {
     core: Core,
     port_out: jack::Port<jack::MidiOut>,
     port_in: Option<jack::Port<jack::MidiIn>>,
+    port_call: Option<jack::Port<jack::MidiIn>>,
     transport: jack::Transport,
     shared: Arc<Shared>,
 }
@@ -450,8 +473,14 @@ impl Player {
         self.core.begin_input();
         if let Some(port) = &self.port_in {
             for raw in port.iter(ps) {
-                self.core.input(raw.time, raw.bytes);
+                self.core.input(raw.time, raw.bytes, false);
             }
+        }
+        if let Some(port) = &self.port_call {
+            for raw in port.iter(ps) {
+                self.core.input(raw.time, raw.bytes, true);
+            }
+            self.core.sort_input();
         }
         if !self.shared.start.load(Ordering::Acquire) {
             self.port_out.writer(ps);
@@ -587,6 +616,21 @@ pub fn run_jack(
         }
         None => (None, None),
     };
+    let (port_call, connect_call) = match &opts.call_from {
+        Some(q) => {
+            let source = resolve(&client, q, jack::PortFlags::IS_OUTPUT, "JACK MIDI output")?;
+            let port = client
+                .register_port("call_in", jack::MidiIn::default())
+                .map_err(|e| {
+                    JackError::Server(format!("cannot register the JACK MIDI input port: {e}"))
+                })?;
+            let name = port
+                .name()
+                .unwrap_or_else(|_| format!("{client_name}:call_in"));
+            (Some(port), Some((source, name)))
+        }
+        None => (None, None),
+    };
 
     warm_up(setup, f64::from(sample_rate), buffer_size);
     let shared = Arc::new(Shared::default());
@@ -595,6 +639,7 @@ pub fn run_jack(
         core: Core::new(setup, opts, f64::from(sample_rate), log_tx),
         port_out,
         port_in,
+        port_call,
         transport: client.transport(),
         shared: Arc::clone(&shared),
     };
@@ -610,7 +655,7 @@ pub fn run_jack(
         if let Some(dest) = &connect_out {
             active.as_client().connect_ports_by_name(&out_name, dest)?;
         }
-        if let Some((source, ours)) = &connect_in {
+        for (source, ours) in connect_in.iter().chain(&connect_call) {
             active.as_client().connect_ports_by_name(source, ours)?;
         }
         Ok::<(), jack::Error>(())

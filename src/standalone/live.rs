@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::engine::MidiIn;
 use crate::standalone::driver::BlockDriver;
-pub(crate) use crate::standalone::driver::{chord_input, Scheduled};
+pub(crate) use crate::standalone::driver::{call_input, chord_input, Scheduled};
 use crate::standalone::midiclock::{self, ClockFollower};
 use crate::standalone::ports::{MidiSink, TimedMessage};
 use crate::standalone::session::Setup;
@@ -117,6 +117,8 @@ pub struct LiveOptions {
     pub print_notes: bool,
     /// Engine block length in samples of the 48 kHz timeline.
     pub block_samples: u32,
+    /// The player's call (`--call-in`): heard when trading or listening, never taken as chords.
+    pub call_in: Option<Receiver<TimedMessage>>,
 }
 
 impl Default for LiveOptions {
@@ -126,6 +128,7 @@ impl Default for LiveOptions {
             clock_out: false,
             print_notes: true,
             block_samples: 48,
+            call_in: None,
         }
     }
 }
@@ -249,6 +252,15 @@ pub fn run_live(
                 drain(rx, |m| {
                     if midi_in.len() < midi_in.capacity() {
                         if let Some(ev) = chord_input(m.message(), 0) {
+                            midi_in.push(ev);
+                        }
+                    }
+                });
+            }
+            if let Some(rx) = &opts.call_in {
+                drain(rx, |m| {
+                    if midi_in.len() < midi_in.capacity() {
+                        if let Some(ev) = call_input(m.message(), 0) {
                             midi_in.push(ev);
                         }
                     }

@@ -10,7 +10,11 @@ use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
 use crate::engine::preview::PreviewVoice;
-use crate::engine::{end_sample, samples_per_beat, Generated, NoteEvent, Output, Transport};
+use crate::engine::{
+    end_sample, samples_per_beat, Generated, MidiIn, NoteEvent, Output, Transport,
+    CALL_PORT_CHANNEL,
+};
+use crate::train::corpus::{choose_melody_track, read_midi, AutoOptions};
 use crate::standalone::session::Setup;
 
 /// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
@@ -59,6 +63,8 @@ pub struct Timeline {
     pub length_samples: u64,
     /// The solo, in order of onset; monophonic.
     pub solo: Vec<RenderedNote>,
+    /// The player's call jazz-synth answered (`render --call`), written on a track of its own.
+    pub call: Vec<RenderedNote>,
     pub chords: Vec<ChordSpan>,
     /// MIDI channel (0–15) of the chord track's notes.
     pub chord_channel: u8,
@@ -105,7 +111,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
 
 /// A format-1 Standard MIDI File: track 0 tempo and time signature, track 1
 /// the chords (a text event with the symbol and the voicing's notes), track
-/// 2 the solo.
+/// 2 the solo, and track 3 the call it answered when there was one.
 pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
     let end_tick = t.sample_to_tick(t.length_samples);
     let micros_per_quarter = (60_000_000.0 / t.tempo_bpm)
@@ -181,37 +187,10 @@ pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
         }
     }
 
-    let mut solo: Vec<(u64, u8, TrackEventKind)> =
-        vec![(0, 0, TrackEventKind::Meta(MetaMessage::TrackName(b"Solo")))];
-    for n in &t.solo {
-        let ch = u4::new(n.channel & 0x0F);
-        let on = t.sample_to_tick(n.start);
-        let off = t.sample_to_tick(n.end).max(on + 1);
-        solo.push((
-            on,
-            2,
-            TrackEventKind::Midi {
-                channel: ch,
-                message: MidiMessage::NoteOn {
-                    key: u7::new(n.note & 0x7F),
-                    vel: u7::new(n.velocity.clamp(1, 127)),
-                },
-            },
-        ));
-        solo.push((
-            off,
-            1,
-            TrackEventKind::Midi {
-                channel: ch,
-                message: MidiMessage::NoteOff {
-                    key: u7::new(n.note & 0x7F),
-                    vel: u7::new(0),
-                },
-            },
-        ));
-    }
+    let mut solo = note_track(t, b"Solo", &t.solo);
+    let mut call = note_track(t, b"Call", &t.call);
 
-    let tracks: Vec<Vec<TrackEvent>> = [
+    let mut tracks: Vec<Vec<TrackEvent>> = [
         conductor.as_mut_slice(),
         chords.as_mut_slice(),
         solo.as_mut_slice(),
@@ -219,6 +198,9 @@ pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
     .into_iter()
     .map(|events| to_track(events, end_tick))
     .collect();
+    if !t.call.is_empty() {
+        tracks.push(to_track(&mut call, end_tick));
+    }
     let smf = Smf {
         header: Header::new(
             Format::Parallel,
@@ -230,6 +212,43 @@ pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
     smf.write_std(&mut bytes)
         .expect("writing to a Vec cannot fail");
     bytes
+}
+
+/// The events of a track of notes named `name`: note-offs before note-ons at one tick.
+fn note_track<'a>(
+    t: &Timeline,
+    name: &'a [u8],
+    notes: &[RenderedNote],
+) -> Vec<(u64, u8, TrackEventKind<'a>)> {
+    let mut events = vec![(0, 0, TrackEventKind::Meta(MetaMessage::TrackName(name)))];
+    for n in notes {
+        let ch = u4::new(n.channel & 0x0F);
+        let on = t.sample_to_tick(n.start);
+        let off = t.sample_to_tick(n.end).max(on + 1);
+        events.push((
+            on,
+            2,
+            TrackEventKind::Midi {
+                channel: ch,
+                message: MidiMessage::NoteOn {
+                    key: u7::new(n.note & 0x7F),
+                    vel: u7::new(n.velocity.clamp(1, 127)),
+                },
+            },
+        ));
+        events.push((
+            off,
+            1,
+            TrackEventKind::Midi {
+                channel: ch,
+                message: MidiMessage::NoteOff {
+                    key: u7::new(n.note & 0x7F),
+                    vel: u7::new(0),
+                },
+            },
+        ));
+    }
+    events
 }
 
 fn to_track<'a>(
@@ -365,6 +384,72 @@ pub fn render_timeline(
     sample_rate: f64,
     block: u32,
 ) -> (Timeline, Vec<GeneratedAt>) {
+    render_answering(setup, bars, sample_rate, block, &[])
+}
+
+/// A note of the player's call: start and end in quarter notes from the start of the render.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CallNote {
+    pub start_beat: f64,
+    pub end_beat: f64,
+    pub key: u8,
+    pub velocity: u8,
+}
+
+/// The call of a recorded phrase (`render --call FILE.mid`), laid out for trading
+/// `turn_bars`-bar turns in bars of `beats_per_bar` quarter notes: the file's melody (the track
+/// the trainer would take) is cut into phrases of `turn_bars` bars, and phrase `k` is played in
+/// the player's `k`-th turn, so jazz-synth answers each in the turn after it. A note running past
+/// its phrase is cut there. Returns the notes and the bars the render needs (two turns per
+/// phrase). The error names the file and says what is wrong.
+pub fn read_call(
+    path: &Path,
+    turn_bars: u32,
+    beats_per_bar: u32,
+) -> Result<(Vec<CallNote>, u32), String> {
+    let song = read_midi(path).map_err(|e| e.to_string())?;
+    let track = choose_melody_track(&song, &AutoOptions::default()).map_err(|e| e.to_string())?;
+    let tpq = f64::from(song.ticks_per_quarter);
+    let turn = f64::from(turn_bars.max(1) * beats_per_bar.max(1));
+    let mut notes = Vec::new();
+    let mut phrases = 0u32;
+    let Some(track) = song.tracks.iter().find(|t| t.index == track) else {
+        return Err(format!("{}: has no melody track", path.display()));
+    };
+    for n in track.pitched_notes() {
+        let (start, end) = (n.start as f64 / tpq, n.end as f64 / tpq);
+        let phrase = (start / turn).floor();
+        if !(0.0..1e4).contains(&phrase) {
+            continue;
+        }
+        let offset = phrase * turn;
+        let played = start + offset;
+        notes.push(CallNote {
+            start_beat: played,
+            end_beat: (end + offset).min((2.0 * phrase + 1.0) * turn).max(played),
+            key: n.key,
+            velocity: n.velocity,
+        });
+        phrases = phrases.max(phrase as u32 + 1);
+    }
+    if notes.is_empty() {
+        return Err(format!(
+            "{}: has no notes to answer in its melody track",
+            path.display()
+        ));
+    }
+    Ok((notes, phrases * 2 * turn_bars.max(1)))
+}
+
+/// [`render_timeline`] with the player's `call` played into the engine's input (as from
+/// `--call-in`): in Trade mode jazz-synth hears it in the player's turns and answers in its own.
+pub fn render_answering(
+    setup: &Setup,
+    bars: u32,
+    sample_rate: f64,
+    block: u32,
+    call: &[CallNote],
+) -> (Timeline, Vec<GeneratedAt>) {
     let block = block.max(1);
     let mut engine = setup.engine(sample_rate);
     let spb = samples_per_beat(sample_rate, setup.tempo_bpm);
@@ -375,9 +460,33 @@ pub fn render_timeline(
     let mut out = Output::with_capacity(256);
     let mut solo = SoloCollector::default();
     let mut generated = Vec::new();
+    // The call as input events at absolute samples, releases first at one sample.
+    let mut input: Vec<(u64, MidiIn)> = Vec::with_capacity(call.len() * 2);
+    for c in call {
+        let on = (c.start_beat * spb).round().max(0.0) as u64;
+        let off = ((c.end_beat * spb).round() as u64).max(on + 1);
+        let (channel, note) = (CALL_PORT_CHANNEL, c.key & 0x7F);
+        let velocity = c.velocity.clamp(1, 127);
+        input.push((on, MidiIn::NoteOn { sample: 0, channel, note, velocity }));
+        input.push((off, MidiIn::NoteOff { sample: 0, channel, note }));
+    }
+    input.sort_by_key(|(at, m)| (*at, matches!(m, MidiIn::NoteOn { .. })));
+    let mut next_input = 0;
+    let mut midi: Vec<MidiIn> = Vec::new();
     let mut s = 0u64;
     while s < length {
         let n = block.min((length - s) as u32);
+        midi.clear();
+        while let Some(&(at, m)) = input.get(next_input).filter(|(at, _)| *at < s + u64::from(n)) {
+            let sample = (at.max(s) - s) as u32;
+            midi.push(match m {
+                MidiIn::NoteOn { channel, note, velocity, .. } => {
+                    MidiIn::NoteOn { sample, channel, note, velocity }
+                }
+                MidiIn::NoteOff { channel, note, .. } => MidiIn::NoteOff { sample, channel, note },
+            });
+            next_input += 1;
+        }
         let transport = Transport {
             playing: true,
             tempo_bpm: setup.tempo_bpm,
@@ -386,7 +495,7 @@ pub fn render_timeline(
             bar: None,
         };
         out.clear();
-        engine.process(&transport, n, &[], &mut out);
+        engine.process(&transport, n, &midi, &mut out);
         solo.add(&out, s);
         generated.extend(out.generated.iter().map(|g| {
             let sample = s + u64::from(g.sample);
@@ -405,12 +514,30 @@ pub fn render_timeline(
 
     let solo_channel = setup.settings.channel;
     let chord_channel = if solo_channel == 1 { 0 } else { 1 };
+    let call_channel = (0..16)
+        .find(|c| *c != solo_channel && *c != chord_channel)
+        .unwrap_or(2);
+    let call = call
+        .iter()
+        .filter_map(|c| {
+            let start = (c.start_beat * spb).round().max(0.0) as u64;
+            let end = ((c.end_beat * spb).round() as u64).min(length);
+            (start < end).then_some(RenderedNote {
+                start,
+                end,
+                note: c.key & 0x7F,
+                velocity: c.velocity.clamp(1, 127),
+                channel: call_channel,
+            })
+        })
+        .collect();
     let timeline = Timeline {
         sample_rate,
         tempo_bpm: setup.tempo_bpm,
         time_sig: setup.time_sig,
         length_samples: length,
         solo,
+        call,
         chords: chord_spans(setup, total_beats),
         chord_channel,
     };
@@ -510,6 +637,7 @@ mod tests {
             tempo_bpm: 120.0,
             time_sig: (4, 4),
             length_samples: 4 * 24_000,
+            call: vec![],
             solo: vec![
                 RenderedNote {
                     start: 0,

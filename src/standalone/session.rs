@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{ChordSource, Contour, Engine, Generated, Rhythm, Settings};
+use crate::engine::{ChordSource, Contour, Engine, Generated, Mode, Rhythm, Settings};
 use crate::model::lstm::Model;
 use crate::model::weights;
 use crate::music::changes::{self, Progression};
@@ -44,6 +44,10 @@ pub struct MusicOptions {
     /// Time signature, `3/4`; a meter at the head of the chord text (`"3/4 Am | E7"`) does
     /// the same.
     pub meter: Option<String>,
+    /// Trade turns of this many bars with the player (2, 4 or 8).
+    pub trade: Option<u8>,
+    /// While soloing, hear the player's notes.
+    pub listen: bool,
 }
 
 /// A validated setup: the model, the engine settings and the changes.
@@ -125,6 +129,16 @@ impl Setup {
         if o.chords_from_midi {
             settings.chord_source = ChordSource::MidiInput;
         }
+        if let Some(bars) = o.trade {
+            if ![2, 4, 8].contains(&bars) {
+                return Err(format!(
+                    "--trade {bars}: trade twos, fours or eights (--trade 2, 4 or 8)"
+                ));
+            }
+            settings.mode = Mode::Trade;
+            settings.trade_bars = bars;
+        }
+        settings.listen = o.listen;
 
         // The meter: --meter, or a time signature heading the chord text.
         let (head, chord_text) = match o.chords.as_deref().map(str::trim_start) {

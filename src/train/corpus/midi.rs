@@ -57,7 +57,7 @@ impl MidiTrack {
         }
     }
 
-    pub(super) fn pitched_notes(&self) -> impl Iterator<Item = &MidiNote> {
+    pub fn pitched_notes(&self) -> impl Iterator<Item = &MidiNote> {
         self.notes.iter().filter(|n| n.channel != DRUM_CHANNEL)
     }
 }
