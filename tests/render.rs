@@ -377,3 +377,81 @@ fn a_meter_sets_the_bars_the_file_and_the_chord_changes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("disagree"));
 }
+
+/// `render --call`: a recorded phrase of 6 bars, traded in twos. The file gets the call on a
+/// track of its own (cut into the player's turns: bars 1-2, 5-6, 9-10) and the answers on the
+/// solo track, each answer inside jazz-synth's turn after its call.
+#[test]
+fn render_call_answers_a_recorded_phrase_on_separate_tracks() {
+    use common::midi_file::{format1, notes};
+    let dir = temp_dir("call");
+    let call = dir.join("call.mid");
+    // A line of eighths over 6 bars (480 ticks per quarter), up and down a C major scale.
+    let scale = [60u8, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62];
+    let line: Vec<(f64, f64, u8)> = (0..48)
+        .map(|i| (i as f64 * 0.5, 0.45, scale[i % scale.len()]))
+        .collect();
+    fs::write(&call, format1(480, &[("Sax", notes(480, &line))])).unwrap();
+    let mid = dir.join("answer.mid");
+    let out = Command::new(BIN)
+        .args(["render", "--trade", "2", "--seed", "3", "--quiet", "--call"])
+        .arg(&call)
+        .arg("--out")
+        .arg(&mid)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("12 bars") && err.contains("call: 48 notes"), "{err}");
+
+    let bytes = fs::read(&mid).unwrap();
+    let smf = Smf::parse(&bytes).unwrap();
+    assert_eq!(smf.tracks.len(), 4, "tempo, chords, solo, call");
+    let name = |t: &[midly::TrackEvent]| {
+        t.iter().find_map(|e| match e.kind {
+            TrackEventKind::Meta(MetaMessage::TrackName(n)) => Some(n.to_vec()),
+            _ => None,
+        })
+    };
+    assert_eq!(name(&smf.tracks[2]).as_deref(), Some(&b"Solo"[..]));
+    assert_eq!(name(&smf.tracks[3]).as_deref(), Some(&b"Call"[..]));
+    let q = u64::from(TICKS_PER_QUARTER);
+    let turn = 8 * q;
+    let call_notes = notes_of(&smf.tracks[3]);
+    let solo = notes_of(&smf.tracks[2]);
+    assert_eq!(call_notes.len(), 48);
+    for &(on, off, _, ch) in &call_notes {
+        assert_eq!((on / turn) % 2, 0, "call note at {on} outside the player's turns");
+        assert!(off <= (on / turn + 1) * turn);
+        assert!(solo.iter().all(|s| s.3 != ch), "the call has a channel of its own");
+    }
+    // The first call's notes, moved: phrase 2 (bars 3-4 of the file) is played in bars 5-6.
+    assert_eq!(call_notes[16].0, 2 * turn);
+    for answer in 0..3u64 {
+        let first = solo
+            .iter()
+            .find(|s| s.0 / turn == 2 * answer + 1)
+            .unwrap_or_else(|| panic!("answer {answer} is missing: {solo:?}"));
+        assert_eq!(first.0, (2 * answer + 1) * turn, "answer {answer} starts its turn");
+    }
+    for &(on, off, _, _) in &solo {
+        assert_eq!((on / turn) % 2, 1, "a solo note at {on} in the player's turn");
+        assert!(off <= (on / turn + 1) * turn, "{on}..{off} runs into the next call");
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn trading_options_are_checked() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = run(&["render", "--trade", "3", "--quiet", "--out", "/nonexistent/x.mid"]);
+    assert!(!ok && err.contains("--trade 3") && err.contains("2, 4 or 8"), "{err}");
+    let (ok, err) = run(&["--trade", "4", "--midi-out", "0"]);
+    assert!(!ok && err.contains("--call-in"), "{err}");
+    let missing = temp_dir("call-missing").join("nothing.mid");
+    let (ok, err) = run(&["render", "--call", missing.to_str().unwrap(), "--quiet"]);
+    assert!(!ok && err.contains("nothing.mid"), "{err}");
+}
