@@ -1162,10 +1162,10 @@ fn the_last_midi_chord_holds_after_release() {
         host.midi.push(At {
             sample: at + 5_000 + 3_000 * i as u64,
             event: MidiIn::NoteOff {
-                            sample: 0,
-                            channel: 0,
-                            note,
-                        },
+                sample: 0,
+                channel: 0,
+                note,
+            },
         });
     }
     host.play_beats(8.0, 512);
@@ -1191,10 +1191,10 @@ fn the_last_midi_chord_holds_after_release() {
         host.midi.push(At {
             sample: at + 30_000,
             event: MidiIn::NoteOff {
-                            sample: 0,
-                            channel: 0,
-                            note,
-                        },
+                sample: 0,
+                channel: 0,
+                note,
+            },
         });
     }
     for note in [60u8, 64, 67] {

@@ -567,3 +567,115 @@ fn the_process_callback_never_allocates_and_reads_chords_from_jack() {
     assert_nothing_left_sounding(rx.received());
     drop(keys);
 }
+
+/// `--jack --trade 2 --call-in PORT`: a player on JACK calls in bars 1-2; jazz-synth is silent
+/// there, answers from the first frame of bar 3, and what it answers depends on the call (the
+/// same seed without a call plays another answer). Its process callback hears the call without
+/// allocating (this test binary aborts on an allocation in the callback).
+#[test]
+fn trading_through_jack_answers_the_call_in_its_own_bars() {
+    let _serial = one_at_a_time();
+    let (player, _) = jack::Client::new(
+        &format!("caller-{}", std::process::id()),
+        jack::ClientOptions::NO_START_SERVER,
+    )
+    .unwrap_or_else(|e| no_server(e));
+    let mut out = player
+        .register_port("out", jack::MidiOut::default())
+        .unwrap();
+    let player_name = out.name().unwrap();
+    let calling = Arc::new(AtomicBool::new(true));
+    let call_switch = Arc::clone(&calling);
+    let mut cycle = 0u64;
+    let player = player
+        .activate_async(
+            (),
+            jack::contrib::ClosureProcessHandler::new(
+                move |_: &jack::Client, ps: &jack::ProcessScope| {
+                    // A line up and down a scale, a note every 8 cycles, while anyone listens.
+                    let listening = out.connected_count().unwrap_or(0) > 0;
+                    let mut w = out.writer(ps);
+                    if listening && call_switch.load(Ordering::SeqCst) {
+                        cycle += 1;
+                        let scale = [60u8, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62];
+                        if cycle % 8 == 0 {
+                            let n = scale[(cycle / 8) as usize % scale.len()];
+                            let prev =
+                                scale[(cycle / 8 + scale.len() as u64 - 1) as usize % scale.len()];
+                            let _ = w.write(&jack::RawMidi {
+                                time: 0,
+                                bytes: &[0x80, prev, 0],
+                            });
+                            let _ = w.write(&jack::RawMidi {
+                                time: 1,
+                                bytes: &[0x90, n, 90],
+                            });
+                        }
+                    }
+                    jack::Control::Continue
+                },
+            ),
+        )
+        .unwrap();
+    let s = Setup::from_options(&MusicOptions {
+        tempo_bpm: Some(300.0),
+        trade: Some(2),
+        seed: Some(4),
+        ..Default::default()
+    })
+    .unwrap();
+    let spb = 48_000.0 * 60.0 / 300.0;
+    let run = |with_call: bool| {
+        calling.store(with_call, Ordering::SeqCst);
+        clean_run(|| {
+            let mut rx = MidiReceiver::new();
+            let opts = JackOptions {
+                client_name: format!("js-trade-{}", std::process::id()),
+                connect_out: Some(rx.port.clone()),
+                call_from: Some(player_name.clone()),
+                clock_out: true,
+                bars: Some(4),
+                print_notes: false,
+                ..JackOptions::default()
+            };
+            static STOP: AtomicBool = AtomicBool::new(false);
+            let report =
+                jackio::run_jack(&s, &opts, &STOP, &mut Vec::new()).expect("run through JACK");
+            std::thread::sleep(Duration::from_millis(50));
+            let clean = rx.skipped() == 0 && report.skipped_cycles == 0;
+            // MIDI clock start marks frame 0 of the transport.
+            let start = rx
+                .received()
+                .iter()
+                .find(|r| r.bytes == [0xFA])
+                .map(|r| r.frame)
+                .expect("MIDI start");
+            let ons: Vec<(f64, u8)> = rx
+                .note_ons()
+                .iter()
+                .map(|&(f, n)| ((f - start) as f64 / spb, n))
+                .collect();
+            assert_nothing_left_sounding(rx.received());
+            ((ons, report), clean)
+        })
+    };
+    let (answered, report) = run(true);
+    let (unprimed, _) = run(false);
+    drop(player);
+    assert_eq!(report.reason, StopReason::Finished);
+    assert!(!answered.is_empty());
+    assert!(
+        answered.iter().all(|(beat, _)| *beat >= 8.0 - 1e-6),
+        "{answered:?}"
+    );
+    assert!(
+        (answered[0].0 - 8.0).abs() < 1e-6,
+        "the answer starts on bar 3: {answered:?}"
+    );
+    let keys = |ons: &[(f64, u8)]| ons.iter().map(|o| o.1).collect::<Vec<u8>>();
+    assert_ne!(
+        keys(&answered),
+        keys(&unprimed),
+        "the call changed the answer"
+    );
+}

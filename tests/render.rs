@@ -402,7 +402,10 @@ fn render_call_answers_a_recorded_phrase_on_separate_tracks() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("12 bars") && err.contains("call: 48 notes"), "{err}");
+    assert!(
+        err.contains("12 bars") && err.contains("call: 48 notes"),
+        "{err}"
+    );
 
     let bytes = fs::read(&mid).unwrap();
     let smf = Smf::parse(&bytes).unwrap();
@@ -421,9 +424,16 @@ fn render_call_answers_a_recorded_phrase_on_separate_tracks() {
     let solo = notes_of(&smf.tracks[2]);
     assert_eq!(call_notes.len(), 48);
     for &(on, off, _, ch) in &call_notes {
-        assert_eq!((on / turn) % 2, 0, "call note at {on} outside the player's turns");
+        assert_eq!(
+            (on / turn) % 2,
+            0,
+            "call note at {on} outside the player's turns"
+        );
         assert!(off <= (on / turn + 1) * turn);
-        assert!(solo.iter().all(|s| s.3 != ch), "the call has a channel of its own");
+        assert!(
+            solo.iter().all(|s| s.3 != ch),
+            "the call has a channel of its own"
+        );
     }
     // The first call's notes, moved: phrase 2 (bars 3-4 of the file) is played in bars 5-6.
     assert_eq!(call_notes[16].0, 2 * turn);
@@ -432,11 +442,22 @@ fn render_call_answers_a_recorded_phrase_on_separate_tracks() {
             .iter()
             .find(|s| s.0 / turn == 2 * answer + 1)
             .unwrap_or_else(|| panic!("answer {answer} is missing: {solo:?}"));
-        assert_eq!(first.0, (2 * answer + 1) * turn, "answer {answer} starts its turn");
+        assert_eq!(
+            first.0,
+            (2 * answer + 1) * turn,
+            "answer {answer} starts its turn"
+        );
     }
     for &(on, off, _, _) in &solo {
-        assert_eq!((on / turn) % 2, 1, "a solo note at {on} in the player's turn");
-        assert!(off <= (on / turn + 1) * turn, "{on}..{off} runs into the next call");
+        assert_eq!(
+            (on / turn) % 2,
+            1,
+            "a solo note at {on} in the player's turn"
+        );
+        assert!(
+            off <= (on / turn + 1) * turn,
+            "{on}..{off} runs into the next call"
+        );
     }
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -445,10 +466,23 @@ fn render_call_answers_a_recorded_phrase_on_separate_tracks() {
 fn trading_options_are_checked() {
     let run = |args: &[&str]| {
         let out = Command::new(BIN).args(args).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
-    let (ok, err) = run(&["render", "--trade", "3", "--quiet", "--out", "/nonexistent/x.mid"]);
-    assert!(!ok && err.contains("--trade 3") && err.contains("2, 4 or 8"), "{err}");
+    let (ok, err) = run(&[
+        "render",
+        "--trade",
+        "3",
+        "--quiet",
+        "--out",
+        "/nonexistent/x.mid",
+    ]);
+    assert!(
+        !ok && err.contains("--trade 3") && err.contains("2, 4 or 8"),
+        "{err}"
+    );
     let (ok, err) = run(&["--trade", "4", "--midi-out", "0"]);
     assert!(!ok && err.contains("--call-in"), "{err}");
     let missing = temp_dir("call-missing").join("nothing.mid");

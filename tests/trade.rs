@@ -46,10 +46,10 @@ fn random_phrase(rng: &mut Xoshiro256PlusPlus, bars: u32) -> Vec<Played> {
             break;
         }
         let length = match rng.random_range(0..10) {
-            0 => rng.random_range(10..40),                  // a staccato stab
-            1 => grid + rng.random_range(0..TPQ / 2),       // legato into the next
-            2..=3 => grid / 2,                              // then a rest
-            _ => grid - rng.random_range(0..grid / 4 + 1),  // articulated
+            0 => rng.random_range(10..40),                 // a staccato stab
+            1 => grid + rng.random_range(0..TPQ / 2),      // legato into the next
+            2..=3 => grid / 2,                             // then a rest
+            _ => grid - rng.random_range(0..grid / 4 + 1), // articulated
         };
         let length = length.max(5).min(end - start);
         let key = loop {
@@ -64,7 +64,10 @@ fn random_phrase(rng: &mut Xoshiro256PlusPlus, bars: u32) -> Vec<Played> {
         notes.push(Played { start, length, key });
         if rng.random_bool(0.1) {
             let below = key.saturating_sub(rng.random_range(3..8));
-            if !notes.iter().any(|n| n.key == below && n.start + n.length > start) {
+            if !notes
+                .iter()
+                .any(|n| n.key == below && n.start + n.length > start)
+            {
                 notes.push(Played {
                     start,
                     length,
@@ -266,13 +269,21 @@ fn a_call_leaves_the_lstm_where_the_corpus_values_would() {
         let size = sizes[case as usize % sizes.len()];
         // Up to and including the first sample of jazz-synth's turn (beat 16): its first value
         // is drawn there, after the rest of the call is heard.
-        let notes = run(&mut e, 16 * SPB as u64 + 1, &key_events(&phrase), 0, || size);
+        let notes = run(&mut e, 16 * SPB as u64 + 1, &key_events(&phrase), 0, || {
+            size
+        });
         assert_eq!(e.heard_values(), values.len() as u64, "case {case}");
         assert_eq!(e.model().hidden(), reference.hidden(), "case {case}");
         assert_eq!(e.model().cell(), reference.cell(), "case {case}");
         // Silent while the player played, the answer starts on the turn's first sample.
-        assert!(!notes.is_empty(), "case {case}: an answer starts at beat 16");
-        assert!(notes.iter().all(|(s, _)| *s == 16 * SPB as u64), "{notes:?}");
+        assert!(
+            !notes.is_empty(),
+            "case {case}: an answer starts at beat 16"
+        );
+        assert!(
+            notes.iter().all(|(s, _)| *s == 16 * SPB as u64),
+            "{notes:?}"
+        );
     }
 }
 
@@ -335,12 +346,26 @@ fn answers_start_on_their_turn_and_end_before_the_players_next_bar() {
         let turn_samples = turn * SPB as u64;
         for &(on, off, _) in &closed {
             let t = on / turn_samples;
-            assert_eq!(t % 2, 1, "case {case}: a note at sample {on} in the player's turn");
-            assert!(off <= (t + 1) * turn_samples, "case {case}: note {on}..{off} runs on");
+            assert_eq!(
+                t % 2,
+                1,
+                "case {case}: a note at sample {on} in the player's turn"
+            );
+            assert!(
+                off <= (t + 1) * turn_samples,
+                "case {case}: note {on}..{off} runs on"
+            );
         }
         for answer in [1, 3] {
-            let first = closed.iter().find(|n| n.0 / turn_samples == answer).unwrap();
-            assert_eq!(first.0, answer * turn_samples, "case {case}: answer {answer}");
+            let first = closed
+                .iter()
+                .find(|n| n.0 / turn_samples == answer)
+                .unwrap();
+            assert_eq!(
+                first.0,
+                answer * turn_samples,
+                "case {case}: answer {answer}"
+            );
         }
         assert!(e.heard_values() > 0);
     }
@@ -395,7 +420,9 @@ fn call_input_takes_a_channel_or_the_notes_above_a_split() {
     ];
     run(&mut e, 17 * SPB as u64, &events, 0, || 256);
     assert_eq!(e.heard_values(), 2, "the two notes above the split");
-    let chord = e.midi_chord().expect("the notes below the split made a chord");
+    let chord = e
+        .midi_chord()
+        .expect("the notes below the split made a chord");
     assert_eq!(chord.pcs, Chord::from_midi(&[48, 52, 55]).pcs);
 }
 
@@ -409,7 +436,10 @@ fn kinship(call: &[u8], answer: &[u8]) -> (f64, bool) {
         [first, .., last] => (i16::from(*last) - i16::from(*first)).signum(),
         _ => 0,
     };
-    (share, direction(call) == direction(answer) && direction(call) != 0)
+    (
+        share,
+        direction(call) == direction(answer) && direction(call) != 0,
+    )
 }
 
 /// A random call as a player plays one: a line moving mostly by steps in runs of one direction,
@@ -487,7 +517,10 @@ fn the_answer_depends_on_the_call() {
         unprimed.0 / n,
         unprimed.1
     ));
-    assert!(primed.0 > unprimed.0, "pitch classes: {primed:?} vs {unprimed:?}");
+    assert!(
+        primed.0 > unprimed.0,
+        "pitch classes: {primed:?} vs {unprimed:?}"
+    );
     assert!(primed.1 > unprimed.1, "contour: {primed:?} vs {unprimed:?}");
 }
 
@@ -574,7 +607,12 @@ fn the_plugin_trades_through_a_clap_host() {
             heard_plugin.push((note.sample - origin, note.on, note.key as u8));
         }
         out.clear();
-        reference.process(&Transport::playing_at(beats, TEMPO), n as u32, &midi, &mut out);
+        reference.process(
+            &Transport::playing_at(beats, TEMPO),
+            n as u32,
+            &midi,
+            &mut out,
+        );
         for e in &out.notes {
             let on = matches!(e, NoteEvent::On { .. });
             let key = match *e {

@@ -415,7 +415,10 @@ fn list_ports() {
     if let Ok(names) = ports::input_port_names() {
         println!(
             "{}",
-            ports::port_list("ALSA MIDI inputs (for --chords-in, --call-in, --clock-in)", &names)
+            ports::port_list(
+                "ALSA MIDI inputs (for --chords-in, --call-in, --clock-in)",
+                &names
+            )
         );
     }
     println!("{}", jackio::port_listing());

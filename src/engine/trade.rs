@@ -111,7 +111,9 @@ impl Engine {
         let meter = self.meter;
         let mut heard = HeardBuffer::default();
         let mut listener = self.listener;
-        listener.press(ticks, note, chord, |t| bar_of(&meter, t), &mut |h| heard.push(h));
+        listener.press(ticks, note, chord, |t| bar_of(&meter, t), &mut |h| {
+            heard.push(h)
+        });
         self.listener = listener;
         self.hear_all(&heard);
     }
@@ -166,9 +168,9 @@ impl Engine {
 /// The bar holding grid tick `tick` on `meter`'s bars.
 fn bar_of(meter: &Meter, tick: i64) -> Bar {
     let length = ((meter.quarters_per_bar * TICKS_PER_BEAT as f64).round() as i64).max(1);
-    let (anchor, number) = meter
-        .bar
-        .map_or((0, 0), |(start, n)| ((start * TICKS_PER_BEAT as f64).round() as i64, n));
+    let (anchor, number) = meter.bar.map_or((0, 0), |(start, n)| {
+        ((start * TICKS_PER_BEAT as f64).round() as i64, n)
+    });
     let index = number + (tick - anchor).div_euclid(length);
     let start = anchor + (index - number) * length;
     Bar {

@@ -14,8 +14,8 @@ use crate::engine::{
     end_sample, samples_per_beat, Generated, MidiIn, NoteEvent, Output, Transport,
     CALL_PORT_CHANNEL,
 };
-use crate::train::corpus::{choose_melody_track, read_midi, AutoOptions};
 use crate::standalone::session::Setup;
+use crate::train::corpus::{choose_melody_track, read_midi, AutoOptions};
 
 /// Ticks per quarter note in written MIDI files. 480 divides evenly by 2, 3,
 /// 4, 5, 6, 8, 10, 12 and 16, so every duration the grammar produces (16ths,
@@ -467,8 +467,23 @@ pub fn render_answering(
         let off = ((c.end_beat * spb).round() as u64).max(on + 1);
         let (channel, note) = (CALL_PORT_CHANNEL, c.key & 0x7F);
         let velocity = c.velocity.clamp(1, 127);
-        input.push((on, MidiIn::NoteOn { sample: 0, channel, note, velocity }));
-        input.push((off, MidiIn::NoteOff { sample: 0, channel, note }));
+        input.push((
+            on,
+            MidiIn::NoteOn {
+                sample: 0,
+                channel,
+                note,
+                velocity,
+            },
+        ));
+        input.push((
+            off,
+            MidiIn::NoteOff {
+                sample: 0,
+                channel,
+                note,
+            },
+        ));
     }
     input.sort_by_key(|(at, m)| (*at, matches!(m, MidiIn::NoteOn { .. })));
     let mut next_input = 0;
@@ -477,13 +492,28 @@ pub fn render_answering(
     while s < length {
         let n = block.min((length - s) as u32);
         midi.clear();
-        while let Some(&(at, m)) = input.get(next_input).filter(|(at, _)| *at < s + u64::from(n)) {
+        while let Some(&(at, m)) = input
+            .get(next_input)
+            .filter(|(at, _)| *at < s + u64::from(n))
+        {
             let sample = (at.max(s) - s) as u32;
             midi.push(match m {
-                MidiIn::NoteOn { channel, note, velocity, .. } => {
-                    MidiIn::NoteOn { sample, channel, note, velocity }
-                }
-                MidiIn::NoteOff { channel, note, .. } => MidiIn::NoteOff { sample, channel, note },
+                MidiIn::NoteOn {
+                    channel,
+                    note,
+                    velocity,
+                    ..
+                } => MidiIn::NoteOn {
+                    sample,
+                    channel,
+                    note,
+                    velocity,
+                },
+                MidiIn::NoteOff { channel, note, .. } => MidiIn::NoteOff {
+                    sample,
+                    channel,
+                    note,
+                },
             });
             next_input += 1;
         }

@@ -70,4 +70,3 @@ pub fn format1(tpq: u16, tracks: &[(&str, Vec<Ev>)]) -> Vec<u8> {
             .collect(),
     )
 }
-
