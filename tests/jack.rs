@@ -598,7 +598,7 @@ fn trading_through_jack_answers_the_call_in_its_own_bars() {
                     if listening && call_switch.load(Ordering::SeqCst) {
                         cycle += 1;
                         let scale = [60u8, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62];
-                        if cycle % 8 == 0 {
+                        if cycle.is_multiple_of(8) {
                             let n = scale[(cycle / 8) as usize % scale.len()];
                             let prev =
                                 scale[(cycle / 8 + scale.len() as u64 - 1) as usize % scale.len()];
