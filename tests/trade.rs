@@ -427,8 +427,9 @@ fn call_input_takes_a_channel_or_the_notes_above_a_split() {
 }
 
 /// How much an answer's first bar has of its call: the share of its notes whose pitch class
-/// the call's last bar played, and whether it moves the way the call's last bar moved.
-fn kinship(call: &[u8], answer: &[u8]) -> (f64, bool) {
+/// the call's last bar played, the share of its steps that move the way the call's last bar
+/// moved (first to last note), and whether the bar as a whole moves that way.
+fn kinship(call: &[u8], answer: &[u8]) -> (f64, f64, bool) {
     let pcs: Vec<u8> = call.iter().map(|k| k % 12).collect();
     let shared = answer.iter().filter(|k| pcs.contains(&(*k % 12))).count();
     let share = shared as f64 / answer.len().max(1) as f64;
@@ -436,10 +437,14 @@ fn kinship(call: &[u8], answer: &[u8]) -> (f64, bool) {
         [first, .., last] => (i16::from(*last) - i16::from(*first)).signum(),
         _ => 0,
     };
-    (
-        share,
-        direction(call) == direction(answer) && direction(call) != 0,
-    )
+    let way = direction(call);
+    let steps = answer.windows(2).filter(|w| w[0] != w[1]);
+    let (moves, with) = steps.fold((0, 0), |(m, s), w| {
+        let same = (i16::from(w[1]) - i16::from(w[0])).signum() == way;
+        (m + 1, s + usize::from(same))
+    });
+    let step_share = with as f64 / f64::from(moves.max(1));
+    (share, step_share, way != 0 && direction(answer) == way)
 }
 
 /// A random call as a player plays one: a line moving mostly by steps in runs of one direction,
@@ -476,9 +481,9 @@ fn random_line(rng: &mut Xoshiro256PlusPlus) -> Vec<Played> {
 #[test]
 fn the_answer_depends_on_the_call() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(15);
-    let (mut primed, mut unprimed) = ((0.0, 0), (0.0, 0));
-    let calls = 50;
-    for case in 0..calls {
+    let (mut primed, mut unprimed) = ((0.0, 0.0, 0), (0.0, 0.0, 0));
+    let mut used = 0;
+    for case in 0..50 {
         let phrase = random_line(&mut rng);
         let events = key_events(&phrase);
         let last_bar: Vec<u8> = {
@@ -487,9 +492,10 @@ fn the_answer_depends_on_the_call() {
             ns.dedup_by_key(|n| n.start);
             ns.iter().map(|n| n.key).collect()
         };
-        if last_bar.len() < 2 {
+        if last_bar.len() < 2 || last_bar.first() == last_bar.last() {
             continue;
         }
+        used += 1;
         let first_answer_bar = |events: &[(u32, u8, bool)]| -> Vec<u8> {
             let mut e = engine(trade_settings(case));
             run(&mut e, 20 * SPB as u64, events, 0, || 512)
@@ -500,28 +506,37 @@ fn the_answer_depends_on_the_call() {
                 })
                 .collect()
         };
-        let (share, same_way) = kinship(&last_bar, &first_answer_bar(&events));
-        primed.0 += share;
-        primed.1 += usize::from(same_way);
-        let (share, same_way) = kinship(&last_bar, &first_answer_bar(&[]));
-        unprimed.0 += share;
-        unprimed.1 += usize::from(same_way);
+        for (sum, answer) in [
+            (&mut primed, first_answer_bar(&events)),
+            (&mut unprimed, first_answer_bar(&[])),
+        ] {
+            let (share, steps, whole) = kinship(&last_bar, &answer);
+            sum.0 += share;
+            sum.1 += steps;
+            sum.2 += usize::from(whole);
+        }
     }
-    let n = calls as f64;
+    let n = f64::from(used);
     summary::note(&format!(
-        "trade: over {calls} random calls the answer's first bar shares {:.2} of its pitch \
-         classes with the call's last bar and moves its way {}/{calls} times; unprimed {:.2} \
-         and {}/{calls}",
+        "trade: {used} random calls: the answer's first bar shares {:.2} of its pitch classes \
+         with the call's last bar, {:.2} of its steps go the call's way, the bar as a whole \
+         {}/{used} times; answering from the unprimed state {:.2}, {:.2}, {}/{used}",
         primed.0 / n,
-        primed.1,
+        primed.1 / n,
+        primed.2,
         unprimed.0 / n,
-        unprimed.1
+        unprimed.1 / n,
+        unprimed.2
     ));
+    assert!(used >= 40, "only {used} calls had a direction");
     assert!(
-        primed.0 > unprimed.0,
+        primed.0 > unprimed.0 + 0.05 * n,
         "pitch classes: {primed:?} vs {unprimed:?}"
     );
-    assert!(primed.1 > unprimed.1, "contour: {primed:?} vs {unprimed:?}");
+    assert!(
+        primed.1 > unprimed.1 + 0.05 * n,
+        "contour: {primed:?} vs {unprimed:?}"
+    );
 }
 
 /// The plugin, loaded by a CLAP host, hears a call on its note input and answers in its turn
@@ -625,4 +640,39 @@ fn the_plugin_trades_through_a_clap_host() {
     assert!(reference.heard_values() > 10);
     assert_eq!(heard_plugin, heard_engine);
     assert!(!heard_plugin.is_empty());
+}
+
+/// Listening while soloing: the player's notes are heard (the solo changes after the first one
+/// is known) and nothing is heard when listening is off.
+#[test]
+fn listening_while_soloing_steers_the_line() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+    let mut line = random_line(&mut rng);
+    for n in &mut line {
+        n.start += 8 * TPQ; // from bar 3
+    }
+    let events = key_events(&line);
+    let solo = |listen: bool, events: &[(u32, u8, bool)]| {
+        let mut e = engine(Settings {
+            listen,
+            ..Settings::default()
+        });
+        let notes = run(&mut e, 32 * SPB as u64, events, 0, || 300);
+        (notes, e.heard_values())
+    };
+    let (deaf, none) = solo(false, &events);
+    let (alone, _) = solo(true, &[]);
+    let (steered, heard) = solo(true, &events);
+    assert_eq!(none, 0);
+    assert_eq!(deaf, alone, "with listening off the input changes nothing");
+    assert!(heard >= line.len() as u64 - 1, "{heard} values heard");
+    // The same solo until the first value is heard (when the second note is pressed), another
+    // one after it.
+    let second = line[1].start;
+    let until = (f64::from(second) * SPB / f64::from(TPQ)) as u64;
+    let before = |n: &Vec<(u64, NoteEvent)>| -> Vec<(u64, NoteEvent)> {
+        n.iter().copied().filter(|e| e.0 < until).collect()
+    };
+    assert_eq!(before(&steered), before(&alone));
+    assert_ne!(steered, alone);
 }

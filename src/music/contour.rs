@@ -51,6 +51,8 @@ const REPEAT_PENALTY: f32 = 0.005;
 const ECHO_PITCH_CLASS: f32 = 3.0;
 /// Weight factor for a move the way the call's last bar went, while answering.
 const ECHO_DIRECTION: f32 = 2.0;
+/// Chance that a value moving against the call's direction is turned round, while answering.
+const ECHO_TURN: f32 = 0.5;
 
 /// What an answer takes from the call it answers: the pitch classes of the call's last bar and
 /// the way that bar moved (-1 down, 0 level, 1 up). While it is set the learned decoder leans
@@ -298,7 +300,27 @@ pub fn decode_learned(
         let middle = (low + high) / 2;
         return Some(nearest_fitting(middle, low, high, &|p| fits(p) || loosely(p), rng) as u8);
     };
-    let centre = encoded_interval(value).map(|step| prev + step);
+    // A move that would leave the range turns round, as a player does at the bottom or the top
+    // of the instrument, instead of piling notes up on its edge.
+    // Answering a call, a move against the call's direction turns round half the time: the
+    // answer keeps the model's rhythm, roles and interval sizes and imitates the call's contour.
+    let echo = recent.echo;
+    let turn = |step: i32, rng: &mut dyn rand::Rng| {
+        echo.direction != 0
+            && step.signum() == -i32::from(echo.direction)
+            && rng.random::<f32>() < ECHO_TURN
+    };
+    let centre = match encoded_interval(value) {
+        Some(step) => {
+            let c = prev + step;
+            if (c < low && step < 0) || (c > high && step > 0) || turn(step, rng) {
+                Some(prev - step)
+            } else {
+                Some(c)
+            }
+        }
+        None => None,
+    };
     let weight = |p: i32| -> f32 {
         let role = role_of(p.clamp(0, 127) as u8, chord);
         let exact = if role == value.role {
@@ -322,7 +344,6 @@ pub fn decode_learned(
     let (from, to) = (from.max(low), to.min(high));
     // A pitch that would replay a recent 4-note sequence keeps a small share.
     let replays = recent.followers();
-    let echo = recent.echo;
     let varied = |p: i32| {
         let mut w = weight(p);
         if replays & (1u128 << p.clamp(0, 127)) != 0 {
