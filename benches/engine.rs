@@ -3,12 +3,17 @@
 //! no beat in it. The engine plays continuously at 120 BPM; only the blocks of the kind measured
 //! are timed. `process_block_default`: every block of continuous play on the default settings
 //! (Phrase rhythm, learned contour), so values come as often as the model's durations say.
+//! `process_block_trade`: every block of trading fours while the player calls a note every
+//! eighth (each press and release goes through the listener; values are heard through the
+//! LSTM), answering in the other turns.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jazz_synth::engine::{samples_per_beat, Engine, Output, Rhythm, Settings, Transport};
+use jazz_synth::engine::{
+    samples_per_beat, Engine, MidiIn, Mode, Output, Rhythm, Settings, Transport,
+};
 use jazz_synth::model::lstm::Model;
 
 const SAMPLE_RATE: f64 = 48_000.0;
@@ -112,5 +117,54 @@ fn process_block(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, process_block);
+fn process_block_trade(c: &mut Criterion) {
+    let mut host = Host::new(Settings {
+        mode: Mode::Trade,
+        trade_bars: 4,
+        ..Settings::default()
+    });
+    let spb = samples_per_beat(SAMPLE_RATE, TEMPO);
+    let eighth = (spb / 2.0) as u64;
+    let mut midi: Vec<MidiIn> = Vec::with_capacity(16);
+    c.bench_function("process_block_trade", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // A note on every eighth of the block, the previous one released there.
+                midi.clear();
+                let first = host.sample.div_ceil(eighth) * eighth;
+                let mut at = first;
+                while at < host.sample + u64::from(BLOCK) {
+                    let step = at / eighth;
+                    let note = 60 + [0u8, 2, 4, 5, 7, 9, 11, 12][(step % 8) as usize];
+                    let previous = 60 + [0u8, 2, 4, 5, 7, 9, 11, 12][((step + 7) % 8) as usize];
+                    let sample = (at - host.sample) as u32;
+                    midi.push(MidiIn::NoteOff {
+                        sample,
+                        channel: 0,
+                        note: previous,
+                    });
+                    midi.push(MidiIn::NoteOn {
+                        sample,
+                        channel: 0,
+                        note,
+                        velocity: 90,
+                    });
+                    at += eighth;
+                }
+                let t = host.transport();
+                host.out.clear();
+                let start = Instant::now();
+                host.engine
+                    .process(black_box(&t), BLOCK, black_box(&midi), &mut host.out);
+                total += start.elapsed();
+                black_box(&host.out.notes);
+                host.sample += u64::from(BLOCK);
+            }
+            total
+        })
+    });
+}
+
+criterion_group!(benches, process_block, process_block_trade);
 criterion_main!(benches);

@@ -585,3 +585,114 @@ fn two_threads_give_the_same_weights_every_time_and_learn_as_one_does() {
     );
     assert!(!one.provenance().hyperparameters.contains_key("threads"));
 }
+
+/// Interrupt, then resume from the file written: the resumed run starts where the first one
+/// stopped (its first epoch's loss is that of a run already trained, far below a fresh run's
+/// first epoch) and writes a loadable file. Weights that do not fit the run are refused.
+#[test]
+fn a_run_resumes_from_the_weights_it_wrote() {
+    let corpus = synthetic_corpus(400, 14, 6);
+    let (first, r1) = train::train(&corpus, vocab(14), &small_config(8), |_| {}).unwrap();
+    let path = common::temp_dir("resume").join("first.safetensors");
+    jazz_synth::model::weights::save_atomic(&first, &path).unwrap();
+    let saved = jazz_synth::model::weights::load_file(&path).unwrap();
+
+    let resumed = TrainConfig {
+        start_from: Some(saved.params().clone()),
+        seed: 1,
+        ..small_config(3)
+    };
+    let (second, r2) = train::train(&corpus, vocab(14), &resumed, |_| {}).unwrap();
+    let (_, fresh) = train::train(
+        &corpus,
+        vocab(14),
+        &TrainConfig {
+            seed: 1,
+            ..small_config(3)
+        },
+        |_| {},
+    )
+    .unwrap();
+    let last = r1.epochs.last().unwrap().loss;
+    let resumed_first = r2.epochs[0].loss;
+    assert!(
+        resumed_first < fresh.epochs[0].loss * 0.9 && resumed_first < last * 1.2,
+        "resumed {resumed_first}, first run ended at {last}, fresh start {}",
+        fresh.epochs[0].loss
+    );
+    let again = common::temp_dir("resume").join("second.safetensors");
+    jazz_synth::model::weights::save_atomic(&second, &again).unwrap();
+    assert!(jazz_synth::model::weights::load_file(&again).is_ok());
+
+    let wrong = TrainConfig {
+        start_from: Some(saved.params().clone()),
+        ..small_config(1)
+    };
+    let err = train::train(&corpus, vocab(15), &wrong, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("cannot resume"), "{err}");
+}
+
+/// `jazz-train --resume`: continues from the file an earlier run wrote, says so, and writes a
+/// loadable file; weights whose vocabulary lacks the files' values are refused with a message.
+#[test]
+fn jazz_train_resume_continues_and_refuses_a_model_that_does_not_fit() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_jazz-train");
+    let dir = common::temp_dir("resume-cli");
+    let first = dir.join("first.safetensors");
+    let train = |args: &[&str]| {
+        let out = Command::new(bin).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = train(&[
+        common::METHENY,
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        first.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let second = dir.join("second.safetensors");
+    let (ok, out, err) = train(&[
+        common::METHENY,
+        "--epochs",
+        "1",
+        "--quiet",
+        "--resume",
+        first.to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("resuming from"), "{out}");
+    let a = jazz_synth::model::weights::load_file(&first).unwrap();
+    let b = jazz_synth::model::weights::load_file(&second).expect("a loadable file");
+    assert_eq!(
+        a.vocab(),
+        b.vocab(),
+        "the resumed model keeps its vocabulary"
+    );
+
+    // The shipped Metheny model learned the metheny preset's values, not these.
+    let (ok, _, err) = train(&[
+        common::METHENY,
+        "--epochs",
+        "1",
+        "--quiet",
+        "--resume",
+        "weights/metheny.safetensors",
+        "--out",
+        dir.join("third.safetensors").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot resume") && err.contains("never learned"),
+        "{err}"
+    );
+    assert!(!dir.join("third.safetensors").exists());
+}

@@ -2,7 +2,7 @@
 //! standalone player load. Thin: argument parsing, progress display, and calls into
 //! `jazz_synth::{corpus, train, weights}`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
@@ -89,6 +89,11 @@ struct Args {
     /// holds out, so the original setup stays exact.
     #[arg(long, default_value_t = 0.1)]
     validation: f64,
+    /// Continue training from a weights file jazz-train wrote (after Ctrl-C, or to train
+    /// longer): its weights, vocabulary and hidden size are the start; every value of the files
+    /// must be in its vocabulary. Adam's moments start afresh.
+    #[arg(long, value_name = "WEIGHTS")]
+    resume: Option<PathBuf>,
     /// No progress bar; one line per epoch instead.
     #[arg(long)]
     quiet: bool,
@@ -124,7 +129,14 @@ fn run(args: &Args) -> Result<(), String> {
         );
     }
     let defaults = TrainConfig::default();
-    let config = TrainConfig {
+    let resume = match &args.resume {
+        Some(path) => Some(
+            weights::load_file(path)
+                .map_err(|e| format!("--resume: cannot use the weights file {e}"))?,
+        ),
+        None => None,
+    };
+    let mut config = TrainConfig {
         windows: args.windows.unwrap_or(defaults.windows),
         every_window: args.windows.is_none() && args.preset == PresetArg::Auto,
         threads: args.threads.unwrap_or(match args.preset {
@@ -165,8 +177,38 @@ fn run(args: &Args) -> Result<(), String> {
             println!("{}: {tracks}", source.path.display());
         }
     }
-    let vocab = corpus.distinct();
-    let indices = corpus.indices(&vocab);
+    let (vocab, indices) = match &resume {
+        None => {
+            let vocab = corpus.distinct();
+            let indices = corpus.indices(&vocab);
+            (vocab, indices)
+        }
+        Some(model) => {
+            let path = args.resume.as_deref().unwrap_or(Path::new("")).display();
+            let vocab = model.vocab().to_vec();
+            let indices = corpus.try_indices(&vocab).map_err(|value| {
+                format!(
+                    "cannot resume from {path}: the files hold the value {value}, which its \
+                     model never learned. Resume with the files it was trained on, or train a \
+                     new model without --resume"
+                )
+            })?;
+            config.hidden = model.hidden_size();
+            config.start_from = Some(model.params().clone());
+            let epochs = model
+                .provenance()
+                .final_loss
+                .map(|l| format!(", last loss {l:.3}"))
+                .unwrap_or_default();
+            println!(
+                "resuming from {path}: {} values, {} hidden units{epochs}; Adam's moments \
+                 start afresh",
+                model.n_values(),
+                model.hidden_size()
+            );
+            (vocab, indices)
+        }
+    };
     println!(
         "corpus: {} file(s), {}",
         corpus.source.len(),

@@ -38,6 +38,11 @@ pub struct TrainConfig {
     /// the last bits differ. 1 (the seed setup) is not written into the hyper-parameters.
     #[serde(skip_serializing_if = "is_one")]
     pub threads: usize,
+    /// Weights to start from instead of Keras's random initialisation: `jazz-train --resume`
+    /// continues a run from the file it wrote. Their vocabulary and hidden size must be the
+    /// run's. Adam's moments start from zero (the file does not keep them).
+    #[serde(skip)]
+    pub start_from: Option<LstmParams>,
 }
 
 fn is_one(n: &usize) -> bool {
@@ -59,6 +64,7 @@ impl Default for TrainConfig {
             seed: 0,
             every_window: false,
             threads: 1,
+            start_from: None,
         }
     }
 }
@@ -160,6 +166,8 @@ pub enum TrainError {
     Diverged { epoch: usize },
     /// The trained weights could not form a model.
     Model(ModelError),
+    /// The weights given to resume from do not fit this run.
+    Resume(String),
     /// Stopped (Ctrl-C) before the first epoch ended.
     Interrupted,
 }
@@ -190,6 +198,7 @@ impl fmt::Display for TrainError {
                  try a smaller --lr"
             ),
             TrainError::Model(e) => write!(f, "the trained weights are unusable: {e}"),
+            TrainError::Resume(why) => write!(f, "cannot resume: {why}"),
             TrainError::Interrupted => write!(
                 f,
                 "interrupted before the first epoch ended: nothing learned, nothing written"
@@ -362,7 +371,17 @@ impl<'a> Trainer<'a> {
             .collect();
         let baseline_accuracy = baseline_accuracy(&windows, n);
         let batch = config.batch.min(windows.len());
-        let net = Network::<f32>::keras_init(n, config.hidden, &mut rng);
+        let mut net = Network::<f32>::keras_init(n, config.hidden, &mut rng);
+        if let Some(start) = &config.start_from {
+            if start.n_values != n || start.hidden != config.hidden {
+                return Err(TrainError::Resume(format!(
+                    "the weights to resume from have {} values and {} hidden units; this run \
+                     has {n} values and {} hidden units",
+                    start.n_values, start.hidden, config.hidden
+                )));
+            }
+            net = Network::from_params(start);
+        }
         Ok(Trainer {
             config: config.clone(),
             corpus_len: corpus_indices.len(),
