@@ -553,7 +553,7 @@ mod tests {
             engine_midi_in(&NoteEvent::NoteOff {
                 timing: 7,
                 voice_id: VoiceID::Wildcard,
-                channel: Channel::Number(0),
+                channel: Channel::Number(3),
                 key: Key::Number(60),
                 velocity: 0.5,
             }),

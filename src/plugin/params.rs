@@ -505,19 +505,24 @@ mod tests {
             ids,
             [
                 "bypass",
+                "call-channel",
                 "chord-source",
                 "contour",
                 "free-run",
                 "high-note",
+                "listen",
                 "low-note",
                 "midi-channel",
+                "mode",
                 "preview-on",
                 "preview-volume",
                 "progression",
                 "reset-on-start",
                 "rhythm",
                 "seed",
+                "split-point",
                 "temperature",
+                "trade-bars",
                 "transpose",
                 "velocity",
             ]
@@ -531,6 +536,8 @@ mod tests {
             ChordSourceChoice::ids(),
             Some(&["progression", "midi-input"][..])
         );
+        assert_eq!(ModeChoice::ids(), Some(&["solo", "trade"][..]));
+        assert_eq!(TradeBars::ids(), Some(&["2", "4", "8"][..]));
         assert_eq!(
             ProgressionChoice::ids(),
             Some(
@@ -543,6 +550,24 @@ mod tests {
                 ][..]
             )
         );
+    }
+
+    #[test]
+    fn call_channel_and_split_point_read_as_musicians_write_them() {
+        let params = JazzSynthParams::default();
+        assert_eq!(params.call_channel.to_string(), "Any");
+        assert_eq!(params.split_point.to_string(), "None");
+        assert_eq!(
+            params.call_channel.string_to_normalized_value("any"),
+            Some(0.0)
+        );
+        let c4 = params.split_point.string_to_normalized_value("C4").unwrap();
+        assert_eq!(params.split_point.preview_plain(c4), 60);
+        assert_eq!(
+            params.split_point.normalized_value_to_string(c4, true),
+            "C4"
+        );
+        assert_eq!(Settings::default().call_input, CallInput::ANY);
     }
 
     #[test]
