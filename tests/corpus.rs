@@ -948,3 +948,22 @@ fn measures_follow_the_files_time_signatures() {
     assert_eq!(corpus.measures, 6);
     assert_eq!(corpus.values.len(), 8 + 12);
 }
+
+/// `jazz-synth quality` reads a single piano track as the trainer does: the top voice is the
+/// line, the notes below it the chords (not the line's own notes).
+#[test]
+fn the_quality_line_of_a_piano_part_takes_its_chords_from_the_lower_voices() {
+    use jazz_synth::music::theory::Chord;
+    use jazz_synth::train::lines::{file_line, LineTracks};
+    let file = TempFile::new("piano-line.mid", &format1(96, &[("Piano", piano_part())]));
+    let line = file_line(&file.0, LineTracks::default()).expect("a line");
+    let keys: Vec<u8> = line.notes().iter().map(|n| n.key).collect();
+    assert_eq!(&keys[..4], &[67, 69, 71, 72], "the top voice");
+    assert!(!line.chords().is_empty(), "chords from the lower voices");
+    let c_e = Chord::from_midi(&[60, 64]).pcs;
+    assert!(
+        line.chords().iter().all(|(_, c)| c.pcs == c_e),
+        "{:?}",
+        line.chords()
+    );
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::music::quality::{Line, LineNote};
 use crate::music::theory::Chord;
 use crate::train::corpus::{
-    choose_melody_track, read_midi, AutoOptions, CorpusError, MidiSong, Preset, SourceFile,
+    melody_with_lower_voices, read_midi, AutoOptions, CorpusError, MidiSong, Preset, SourceFile,
     METHENY_CHORD_TRACK, METHENY_MELODY_TRACK, METHENY_SOLO_QUARTERS,
 };
 
@@ -23,6 +23,8 @@ pub struct LineTracks {
 
 /// The line of `song`: the chosen track's notes (top voice) and a chord on every quarter note
 /// from the notes sounding in the chord tracks during it (the last chord holds over silence).
+/// A track that plays both (a piano part, no other chords) gives its top voice as the line and
+/// its lower notes as the chords, as the trainer reads it.
 /// `window` keeps only notes starting inside it (quarter notes, ends included).
 pub fn song_line(
     song: &MidiSong,
@@ -33,7 +35,7 @@ pub fn song_line(
         melody_track: tracks.solo,
         chord_track: tracks.chords,
     };
-    let solo = choose_melody_track(song, &options)?;
+    let (solo, lower) = melody_with_lower_voices(song, &options)?;
     if let Some(chords) = tracks.chords {
         if song.tracks.get(chords).is_none() {
             return Err(CorpusError::File {
@@ -62,10 +64,12 @@ pub fn song_line(
         .tracks
         .iter()
         .filter(|t| match tracks.chords {
-            Some(c) => t.index == c,
+            Some(c) => t.index == c && c != solo,
             None => t.index != solo,
         })
         .flat_map(|t| t.notes.iter())
+        // A piano part's notes below its top voice are chords too (as the trainer reads them).
+        .chain(lower.iter())
         .filter(|n| n.channel != DRUMS)
         .map(|n| (quarters(n.start), quarters(n.end), n.key))
         .collect();

@@ -204,6 +204,26 @@ pub(super) fn choose_melody<'a>(
     }
 }
 
+/// The melody track the automatic mode takes (its position in `song.tracks`) and, when that
+/// track plays chords too (a piano part), the notes below its top voice, which join the chords.
+pub fn melody_with_lower_voices(
+    song: &MidiSong,
+    options: &AutoOptions,
+) -> Result<(usize, Vec<MidiNote>), CorpusError> {
+    let choice = choose_melody(song, options)?;
+    let lower = if choice.top_voice {
+        below_top_voice(choice.track, song.ticks_per_quarter)
+    } else {
+        Vec::new()
+    };
+    let position = song
+        .tracks
+        .iter()
+        .position(|t| t.index == choice.track.index)
+        .unwrap_or(0);
+    Ok((position, lower))
+}
+
 /// The notes of `track` that are not its highest at their (quantized) onset: what is left of a
 /// piano part when the top voice is the melody.
 fn below_top_voice(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<MidiNote> {
