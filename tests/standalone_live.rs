@@ -274,3 +274,78 @@ fn an_external_clock_sets_the_tempo_and_the_start() {
     }
     assert_nothing_left_sounding(&sink.sent);
 }
+
+/// `--trade 2 --call-in PORT` on the live loop: a player calls in bars 1-2 (messages arriving
+/// on the call port as a midir input delivers them); nothing is sent in the player's bars, the
+/// answer comes in bars 3-4, and it is not the answer to silence.
+#[test]
+fn trading_live_answers_the_call_in_its_own_bars() {
+    use jazz_synth::standalone::session::MusicOptions;
+    let s = Setup::from_options(&MusicOptions {
+        tempo_bpm: Some(300.0),
+        trade: Some(2),
+        seed: Some(9),
+        ..Default::default()
+    })
+    .unwrap();
+    let beat = 60.0 / 300.0;
+    let play = |call: bool| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let origin = Instant::now();
+        let player = std::thread::spawn(move || {
+            if !call {
+                return;
+            }
+            // Eighth notes up a scale for the player's two bars (8 beats), from beat 0.
+            let scale = [60u8, 62, 64, 65, 67, 69, 71, 72];
+            for i in 0..15u32 {
+                let at = origin + Duration::from_secs_f64(0.03 + f64::from(i) * beat / 2.0);
+                wait_until(at);
+                let key = scale[i as usize % scale.len()];
+                let _ = tx.send(TimedMessage::new(Instant::now(), &[0x90, key, 90]));
+                wait_until(at + Duration::from_secs_f64(beat / 2.0 * 0.8));
+                let _ = tx.send(TimedMessage::new(Instant::now(), &[0x80, key, 0]));
+            }
+        });
+        let mut sink = RecordingSink::default();
+        let opts = LiveOptions {
+            bars: Some(4),
+            call_in: Some(rx),
+            ..LiveOptions::default()
+        };
+        let report = run_live(
+            &s,
+            &mut sink,
+            ClockSource::Internal,
+            None,
+            &opts,
+            &AtomicBool::new(false),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        player.join().unwrap();
+        assert_nothing_left_sounding(&sink.sent);
+        let ons: Vec<(f64, u8)> = note_ons(&sink.sent)
+            .iter()
+            .map(|(t, n)| {
+                let at = t.duration_since(report.origin).as_secs_f64();
+                (at / beat, *n)
+            })
+            .collect();
+        ons
+    };
+    let answered = play(true);
+    let unprimed = play(false);
+    assert!(!answered.is_empty());
+    assert!(
+        answered.iter().all(|(b, _)| *b >= 8.0 - 0.01),
+        "a note in the player's bars: {answered:?}"
+    );
+    assert!((answered[0].0 - 8.0).abs() < 0.05, "{answered:?}");
+    let keys = |ons: &[(f64, u8)]| ons.iter().map(|o| o.1).collect::<Vec<u8>>();
+    assert_ne!(
+        keys(&answered),
+        keys(&unprimed),
+        "the call changed the answer"
+    );
+}
