@@ -298,6 +298,111 @@ impl<F: Real> Adam<F> {
         }
         self.iterations += 1;
     }
+
+    /// [`Adam::update`] with the gradient given as parts (`(gradient, weight)`: the gradient is
+    /// `Σ weight · part`, summed in the order given), the work split among `threads` threads.
+    /// Each element sees the same operations in the same order whatever the thread count, so
+    /// the result depends only on the parts.
+    pub fn update_from_parts(
+        &mut self,
+        net: &mut Network<F>,
+        parts: &[(&Network<F>, F)],
+        threads: usize,
+    ) where
+        F: Send + Sync,
+    {
+        let t = (self.iterations + 1) as i32;
+        let lr_t =
+            self.decayed_lr() * (1.0 - self.beta2.powi(t)).sqrt() / (1.0 - self.beta1.powi(t));
+        let consts = AdamStep {
+            lr_t: F::of(lr_t),
+            b1: F::of(self.beta1),
+            b2: F::of(self.beta2),
+            eps: F::of(ADAM_EPSILON),
+        };
+        let threads = threads.max(1);
+        // Every buffer cut into `threads` pieces; piece k of every buffer goes to thread k.
+        let mut work: Vec<Vec<AdamPiece<'_, F>>> = (0..threads).map(|_| Vec::new()).collect();
+        let params = net.buffers_mut();
+        let ms = self.m.buffers_mut();
+        let vs = self.v.buffers_mut();
+        for (b, ((p, m), v)) in params.into_iter().zip(ms).zip(vs).enumerate() {
+            let size = p.len().div_ceil(threads).max(1);
+            let mut start = 0;
+            for ((k, p), (m, v)) in p
+                .chunks_mut(size)
+                .enumerate()
+                .zip(m.chunks_mut(size).zip(v.chunks_mut(size)))
+            {
+                let grads: Vec<(&[F], F)> = parts
+                    .iter()
+                    .map(|(g, w)| (&g.buffers()[b][start..start + p.len()], *w))
+                    .collect();
+                start += p.len();
+                work[k].push(AdamPiece { p, m, v, grads });
+            }
+        }
+        std::thread::scope(|scope| {
+            let mut pieces = work.into_iter();
+            let own = pieces.next().unwrap_or_default();
+            for piece in pieces {
+                scope.spawn(move || piece.into_iter().for_each(|w| consts.apply(w)));
+            }
+            own.into_iter().for_each(|w| consts.apply(w));
+        });
+        self.iterations += 1;
+    }
+}
+
+/// The constants of one Adam step.
+#[derive(Clone, Copy)]
+struct AdamStep<F> {
+    lr_t: F,
+    b1: F,
+    b2: F,
+    eps: F,
+}
+
+/// A stretch of one buffer: parameters, moments and the gradient parts over it.
+struct AdamPiece<'a, F> {
+    p: &'a mut [F],
+    m: &'a mut [F],
+    v: &'a mut [F],
+    grads: Vec<(&'a [F], F)>,
+}
+
+impl<F: Real> AdamStep<F> {
+    /// One element's update from its gradient.
+    #[inline(always)]
+    fn element(self, p: &mut F, m: &mut F, v: &mut F, g: F) {
+        let AdamStep { lr_t, b1, b2, eps } = self;
+        *m = b1 * *m + (F::one() - b1) * g;
+        *v = b2 * *v + (F::one() - b2) * g * g;
+        *p -= lr_t * *m / (v.sqrt() + eps);
+    }
+
+    fn apply(self, w: AdamPiece<'_, F>) {
+        let AdamPiece { p, m, v, grads } = w;
+        let pmv = p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut());
+        // Two parts (two threads) is the common case: a loop the compiler vectorises.
+        match grads.as_slice() {
+            [(a, wa), (b, wb)] => {
+                for (((p, m), v), (&a, &b)) in pmv.zip(a.iter().zip(b.iter())) {
+                    self.element(p, m, v, a * *wa + *wb * b);
+                }
+            }
+            [(first, first_w), rest @ ..] => {
+                for (i, ((p, m), v)) in pmv.enumerate() {
+                    let mut g = first[i] * *first_w;
+                    for (part, weight) in rest {
+                        g += *weight * part[i];
+                    }
+                    self.element(p, m, v, g);
+                }
+            }
+            [] => {}
+        }
+    }
 }
 
 /// The window start indices of the original: `np.random.seed(seed)` then
@@ -427,8 +532,19 @@ impl<'a> Trainer<'a> {
         let order = std::mem::take(&mut self.order);
         for chunk in order.chunks(self.config.batch) {
             let batch_windows: Vec<&'a [usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
-            let (loss, hits, real_targets) = self.gradients(&batch_windows);
-            self.adam.update(&mut self.net, &self.grads);
+            let (loss, hits, real_targets, shares) = self.gradients(&batch_windows);
+            if shares.len() <= 1 {
+                self.adam.update(&mut self.net, &self.grads);
+            } else {
+                // The parts' gradients are summed inside the (threaded) update.
+                let helpers = self.helpers.iter().map(|(g, _)| g);
+                let grads: Vec<(&Network<f32>, f32)> = std::iter::once(&self.grads)
+                    .chain(helpers)
+                    .zip(shares)
+                    .collect();
+                self.adam
+                    .update_from_parts(&mut self.net, &grads, self.config.threads);
+            }
             loss_sum += loss * chunk.len() as f64;
             correct += hits;
             targets += real_targets;
@@ -455,16 +571,17 @@ impl<'a> Trainer<'a> {
         Ok(stats)
     }
 
-    /// The gradient of one batch into `self.grads`, shared out among the threads: each takes
-    /// a contiguous part of the batch, and the parts' gradients (each the mean over its part)
-    /// are summed in part order, weighted by their sizes. Returns the batch's mean loss, its
-    /// correct predictions and its real targets.
-    fn gradients(&mut self, windows: &[&[usize]]) -> (f64, usize, usize) {
+    /// The gradient of one batch, shared out among the threads: each takes a contiguous part of
+    /// the batch and leaves the mean gradient over its part in its buffer (`self.grads` for the
+    /// first part, the helpers' for the others); the update sums them, weighted by the parts'
+    /// sizes. Returns the batch's mean loss, its correct predictions, its real targets and each
+    /// part's share of the batch.
+    fn gradients(&mut self, windows: &[&[usize]]) -> (f64, usize, usize, Vec<f32>) {
         let parts = (self.helpers.len() + 1).min(windows.len()).max(1);
         if parts == 1 {
             let batch = Batch::from_windows(windows);
             let r = forward_backward_with(&self.net, &batch, &mut self.grads, &mut self.workspace);
-            return (f64::from(r.loss), r.correct, r.targets);
+            return (f64::from(r.loss), r.correct, r.targets, vec![1.0]);
         }
         let size = windows.len().div_ceil(parts);
         let chunks: Vec<&[&[usize]]> = windows.chunks(size).collect();
@@ -491,16 +608,6 @@ impl<'a> Trainer<'a> {
         });
         let total = windows.len() as f32;
         let share = |k: usize| chunks[k].len() as f32 / total;
-        let first_share = share(0);
-        for buf in self.grads.buffers_mut() {
-            buf.iter_mut().for_each(|g| *g *= first_share);
-        }
-        for (k, (grads, _)) in self.helpers.iter().enumerate().take(chunks.len() - 1) {
-            let w = share(k + 1);
-            for (sum, part) in self.grads.buffers_mut().into_iter().zip(grads.buffers()) {
-                sum.iter_mut().zip(part).for_each(|(s, &g)| *s += w * g);
-            }
-        }
         let loss = results
             .iter()
             .enumerate()
@@ -508,7 +615,8 @@ impl<'a> Trainer<'a> {
             .sum();
         let correct = results.iter().map(|r| r.1).sum();
         let targets = results.iter().map(|r| r.2).sum();
-        (loss, correct, targets)
+        let shares = (0..chunks.len()).map(share).collect();
+        (loss, correct, targets, shares)
     }
 
     /// The network as it stands.
