@@ -14,6 +14,47 @@ impl Engine {
         self.custom = progression;
     }
 
+    /// Typed changes (or None: back to the built-in progression) to start at the next bar line
+    /// the engine plays (at once while stopped). Never allocates or frees: call
+    /// [`Engine::take_retired_changes`] afterwards to get the changes replaced off the audio
+    /// thread. Changes queued before earlier ones started replace them; the ones replaced come
+    /// back the same way.
+    pub fn queue_progression(&mut self, progression: Option<Progression>) {
+        if let Some((earlier, _)) = self.queued_changes.take() {
+            self.retire_changes(earlier);
+        }
+        self.queued_changes = Some((progression, None));
+        if !self.running {
+            self.install_changes();
+        }
+    }
+
+    /// Changes replaced by [`Engine::queue_progression`], to be dropped off the audio thread.
+    pub fn take_retired_changes(&mut self) -> Option<Option<Progression>> {
+        self.retired_changes.take()
+    }
+
+    /// Whether changes are queued and not yet playing.
+    pub fn changes_pending(&self) -> bool {
+        self.queued_changes.is_some()
+    }
+
+    pub(super) fn install_changes(&mut self) {
+        if let Some((new, _)) = self.queued_changes.take() {
+            let old = std::mem::replace(&mut self.custom, new);
+            self.retire_changes(old);
+        }
+    }
+
+    fn retire_changes(&mut self, old: Option<Progression>) {
+        match &mut self.retired_changes {
+            // The previous retiree was never taken: keep the newest (the older one is dropped
+            // here, which only happens when the front end never takes them).
+            Some(slot) => *slot = old,
+            None => self.retired_changes = Some(old),
+        }
+    }
+
     /// The progression the chords currently come from (before transposition).
     pub fn progression(&self) -> &Progression {
         match &self.custom {

@@ -30,6 +30,7 @@ mod clock;
 mod model_slot;
 pub mod preview;
 mod trade;
+use trade::bar_of_meter;
 mod types;
 
 pub use chords::transpose;
@@ -134,6 +135,10 @@ pub struct Engine {
     /// The last bar of the call heard so far, and the tick until which the answer echoes it.
     call_bar: trade::CallBar,
     echo_until: i64,
+    /// Changes waiting for their bar (see [`Engine::queue_progression`]), and the tick of it.
+    queued_changes: Option<(Option<Progression>, Option<i64>)>,
+    /// Changes replaced, waiting to be taken off the audio thread.
+    retired_changes: Option<Option<Progression>>,
 }
 
 impl Engine {
@@ -173,6 +178,8 @@ impl Engine {
             heard_total: 0,
             call_bar: trade::CallBar::default(),
             echo_until: i64::MIN,
+            queued_changes: None,
+            retired_changes: None,
         };
         engine.reset();
         engine
@@ -386,6 +393,8 @@ impl Engine {
         self.all_notes_off(0, out);
         self.running = false;
         self.listener.clear();
+        // Nothing plays: new changes can start now.
+        self.install_changes();
         if let Some(model) = self.pending.take() {
             // Nothing sounds, so any moment is a beat boundary.
             self.install(model);
@@ -399,6 +408,20 @@ impl Engine {
 
     fn generate(&mut self, tick: i64, sample: u32, out: &mut Output) {
         self.all_notes_off(sample, out);
+        // New changes start on the first bar line after they came.
+        if let Some((_, at)) = &mut self.queued_changes {
+            let start = *at.get_or_insert_with(|| {
+                let bar = bar_of_meter(&self.meter, tick);
+                if bar.start == tick {
+                    tick
+                } else {
+                    bar.end
+                }
+            });
+            if tick >= start {
+                self.install_changes();
+            }
+        }
         // What the player played up to here is heard before the answer.
         self.end_call(tick);
         if tick >= self.echo_until {

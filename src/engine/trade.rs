@@ -78,6 +78,14 @@ impl Engine {
         bar_of(&self.meter, tick)
     }
 
+    /// Bar (0 = the song's first) and beat within it (quarter notes from the bar line) of host
+    /// position `beat`, on the host's bars as of the last block: what a display shows.
+    pub fn bar_and_beat(&self, beat: f64) -> (i64, f64) {
+        let tick = (beat * TICKS_PER_BEAT as f64).floor() as i64;
+        let bar = self.bar_of(tick);
+        (bar.index, beat - bar.start as f64 / TICKS_PER_BEAT as f64)
+    }
+
     /// The trading turn holding grid tick `tick`; None in Solo mode.
     pub fn turn_at(&self, tick: i64) -> Option<Turn> {
         if self.settings.mode != Mode::Trade {
@@ -166,6 +174,10 @@ impl Engine {
 }
 
 /// The bar holding grid tick `tick` on `meter`'s bars.
+pub(super) fn bar_of_meter(meter: &Meter, tick: i64) -> Bar {
+    bar_of(meter, tick)
+}
+
 fn bar_of(meter: &Meter, tick: i64) -> Bar {
     let length = ((meter.quarters_per_bar * TICKS_PER_BEAT as f64).round() as i64).max(1);
     let (anchor, number) = meter.bar.map_or((0, 0), |(start, n)| {

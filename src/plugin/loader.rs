@@ -1,6 +1,7 @@
 //! The weights loader thread: loads the weights the session (or `JAZZ_SYNTH_WEIGHTS`) names,
 //! off the audio thread, hands each model over through a channel, and drops the models the
-//! audio thread retires.
+//! audio thread retires. It also parses the changes typed in the editor (or restored with a
+//! session) and hands them over the same way, and tells the editor what plays ([`Panels`]).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -14,7 +15,9 @@ use nice_plug::prelude::*;
 
 use crate::model::lstm::Model;
 use crate::model::weights;
+use crate::music::changes::{self, Progression};
 use crate::plugin::params::JazzSynthParams;
+use crate::plugin::view::{ChangesState, ModelInfo, Panels};
 use crate::plugin::WEIGHTS_ENV;
 
 /// How often the loader thread looks for a new weights path and for retired models. Polling
@@ -75,18 +78,26 @@ pub(super) struct WeightsLoader {
     thread: Option<JoinHandle<()>>,
 }
 
+/// The loader's ends of the channels to the audio thread.
+pub(super) struct LoaderEnds {
+    pub(super) fresh: Sender<Box<Model>>,
+    pub(super) retired: Receiver<Box<Model>>,
+    pub(super) changes: Sender<Option<Progression>>,
+    pub(super) old_changes: Receiver<Option<Progression>>,
+}
+
 impl WeightsLoader {
     pub(super) fn spawn(
         params: Arc<JazzSynthParams>,
-        fresh: Sender<Box<Model>>,
-        retired: Receiver<Box<Model>>,
+        ends: LoaderEnds,
+        panels: Arc<Panels>,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("jazz-synth weights".into())
             .spawn({
                 let stop = stop.clone();
-                move || run_loader(&params, &fresh, &retired, &stop)
+                move || run_loader(&params, &ends, &panels, &stop)
             })?;
         Ok(Self {
             stop,
@@ -109,16 +120,30 @@ fn fallback_model() -> Box<Model> {
     Box::new(weights::default_model())
 }
 
-fn run_loader(
-    params: &JazzSynthParams,
-    fresh: &Sender<Box<Model>>,
-    retired: &Receiver<Box<Model>>,
-    stop: &AtomicBool,
-) {
+/// The typed changes, parsed: None for "" (the built-in progression).
+pub fn parse_typed_changes(text: &str) -> Result<Option<Progression>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    changes::parse_changes(text)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop: &AtomicBool) {
+    let LoaderEnds {
+        fresh,
+        retired,
+        changes,
+        old_changes,
+    } = ends;
     let mut seen_generation = None;
+    let mut seen_changes = None;
+    let mut changes_ready: Option<(String, Option<Progression>)> = None;
     // What the audio thread has (or has been sent): it starts on the embedded model.
     let mut current = WeightsSource::Embedded;
     let mut ready: Option<(WeightsSource, bool, Box<Model>)> = None;
+    panels.set_model(ModelInfo::of("built-in model", &weights::default_model()));
 
     while !stop.load(Ordering::Acquire) {
         loop {
@@ -126,6 +151,33 @@ fn run_loader(
                 Ok(old) => drop(old),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        while let Ok(old) = old_changes.try_recv() {
+            drop(old);
+        }
+
+        let typed = params.custom_changes.generation();
+        if seen_changes != Some(typed) {
+            seen_changes = Some(typed);
+            let text = params.custom_changes.get();
+            match parse_typed_changes(&text) {
+                Ok(progression) => changes_ready = Some((text, progression)),
+                Err(error) => {
+                    nice_error!("jazz-synth: the typed chord changes are refused: {error}");
+                    panels.set_changes(ChangesState::Refused { text, error });
+                }
+            }
+        }
+        if let Some((text, progression)) = changes_ready.take() {
+            match changes.try_send(progression) {
+                Ok(()) => panels.set_changes(if text.trim().is_empty() {
+                    ChangesState::Builtin
+                } else {
+                    ChangesState::Playing(text)
+                }),
+                Err(TrySendError::Full(progression)) => changes_ready = Some((text, progression)),
+                Err(TrySendError::Disconnected(_)) => return,
             }
         }
 
@@ -137,7 +189,10 @@ fn run_loader(
             let latest = ready.as_ref().map(|(s, ..)| s).unwrap_or(&current);
             if wanted != *latest {
                 match wanted.load() {
-                    Ok(model) => ready = Some((wanted, from_env, model)),
+                    Ok(model) => {
+                        panels.set_load_error(None);
+                        ready = Some((wanted, from_env, model))
+                    }
                     // A session naming a file that has vanished (or broken) plays the default
                     // model; the path stays in the session, so nothing is lost on the next save.
                     Err(err) => {
@@ -145,6 +200,7 @@ fn run_loader(
                             "jazz-synth: could not load the weights file: {err}; \
                              playing the embedded default model instead"
                         );
+                        panels.set_load_error(Some(err.clone()));
                         if *latest != WeightsSource::Embedded {
                             ready = Some((WeightsSource::Embedded, false, fallback_model()));
                         }
@@ -154,8 +210,16 @@ fn run_loader(
         }
 
         if let Some((source, from_env, model)) = ready.take() {
+            let info = ModelInfo::of(
+                match &source {
+                    WeightsSource::Embedded => "built-in model".to_string(),
+                    WeightsSource::File(path) => path.display().to_string(),
+                },
+                &model,
+            );
             match fresh.try_send(model) {
                 Ok(()) => {
+                    panels.set_model(info);
                     if let (WeightsSource::File(path), true) = (&source, from_env) {
                         // Saved with the session, so the project still plays these weights
                         // on a machine without the environment variable.

@@ -14,12 +14,15 @@
 //!
 //! Saved state: [`crate::plugin::state`] sanitizes every state a host loads (`filter_state`).
 
+pub mod editor;
 mod loader;
 pub mod params;
 pub mod state;
+pub mod view;
 
-use loader::WeightsLoader;
-pub use loader::WeightsSource;
+pub use loader::{parse_typed_changes, WeightsSource};
+use loader::{LoaderEnds, WeightsLoader};
+use view::{LiveView, Panels};
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use crate::engine::preview::PreviewVoice;
 use crate::engine::{self, Engine, MidiIn, Output};
 use crate::model::lstm::Model;
 use crate::model::weights;
+use crate::music::changes::Progression;
 use crate::plugin::params::JazzSynthParams;
 
 /// Environment variable naming a weights file, used when the session names none.
@@ -68,6 +72,11 @@ pub struct JazzSynth {
     retired: Option<Box<Model>>,
     /// How many models have been swapped in and retired since creation.
     swaps: u64,
+    /// Replaced changes the return channel had no room for yet.
+    old_changes: Option<Option<Progression>>,
+    /// What the editor shows: published here (live view) and by the loader (panels).
+    live: Arc<LiveView>,
+    panels: Arc<Panels>,
 }
 
 impl Default for JazzSynth {
@@ -85,6 +94,9 @@ impl Default for JazzSynth {
             swap_pending: false,
             retired: None,
             swaps: 0,
+            old_changes: None,
+            live: Arc::new(LiveView::default()),
+            panels: Arc::new(Panels::default()),
         }
     }
 }
@@ -110,6 +122,55 @@ impl JazzSynth {
     /// sample) and every value generated, rests included (diagnostics, tests).
     pub fn last_output(&self) -> &Output {
         &self.output
+    }
+
+    /// What the editor's live panel reads.
+    pub fn live_view(&self) -> Arc<LiveView> {
+        self.live.clone()
+    }
+
+    /// What the editor's model and changes panels read.
+    pub fn panels(&self) -> Arc<Panels> {
+        self.panels.clone()
+    }
+
+    /// Takes typed changes from the loader (the engine starts them at the next bar) and hands
+    /// the changes they replace back to the loader, to be dropped there.
+    fn exchange_changes(&mut self) {
+        let (Some(link), Some(engine)) = (&self.link, &mut self.engine) else {
+            return;
+        };
+        if let Ok(changes) = link.changes.try_recv() {
+            engine.queue_progression(changes);
+        }
+        if self.old_changes.is_none() {
+            self.old_changes = engine.take_retired_changes();
+        }
+        if let Some(old) = self.old_changes.take() {
+            if let Err(TrySendError::Full(old)) | Err(TrySendError::Disconnected(old)) =
+                link.old_changes.try_send(old)
+            {
+                self.old_changes = Some(old);
+            }
+        }
+    }
+
+    /// Publishes the block's position, chord and values for the editor (atomics only).
+    fn publish(&self, transport: &engine::Transport) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        let position = transport.position_beats.unwrap_or(0.0);
+        let (bar, beat) = engine.bar_and_beat(position);
+        self.live.set_position(transport.playing, bar, beat);
+        match self.output.generated.last() {
+            Some(g) => self.live.set_chord(&g.chord),
+            None if transport.playing => self.live.set_chord(&engine.chord_at(position)),
+            None => {}
+        }
+        for g in &self.output.generated {
+            self.live.push(g, engine.model());
+        }
     }
 
     /// Takes a freshly loaded model, if the loader has one and no swap is pending.
@@ -160,12 +221,16 @@ impl JazzSynth {
     }
 }
 
-/// Audio-thread ends of the two model channels.
+/// Audio-thread ends of the model and changes channels.
 struct ModelLink {
     /// Validated models from the loader.
     fresh: Receiver<Box<Model>>,
     /// Retired models back to the loader, to be dropped off the audio thread.
     retired: Sender<Box<Model>>,
+    /// Parsed typed changes from the loader (None: the built-in progression).
+    changes: Receiver<Option<Progression>>,
+    /// Replaced changes back to the loader.
+    old_changes: Sender<Option<Progression>>,
 }
 
 /// Converts nice-plug's transport into the engine's.
@@ -311,12 +376,16 @@ impl Plugin for JazzSynth {
     const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
     const SAMPLE_ACCURATE_AUTOMATION: bool = false;
 
-    type Editor = ();
+    type Editor = editor::Editor;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(self.params.clone(), self.live.clone(), self.panels.clone())
     }
 
     /// Called by nice-plug (on the main thread) with every parsed state before it is applied:
@@ -354,12 +423,22 @@ impl Plugin for JazzSynth {
             // One model in flight at a time; a few retired ones may wait for the next poll.
             let (fresh_tx, fresh_rx) = crossbeam_channel::bounded(1);
             let (retired_tx, retired_rx) = crossbeam_channel::bounded(4);
-            match WeightsLoader::spawn(self.params.clone(), fresh_tx, retired_rx) {
+            let (changes_tx, changes_rx) = crossbeam_channel::bounded(1);
+            let (old_changes_tx, old_changes_rx) = crossbeam_channel::bounded(4);
+            let ends = LoaderEnds {
+                fresh: fresh_tx,
+                retired: retired_rx,
+                changes: changes_tx,
+                old_changes: old_changes_rx,
+            };
+            match WeightsLoader::spawn(self.params.clone(), ends, self.panels.clone()) {
                 Ok(loader) => {
                     self.loader = Some(loader);
                     self.link = Some(ModelLink {
                         fresh: fresh_rx,
                         retired: retired_tx,
+                        changes: changes_rx,
+                        old_changes: old_changes_tx,
                     });
                 }
                 // Without a loader the embedded model still plays.
@@ -397,6 +476,7 @@ impl Plugin for JazzSynth {
         let n_samples = n as u32;
 
         self.receive_model();
+        self.exchange_changes();
 
         self.midi_in.clear();
         while let Some(event) = context.next_event() {
@@ -417,6 +497,7 @@ impl Plugin for JazzSynth {
         self.owed_offs.clear();
 
         self.output.clear();
+        let mut played = None;
         if let Some(engine) = &mut self.engine {
             engine.set_settings(&self.params.engine_settings());
             if self.params.bypass.value() {
@@ -429,7 +510,11 @@ impl Plugin for JazzSynth {
                 self.bypassed = false;
                 let transport = engine_transport(context.transport());
                 engine.process(&transport, n_samples, &self.midi_in, &mut self.output);
+                played = Some(transport);
             }
+        }
+        if let Some(transport) = played {
+            self.publish(&transport);
         }
         self.return_retired();
 

@@ -190,6 +190,101 @@ impl<'a> PersistentField<'a, String> for WeightsPath {
     }
 }
 
+/// The custom changes typed in the editor (same syntax as `--chords`), saved with the session.
+/// Like [`WeightsPath`]: the host's state load and the editor set it, the weights loader thread
+/// (polling [`CustomChanges::generation`]) parses it and hands the progression to the audio
+/// thread, or reports why it cannot. "" means the built-in progression.
+#[derive(Debug, Default)]
+pub struct CustomChanges {
+    text: RwLock<String>,
+    generation: AtomicU64,
+}
+
+impl CustomChanges {
+    pub fn get(&self) -> String {
+        self.text.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// New changes ("" for the built-in progression); the loader parses and applies them.
+    pub fn request(&self, text: impl Into<String>) {
+        *self.text.write().unwrap_or_else(|e| e.into_inner()) = text.into();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+impl<'a> PersistentField<'a, String> for CustomChanges {
+    fn set(&self, new_value: String) {
+        self.request(new_value);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&String) -> R,
+    {
+        f(&self.text.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Default size of the editor window (logical pixels).
+pub const EDITOR_SIZE: (u32, u32) = (900, 640);
+/// Smallest and largest editor sizes a saved session or a host may ask for.
+pub const EDITOR_MIN: (u32, u32) = (640, 480);
+pub const EDITOR_MAX: (u32, u32) = (2400, 1800);
+
+/// The editor window's size, saved with the session so it reopens as it was left. The egui
+/// state it belongs to is replaced when a session is loaded.
+#[derive(Debug)]
+pub struct EditorSize {
+    state: RwLock<Arc<nice_plug_egui::EguiEditorState>>,
+}
+
+impl Default for EditorSize {
+    fn default() -> Self {
+        EditorSize {
+            state: RwLock::new(Self::state_of(EDITOR_SIZE)),
+        }
+    }
+}
+
+impl EditorSize {
+    fn state_of((w, h): (u32, u32)) -> Arc<nice_plug_egui::EguiEditorState> {
+        let w = w.clamp(EDITOR_MIN.0, EDITOR_MAX.0);
+        let h = h.clamp(EDITOR_MIN.1, EDITOR_MAX.1);
+        nice_plug_egui::EguiEditorState::from_size(
+            nice_plug::editor::dpi::LogicalSize::new(w as f32, h as f32),
+            1.0,
+        )
+    }
+
+    /// The egui state the next editor opens with (and keeps its size in).
+    pub fn state(&self) -> Arc<nice_plug_egui::EguiEditorState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The size now, logical pixels.
+    pub fn size(&self) -> (u32, u32) {
+        let size = self.state().logical_size();
+        (size.width.round() as u32, size.height.round() as u32)
+    }
+}
+
+impl<'a> PersistentField<'a, (u32, u32)> for EditorSize {
+    fn set(&self, size: (u32, u32)) {
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Self::state_of(size);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&(u32, u32)) -> R,
+    {
+        f(&self.size())
+    }
+}
+
 /// The layout of the saved state this version writes and reads. Raise it when a parameter
 /// changes meaning; states with a higher number fall back to the defaults. Format 2 added the
 /// `contour` parameter: older sessions keep the original decoder they were made with.
@@ -277,6 +372,12 @@ pub struct JazzSynthParams {
     /// The weights file of this session (see [`WeightsPath`]).
     #[persist = "weights-path"]
     pub weights_path: WeightsPath,
+    /// Changes typed in the editor (see [`CustomChanges`]).
+    #[persist = "custom-changes"]
+    pub custom_changes: CustomChanges,
+    /// The editor window's size.
+    #[persist = "editor-size"]
+    pub editor_size: EditorSize,
     /// The saved state's layout (see [`crate::plugin::state`]); always the current one when saving.
     #[persist = "state-format"]
     pub state_format: StateFormat,
@@ -423,6 +524,8 @@ impl Default for JazzSynthParams {
                 })
             }),
             weights_path: WeightsPath::default(),
+            custom_changes: CustomChanges::default(),
+            editor_size: EditorSize::default(),
             state_format: StateFormat,
         }
     }

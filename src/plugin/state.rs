@@ -36,6 +36,10 @@ const CONTOUR_BEFORE_FORMAT_2: &str = "original";
 pub const FORMAT_FIELD: &str = "state-format";
 /// The persisted field holding the session's weights file.
 pub const WEIGHTS_FIELD: &str = "weights-path";
+/// The persisted field holding the changes typed in the editor.
+pub const CHANGES_FIELD: &str = "custom-changes";
+/// The persisted field holding the editor window's size.
+pub const EDITOR_SIZE_FIELD: &str = "editor-size";
 
 /// Why saved bytes are not a jazz-synth state at all.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,6 +259,29 @@ pub fn sanitize(state: &mut PluginState) -> Vec<String> {
                     fields.insert(name, text);
                 }
             }
+            CHANGES_FIELD => {
+                if serde_json::from_str::<String>(&text).is_err() {
+                    warnings.push(format!(
+                        "the saved chord changes {text:?} are not text; playing the built-in \
+                         progression"
+                    ));
+                    fields.insert(name, json_string(""));
+                } else {
+                    // Text that does not parse as changes is kept (so it can be fixed in the
+                    // editor); the loader refuses it and says why.
+                    fields.insert(name, text);
+                }
+            }
+            EDITOR_SIZE_FIELD => {
+                if serde_json::from_str::<(u32, u32)>(&text).is_ok() {
+                    fields.insert(name, text);
+                } else {
+                    warnings.push(format!(
+                        "the saved editor size {text:?} is not a width and a height; the editor \
+                         opens at its default size"
+                    ));
+                }
+            }
             FORMAT_FIELD => {}
             _ => warnings.push(format!(
                 "ignoring the saved field \"{name}\": this jazz-synth does not know it"
@@ -300,8 +327,12 @@ pub fn check_loadable(state: &PluginState) -> Result<(), String> {
     }
     for (name, text) in &state.fields {
         match name.as_str() {
-            WEIGHTS_FIELD => {
+            WEIGHTS_FIELD | CHANGES_FIELD => {
                 serde_json::from_str::<String>(text).map_err(|e| format!("field {name}: {e}"))?;
+            }
+            EDITOR_SIZE_FIELD => {
+                serde_json::from_str::<(u32, u32)>(text)
+                    .map_err(|e| format!("field {name}: {e}"))?;
             }
             FORMAT_FIELD => match serde_json::from_str::<u32>(text) {
                 Ok(f) if f <= STATE_FORMAT => {}

@@ -85,6 +85,55 @@ impl HostHandlers for TestHost {
     type Shared<'a> = TestShared;
     type MainThread<'a> = ();
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostGuiExt>();
+    }
+}
+
+/// The host side of the CLAP GUI extension (a plugin editor needs it to ask for resizes and
+/// report its window closed). This host grants every resize and ignores the rest.
+#[derive(Copy, Clone)]
+pub struct HostGuiExt(RawExtension<HostExtensionSide, clap_sys::ext::gui::clap_host_gui>);
+
+// SAFETY: CLAP_EXT_GUI is the identifier of `clap_host_gui`.
+unsafe impl Extension for HostGuiExt {
+    const IDENTIFIERS: &'static [&'static CStr] = &[clap_sys::ext::gui::CLAP_EXT_GUI];
+    type ExtensionSide = HostExtensionSide;
+
+    unsafe fn from_raw(raw: RawExtension<Self::ExtensionSide>) -> Self {
+        // SAFETY: the caller guarantees the pointer matches the identifier.
+        Self(unsafe { raw.cast() })
+    }
+}
+
+unsafe extern "C" fn gui_hints_changed(_host: *const clap_sys::host::clap_host) {}
+unsafe extern "C" fn gui_request_resize(
+    _host: *const clap_sys::host::clap_host,
+    _width: u32,
+    _height: u32,
+) -> bool {
+    true
+}
+unsafe extern "C" fn gui_request_show(_host: *const clap_sys::host::clap_host) -> bool {
+    true
+}
+unsafe extern "C" fn gui_request_hide(_host: *const clap_sys::host::clap_host) -> bool {
+    true
+}
+unsafe extern "C" fn gui_closed(_host: *const clap_sys::host::clap_host, _destroyed: bool) {}
+
+static HOST_GUI: clap_sys::ext::gui::clap_host_gui = clap_sys::ext::gui::clap_host_gui {
+    resize_hints_changed: Some(gui_hints_changed),
+    request_resize: Some(gui_request_resize),
+    request_show: Some(gui_request_show),
+    request_hide: Some(gui_request_hide),
+    closed: Some(gui_closed),
+};
+
+// SAFETY: HOST_GUI is a valid `clap_host_gui` for the whole program.
+unsafe impl ExtensionImplementation<TestHost> for HostGuiExt {
+    const IMPLEMENTATION: RawExtensionImplementation = RawExtensionImplementation::new(&HOST_GUI);
 }
 
 /// The plugin side of the CLAP state extension.
@@ -484,4 +533,84 @@ pub fn assert_monophonic_and_closed(notes: &[Note]) {
         }
     }
     assert!(sounding.is_none(), "{sounding:?} never ends");
+}
+
+/// The plugin side of the CLAP GUI extension.
+#[derive(Copy, Clone)]
+pub struct PluginGuiExt(RawExtension<PluginExtensionSide, clap_sys::ext::gui::clap_plugin_gui>);
+
+// SAFETY: CLAP_EXT_GUI is the identifier of `clap_plugin_gui`.
+unsafe impl Extension for PluginGuiExt {
+    const IDENTIFIERS: &'static [&'static CStr] = &[clap_sys::ext::gui::CLAP_EXT_GUI];
+    type ExtensionSide = PluginExtensionSide;
+
+    unsafe fn from_raw(raw: RawExtension<Self::ExtensionSide>) -> Self {
+        // SAFETY: the caller guarantees the pointer matches the identifier.
+        Self(unsafe { raw.cast() })
+    }
+}
+
+/// One call of the CLAP GUI extension, as a host makes them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GuiCall {
+    Create,
+    /// Embeds the window in this X11 window.
+    SetParent(u32),
+    SetScale(f64),
+    SetSize(u32, u32),
+    GetSize,
+    CanResize,
+    Show,
+    Hide,
+    Destroy,
+}
+
+impl Host {
+    /// Makes one GUI call on the main thread (as hosts do) and returns what the plugin answered
+    /// (`true` for calls that return nothing), plus the size for `GetSize`.
+    pub fn gui(&mut self, call: GuiCall) -> (bool, Option<(u32, u32)>) {
+        use clap_sys::ext::gui::{clap_window, clap_window_handle, CLAP_WINDOW_API_X11};
+        let ext: PluginGuiExt = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension()
+            .expect("jazz-synth has the GUI extension");
+        let handle = self.instance.plugin_handle();
+        let gui = handle.shared().use_extension(&ext.0);
+        let plugin = handle.as_raw();
+        // SAFETY: main thread, live instance, arguments valid for each call.
+        unsafe {
+            match call {
+                GuiCall::Create => (
+                    gui.create.expect("create")(plugin, CLAP_WINDOW_API_X11.as_ptr(), false),
+                    None,
+                ),
+                GuiCall::SetParent(window) => {
+                    let w = clap_window {
+                        api: CLAP_WINDOW_API_X11.as_ptr(),
+                        specific: clap_window_handle {
+                            x11: window as std::ffi::c_ulong,
+                        },
+                    };
+                    (gui.set_parent.expect("set_parent")(plugin, &w), None)
+                }
+                GuiCall::SetScale(scale) => {
+                    (gui.set_scale.expect("set_scale")(plugin, scale), None)
+                }
+                GuiCall::SetSize(w, h) => (gui.set_size.expect("set_size")(plugin, w, h), None),
+                GuiCall::GetSize => {
+                    let (mut w, mut h) = (0u32, 0u32);
+                    let ok = gui.get_size.expect("get_size")(plugin, &mut w, &mut h);
+                    (ok, ok.then_some((w, h)))
+                }
+                GuiCall::CanResize => (gui.can_resize.expect("can_resize")(plugin), None),
+                GuiCall::Show => (gui.show.expect("show")(plugin), None),
+                GuiCall::Hide => (gui.hide.expect("hide")(plugin), None),
+                GuiCall::Destroy => {
+                    gui.destroy.expect("destroy")(plugin);
+                    (true, None)
+                }
+            }
+        }
+    }
 }
