@@ -168,3 +168,60 @@ fn process_never_allocates_under_a_restless_host() {
     let _ = std::fs::remove_file(alternative);
     let _ = std::fs::remove_file(bad);
 }
+
+/// The editor open (created, embedded in a window, shown) while blocks run, the live panel
+/// following them and typed changes arriving: the audio thread still never allocates.
+#[test]
+fn process_never_allocates_with_the_editor_open() {
+    let _turn =
+        common::display::gui_turn("the alloc check with the editor", Duration::from_secs(300));
+    let window = common::display::HostWindow::new(900, 640);
+    let mut host = Host::new(48_000.0);
+    assert!(host.gui(GuiCall::Create).0, "the editor is created");
+    assert!(host.gui(GuiCall::SetParent(window.window)).0);
+    assert!(host.gui(GuiCall::Show).0);
+    let mut rng = Rng(0xED17_0A11_0C00_0001);
+    let mut beat = 0.0f64;
+    let mut total_notes = 0;
+    let start = std::time::Instant::now();
+    for block in 0..1500 {
+        let frames = match rng.below(4) {
+            0 => 1,
+            1 => 64,
+            2 => 512,
+            _ => 1 + rng.below(MAX_BLOCK as u64) as usize,
+        };
+        let t = transport(120.0, beat, true);
+        let mut params: Vec<(&str, f64)> = Vec::new();
+        if rng.chance(50) {
+            params.push(("temperature", rng.below(100) as f64 / 100.0));
+        }
+        if rng.chance(200) {
+            params.push(("progression", rng.below(5) as f64));
+        }
+        total_notes += host.block_with_params(frames, Some(&t), &[], &params).len();
+        beat += frames as f64 / samples_per_beat(48_000.0, 120.0);
+        // The editor draws between blocks, as it would beside a real audio callback.
+        if block % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if block == 700 {
+            // A session restored with typed changes while the window is open.
+            let state = state_json(&[], None);
+            let text = state_text(&state);
+            let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            json["fields"]["custom-changes"] = json!("\"Dm7 G7 | Cmaj7 | F#m7b5 B7 | Em7\"");
+            host.load_state(&state_blob(&serde_json::to_vec(&json).unwrap()));
+        }
+    }
+    assert!(host.gui(GuiCall::Hide).0);
+    host.gui(GuiCall::Destroy);
+    assert!(
+        total_notes > 50,
+        "the run played music: {total_notes} events"
+    );
+    common::summary::note(&format!(
+        "allocation check with the editor open: 1500 blocks in {:.1} s",
+        start.elapsed().as_secs_f64()
+    ));
+}

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::clap_harness::{play, settle, state_json, GuiCall, Host};
-use common::display::{display, write_ppm, HostWindow};
+use common::display::{display, gui_turn, write_ppm, HostWindow};
 use serde_json::json;
 
 const SR: f64 = 48_000.0;
@@ -37,7 +37,7 @@ fn ink(rgb: &[u8], width: usize, (x0, y0, x1, y1): (usize, usize, usize, usize))
 
 #[test]
 fn the_editor_opens_in_a_window_and_draws_its_panels() {
-    display();
+    let _turn = gui_turn("the editor screenshot test", Duration::from_secs(180));
     let state = state_json(
         &[
             ("seed", json!({"i32": 3})),
@@ -103,11 +103,12 @@ fn the_editor_opens_in_a_window_and_draws_its_panels() {
     host.gui(GuiCall::Destroy);
 }
 
-/// Hosts call the GUI extension in every order; none of them crashes the plugin, and after any
-/// sequence the editor still opens.
+/// Hosts call the GUI extension in every order, with values no screen has (a scale of 0, -1
+/// or NaN, windows of 0 or 4 billion pixels); none of them crashes the plugin, nonsense is
+/// refused, and after any sequence the editor still opens.
 #[test]
 fn gui_calls_in_any_order_never_crash() {
-    display();
+    let _turn = gui_turn("the GUI call-order test", Duration::from_secs(300));
     let mut host = Host::new(SR);
     let window = HostWindow::new(800, 600);
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
@@ -118,27 +119,106 @@ fn gui_calls_in_any_order_never_crash() {
         rng % n
     };
     let mut calls = 0;
+    let mut refused = 0;
     for _ in 0..25 {
+        // What the host believes: an editor exists, and it has its parent window.
+        let (mut created, mut parented) = (false, false);
         for _ in 0..8 {
             let call = match next(9) {
                 0 | 1 => GuiCall::Create,
                 2 => GuiCall::SetParent(window.window),
-                3 => GuiCall::SetScale([0.5, 1.0, 2.0, 0.0, -1.0][next(5) as usize]),
-                4 => GuiCall::SetSize(next(3000) as u32, next(3000) as u32),
+                3 => GuiCall::SetScale(
+                    [0.5, 1.0, 2.0, 0.0, -1.0, f64::NAN, f64::INFINITY, 1e9][next(8) as usize],
+                ),
+                4 => match next(4) {
+                    0 => GuiCall::SetSize(0, next(3000) as u32),
+                    1 => GuiCall::SetSize(u32::MAX, u32::MAX),
+                    _ => GuiCall::SetSize(next(3000) as u32, next(3000) as u32),
+                },
                 5 => GuiCall::GetSize,
                 6 => GuiCall::Show,
                 7 => GuiCall::Hide,
                 _ => GuiCall::Destroy,
             };
-            host.gui(call);
+            if matches!(call, GuiCall::Destroy) && created && !parented {
+                // baseview 0.4's X11 thread can wait forever in the drop of a window that never
+                // got its parent; real hosts always give the parent right after create.
+                host.gui(GuiCall::SetParent(window.window));
+            }
+            let (ok, size) = host.gui(call);
+            match call {
+                GuiCall::Create => {
+                    assert_eq!(ok, !created, "create succeeds once, then is refused");
+                    created = true;
+                }
+                GuiCall::SetParent(_) => {
+                    assert_eq!(ok, created, "set_parent works on a created editor only");
+                    parented |= ok;
+                }
+                GuiCall::Destroy => (created, parented) = (false, false),
+                GuiCall::SetScale(s) if !(0.25..=8.0).contains(&s) => {
+                    assert!(!ok, "a scale of {s} is refused");
+                    refused += 1;
+                }
+                GuiCall::SetSize(w, h) if w == 0 || h == 0 || w > 16_384 => {
+                    assert!(!ok, "a {w}x{h} window is refused");
+                    refused += 1;
+                }
+                GuiCall::GetSize if ok => {
+                    let (w, h) = size.unwrap();
+                    assert!(
+                        (1..=16_384).contains(&w) && (1..=16_384).contains(&h),
+                        "{w}x{h}"
+                    );
+                }
+                _ => {}
+            }
             calls += 1;
             play(&mut host, TEMPO, 0.05, |_| 256);
+        }
+        if created && !parented {
+            host.gui(GuiCall::SetParent(window.window));
         }
         host.gui(GuiCall::Destroy);
     }
     assert!(host.gui(GuiCall::Create).0);
     assert!(host.gui(GuiCall::SetParent(window.window)).0);
     assert!(host.gui(GuiCall::Show).0);
+    play(&mut host, TEMPO, 0.5, |_| 256);
     host.gui(GuiCall::Destroy);
-    common::summary::note(&format!("editor: {calls} random GUI calls, no crash"));
+    common::summary::note(&format!(
+        "editor: {calls} random GUI calls ({refused} nonsense ones refused), no crash"
+    ));
+}
+
+/// A project saved with a bigger window reopens at that size: the host makes the editor when it
+/// loads the plugin, before it gives it the project.
+#[test]
+fn a_restored_project_opens_the_editor_at_its_saved_size() {
+    let _turn = gui_turn("the restored-size test", Duration::from_secs(120));
+    let mut host = Host::new(SR);
+    assert!(host.gui(GuiCall::Create).0);
+    assert_eq!(host.gui(GuiCall::GetSize).1, Some((900, 640)));
+    let window = HostWindow::new(1100, 800);
+    assert!(host.gui(GuiCall::SetParent(window.window)).0);
+    host.gui(GuiCall::Destroy);
+
+    let mut saved = host.save_state();
+    let text = common::clap_harness::state_text(&saved);
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["fields"]["editor-size"] = json!("[1000,700]");
+    let bytes = serde_json::to_vec(&json).unwrap();
+    saved = common::clap_harness::state_blob(&bytes);
+    host.load_state(&saved);
+    assert!(host.gui(GuiCall::Create).0);
+    assert_eq!(host.gui(GuiCall::GetSize).1, Some((1000, 700)));
+    assert!(host.gui(GuiCall::SetParent(window.window)).0);
+    assert!(host.gui(GuiCall::Show).0);
+    play(&mut host, TEMPO, 0.3, |_| 256);
+    host.gui(GuiCall::Destroy);
+    let again = common::clap_harness::state_text(&host.save_state());
+    assert!(
+        again.contains("1000,700"),
+        "the size is saved again: {again}"
+    );
 }

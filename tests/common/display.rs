@@ -122,3 +122,39 @@ pub fn write_ppm(path: &std::path::Path, w: u16, h: u16, rgb: &[u8]) {
     bytes.extend_from_slice(rgb);
     std::fs::write(path, bytes).expect("write the screenshot");
 }
+
+/// One editor test's turn at the display: editor tests of a binary run one at a time (the
+/// windowing library keeps one X11 thread for the whole process, so one test's broken window
+/// would take the other's with it), and a test that has not finished within `limit` ends the
+/// test binary with a message instead of hanging CI.
+pub struct GuiTurn {
+    _turn: std::sync::MutexGuard<'static, ()>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+pub fn gui_turn(name: &'static str, limit: Duration) -> GuiTurn {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    static TURN: Mutex<()> = Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    display();
+    let done = Arc::new(AtomicBool::new(false));
+    let watching = done.clone();
+    std::thread::spawn(move || {
+        let until = Instant::now() + limit;
+        while !watching.load(Ordering::Acquire) {
+            if Instant::now() > until {
+                eprintln!("{name}: still running after {limit:?}, a GUI call hangs; ending the test binary");
+                std::process::exit(3);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    GuiTurn { _turn: turn, done }
+}
+
+impl Drop for GuiTurn {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Release);
+    }
+}

@@ -28,8 +28,12 @@ use crate::plugin::params::{JazzSynthParams, ProgressionChoice, EDITOR_MAX, EDIT
 use crate::plugin::parse_typed_changes;
 use crate::plugin::view::{ChangesState, LiveView, Panels};
 
-/// The editor type the plugin exports.
-pub type Editor = EguiEditor<JazzEditor>;
+mod guard;
+
+pub use guard::{scale_is_sane, size_is_sane, GuardedEditor, GuardedHandle};
+
+/// The editor type the plugin exports: the egui editor behind a guard against nonsense GUI calls.
+pub type Editor = GuardedEditor;
 
 /// How often the window repaints (the live panel moves with the music).
 const REPAINT: Duration = Duration::from_millis(33);
@@ -40,6 +44,16 @@ pub fn create(
     live: Arc<LiveView>,
     panels: Arc<Panels>,
 ) -> Option<Editor> {
+    GuardedEditor::new(params, live, panels)
+}
+
+/// The egui editor itself, opening at the size the session's editor state holds.
+fn build(
+    params: Arc<JazzSynthParams>,
+    live: Arc<LiveView>,
+    panels: Arc<Panels>,
+    state: Arc<nice_plug_egui::EguiEditorState>,
+) -> Option<EguiEditor<JazzEditor>> {
     let notifier = RepaintNotifier::new();
     let settings = EguiNiceSettings::new()
         .with_tile("jazz-synth")
@@ -56,7 +70,6 @@ pub fn create(
                 max_size: Some(LogicalSize::new(EDITOR_MAX.0 as f32, EDITOR_MAX.1 as f32)),
             },
         });
-    let state = params.editor_size.state();
     create_egui_editor(
         state,
         notifier.clone(),
@@ -75,6 +88,29 @@ pub fn create(
             loaded_texts: false,
         },
     )
+}
+
+/// What the changes panel's "Play these changes" does: the text is parsed here (on the GUI
+/// thread); broken changes are refused with the parser's message, pointing at the bad symbol,
+/// and the changes playing stay. Good ones ("" for the built-in progression) go into the session,
+/// where the loader thread hands them to the audio thread for the next bar line.
+pub fn submit_changes(params: &JazzSynthParams, text: &str) -> Result<(), String> {
+    parse_typed_changes(text)?;
+    params.custom_changes.request(text.trim());
+    Ok(())
+}
+
+/// What the model panel's "Load" does: the weights file is checked here, so a bad one never
+/// replaces the model playing; a good one goes into the session, where the loader thread loads
+/// it for the audio thread.
+pub fn choose_weights(params: &JazzSynthParams, path: &str) -> Result<(), String> {
+    if path.trim().is_empty() {
+        return Err("type or browse to a .safetensors file first".into());
+    }
+    weights::load_file(path.trim())
+        .map_err(|e| format!("{e}. The model playing keeps playing."))?;
+    params.weights_path.request(path.trim());
+    Ok(())
 }
 
 /// A file browser entry: name shown, path, whether it is a folder.
@@ -217,19 +253,7 @@ impl JazzEditor {
     /// Checks a weights file here, so a bad one never replaces the model playing; a good one
     /// goes into the session, where the loader thread loads it.
     fn choose(&mut self, path: &str) {
-        if path.is_empty() {
-            self.pick_error = Some("type or browse to a .safetensors file first".into());
-            return;
-        }
-        match weights::load_file(path) {
-            Ok(_) => {
-                self.pick_error = None;
-                self.params.weights_path.request(path);
-            }
-            Err(e) => {
-                self.pick_error = Some(format!("{e}. The model playing keeps playing."));
-            }
-        }
+        self.pick_error = choose_weights(&self.params, path).err();
     }
 
     fn browse(&mut self, dir: PathBuf) {
@@ -367,13 +391,7 @@ impl JazzEditor {
     /// Parses the typed changes here: a broken text is refused with its message (the changes
     /// playing stay); good ones go into the session and start at the next bar.
     fn apply_changes(&mut self) {
-        match parse_typed_changes(&self.changes_text) {
-            Ok(_) => {
-                self.changes_error = None;
-                self.params.custom_changes.request(self.changes_text.trim());
-            }
-            Err(error) => self.changes_error = Some(error),
-        }
+        self.changes_error = submit_changes(&self.params, &self.changes_text).err();
     }
 
     fn live_panel(&mut self, ui: &mut Ui) {
