@@ -28,10 +28,13 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A fresh, empty folder for one test's files, under cargo's scratch folder for tests.
+/// A fresh, empty folder for one caller's files, under cargo's scratch folder for tests. Every
+/// call gets its own (tests of a binary run in parallel and may share a tag).
 pub fn temp_dir(tag: &str) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("jazz-synth-{tag}-{}", std::process::id()));
+        .join(format!("jazz-synth-{tag}-{}-{call}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     dir
