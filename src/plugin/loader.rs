@@ -170,12 +170,18 @@ fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop
             }
         }
         if let Some((text, progression)) = changes_ready.take() {
+            // The panel is told first: the audio thread may start the changes (and the editor
+            // look) before this thread runs again.
+            let state = if text.trim().is_empty() {
+                ChangesState::Builtin
+            } else {
+                ChangesState::Playing(text.clone())
+            };
+            if panels.changes() != state {
+                panels.set_changes(state);
+            }
             match changes.try_send(progression) {
-                Ok(()) => panels.set_changes(if text.trim().is_empty() {
-                    ChangesState::Builtin
-                } else {
-                    ChangesState::Playing(text)
-                }),
+                Ok(()) => {}
                 Err(TrySendError::Full(progression)) => changes_ready = Some((text, progression)),
                 Err(TrySendError::Disconnected(_)) => return,
             }
