@@ -4,6 +4,7 @@
 use super::network::{forward_backward_with, Batch, Network, Real, Workspace};
 use super::numpy_rng::NumpyRandomState;
 use crate::model::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::fmt;
 use std::path::Path;
@@ -300,14 +301,14 @@ impl<F: Real> Adam<F> {
     }
 
     /// [`Adam::update`] with the gradient given as parts (`(gradient, weight)`: the gradient is
-    /// `Σ weight · part`, summed in the order given), the work split among `threads` threads.
+    /// `Σ weight · part`, summed in the order given), the work split among the pool's threads.
     /// Each element sees the same operations in the same order whatever the thread count, so
     /// the result depends only on the parts.
     pub fn update_from_parts(
         &mut self,
         net: &mut Network<F>,
         parts: &[(&Network<F>, F)],
-        threads: usize,
+        pool: Option<&rayon::ThreadPool>,
     ) where
         F: Send + Sync,
     {
@@ -320,7 +321,7 @@ impl<F: Real> Adam<F> {
             b2: F::of(self.beta2),
             eps: F::of(ADAM_EPSILON),
         };
-        let threads = threads.max(1);
+        let threads = pool.map_or(1, |p| p.current_num_threads()).max(1);
         // Every buffer cut into `threads` pieces; piece k of every buffer goes to thread k.
         let mut work: Vec<Vec<AdamPiece<'_, F>>> = (0..threads).map(|_| Vec::new()).collect();
         let params = net.buffers_mut();
@@ -342,14 +343,11 @@ impl<F: Real> Adam<F> {
                 work[k].push(AdamPiece { p, m, v, grads });
             }
         }
-        std::thread::scope(|scope| {
-            let mut pieces = work.into_iter();
-            let own = pieces.next().unwrap_or_default();
-            for piece in pieces {
-                scope.spawn(move || piece.into_iter().for_each(|w| consts.apply(w)));
-            }
-            own.into_iter().for_each(|w| consts.apply(w));
-        });
+        let apply = |piece: Vec<AdamPiece<'_, F>>| piece.into_iter().for_each(|w| consts.apply(w));
+        match pool {
+            Some(pool) if threads > 1 => pool.install(|| work.into_par_iter().for_each(apply)),
+            _ => work.into_iter().for_each(apply),
+        }
         self.iterations += 1;
     }
 }
@@ -405,6 +403,9 @@ impl<F: Real> AdamStep<F> {
     }
 }
 
+/// One part's gradient buffer and workspace.
+type PartBuffers<'b> = (&'b mut Network<f32>, &'b mut Workspace<f32>);
+
 /// The window start indices of the original: `np.random.seed(seed)` then
 /// `windows` draws of `np.random.choice(corpus_len - tx)`, continuing `rng`.
 pub fn draw_window_starts(
@@ -435,6 +436,8 @@ pub struct Trainer<'a> {
     workspace: Workspace<f32>,
     /// Gradients and buffers of the threads after the first (`threads − 1` of them).
     helpers: Vec<(Network<f32>, Workspace<f32>)>,
+    /// The training threads (with more than one): started once, so a batch costs no spawns.
+    pool: Option<rayon::ThreadPool>,
     order: Vec<usize>,
     history: Vec<EpochStats>,
 }
@@ -487,7 +490,23 @@ impl<'a> Trainer<'a> {
             }
             net = Network::from_params(start);
         }
+        let pool = if config.threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(config.threads)
+                .thread_name(|k| format!("jazz-train-{k}"))
+                .build()
+                .map_err(|e| {
+                    TrainError::BadConfig(format!(
+                        "could not start {} training threads ({e}); try a smaller --threads",
+                        config.threads
+                    ))
+                })?;
+            Some(pool)
+        } else {
+            None
+        };
         Ok(Trainer {
+            pool,
             config: config.clone(),
             corpus_len: corpus_indices.len(),
             n_values: n,
@@ -543,7 +562,7 @@ impl<'a> Trainer<'a> {
                     .zip(shares)
                     .collect();
                 self.adam
-                    .update_from_parts(&mut self.net, &grads, self.config.threads);
+                    .update_from_parts(&mut self.net, &grads, self.pool.as_ref());
             }
             loss_sum += loss * chunk.len() as f64;
             correct += hits;
@@ -586,26 +605,26 @@ impl<'a> Trainer<'a> {
         let size = windows.len().div_ceil(parts);
         let chunks: Vec<&[&[usize]]> = windows.chunks(size).collect();
         let net = &self.net;
-        let (first_grads, first_ws) = (&mut self.grads, &mut self.workspace);
-        let results: Vec<(f32, usize, usize)> = std::thread::scope(|scope| {
-            let mut handles = Vec::with_capacity(chunks.len() - 1);
-            for (chunk, (grads, ws)) in chunks[1..].iter().zip(self.helpers.iter_mut()) {
-                handles.push(scope.spawn(move || {
-                    let r = forward_backward_with(net, &Batch::from_windows(chunk), grads, ws);
-                    (r.loss, r.correct, r.targets)
-                }));
-            }
-            let r =
-                forward_backward_with(net, &Batch::from_windows(chunks[0]), first_grads, first_ws);
-            let mut all = vec![(r.loss, r.correct, r.targets)];
-            // A worker that panicked is a bug in the gradient code: surface it here.
-            all.extend(
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("a training thread")),
-            );
-            all
-        });
+        // Part k's buffers: `self.grads` for the first, the helpers' for the others.
+        let mut buffers: Vec<PartBuffers<'_>> =
+            std::iter::once((&mut self.grads, &mut self.workspace))
+                .chain(self.helpers.iter_mut().map(|(g, w)| (g, w)))
+                .take(chunks.len())
+                .collect();
+        let part = |((grads, ws), chunk): (&mut PartBuffers<'_>, &&[&[usize]])| {
+            let r = forward_backward_with(net, &Batch::from_windows(chunk), grads, ws);
+            (r.loss, r.correct, r.targets)
+        };
+        let results: Vec<(f32, usize, usize)> = match &self.pool {
+            Some(pool) => pool.install(|| {
+                buffers
+                    .par_iter_mut()
+                    .zip(chunks.par_iter())
+                    .map(part)
+                    .collect()
+            }),
+            None => buffers.iter_mut().zip(chunks.iter()).map(part).collect(),
+        };
         let total = windows.len() as f32;
         let share = |k: usize| chunks[k].len() as f32 / total;
         let loss = results
