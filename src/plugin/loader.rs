@@ -139,7 +139,7 @@ fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop
     } = ends;
     let mut seen_generation = None;
     let mut seen_changes = None;
-    let mut changes_ready: Option<(String, Option<Progression>)> = None;
+    let mut changes_ready: Option<Option<Progression>> = None;
     // What the audio thread has (or has been sent): it starts on the embedded model.
     let mut current = WeightsSource::Embedded;
     let mut ready: Option<(WeightsSource, bool, Box<Model>)> = None;
@@ -162,27 +162,26 @@ fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop
             seen_changes = Some(typed);
             let text = params.custom_changes.get();
             match parse_typed_changes(&text) {
-                Ok(progression) => changes_ready = Some((text, progression)),
+                // The panel is told before the audio thread gets the changes: it may start
+                // them (and the editor look) before this thread runs again.
+                Ok(progression) => {
+                    panels.set_changes(if progression.is_none() {
+                        ChangesState::Builtin
+                    } else {
+                        ChangesState::Playing(text)
+                    });
+                    changes_ready = Some(progression);
+                }
                 Err(error) => {
                     nice_error!("jazz-synth: the typed chord changes are refused: {error}");
                     panels.set_changes(ChangesState::Refused { text, error });
                 }
             }
         }
-        if let Some((text, progression)) = changes_ready.take() {
-            // The panel is told first: the audio thread may start the changes (and the editor
-            // look) before this thread runs again.
-            let state = if text.trim().is_empty() {
-                ChangesState::Builtin
-            } else {
-                ChangesState::Playing(text.clone())
-            };
-            if panels.changes() != state {
-                panels.set_changes(state);
-            }
+        if let Some(progression) = changes_ready.take() {
             match changes.try_send(progression) {
                 Ok(()) => {}
-                Err(TrySendError::Full(progression)) => changes_ready = Some((text, progression)),
+                Err(TrySendError::Full(progression)) => changes_ready = Some(progression),
                 Err(TrySendError::Disconnected(_)) => return,
             }
         }

@@ -321,7 +321,7 @@ impl<F: Real> Adam<F> {
             b2: F::of(self.beta2),
             eps: F::of(ADAM_EPSILON),
         };
-        let threads = pool.map_or(1, |p| p.current_num_threads()).max(1);
+        let threads = pool.map_or(1, |p| p.current_num_threads());
         // Every buffer cut into `threads` pieces; piece k of every buffer goes to thread k.
         let mut work: Vec<Vec<AdamPiece<'_, F>>> = (0..threads).map(|_| Vec::new()).collect();
         let params = net.buffers_mut();
@@ -345,8 +345,8 @@ impl<F: Real> Adam<F> {
         }
         let apply = |piece: Vec<AdamPiece<'_, F>>| piece.into_iter().for_each(|w| consts.apply(w));
         match pool {
-            Some(pool) if threads > 1 => pool.install(|| work.into_par_iter().for_each(apply)),
-            _ => work.into_iter().for_each(apply),
+            Some(pool) => pool.install(|| work.into_par_iter().for_each(apply)),
+            None => work.into_iter().for_each(apply),
         }
         self.iterations += 1;
     }
