@@ -281,6 +281,7 @@ fn phrase_rhythm_notes_land_on_sixteenths_and_triplets() {
     let s = Setup::from_options(&MusicOptions {
         seed: Some(2),
         rhythm: Some(jazz_synth::engine::Rhythm::Phrase),
+        weights: Some("metheny".into()),
         ..Default::default()
     })
     .unwrap();

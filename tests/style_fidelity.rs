@@ -350,6 +350,8 @@ fn the_shipped_model_follows_the_metheny_solo() {
                 env!("CARGO_BIN_EXE_jazz-synth"),
                 &[
                     "render",
+                    "--model",
+                    "metheny",
                     "--progression",
                     progression,
                     "--bars",

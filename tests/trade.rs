@@ -4,7 +4,7 @@
 use jazz_synth::engine::{
     CallInput, Engine, MidiIn, Mode, NoteEvent, Output, Rhythm, Settings, Transport,
 };
-use jazz_synth::model::weights::default_model;
+use jazz_synth::model::weights::{default_model, metheny_model};
 use jazz_synth::music::changes::{parse_changes, Progression};
 use jazz_synth::music::grammar::Value;
 use jazz_synth::music::listen::{nearest_value, quantize_position, Bar, Heard, Listener};
@@ -196,8 +196,13 @@ fn trade_settings(seed: u64) -> Settings {
     }
 }
 
+/// The engine with the seed model (these tests follow its LSTM state step by step).
 fn engine(settings: Settings) -> Engine {
-    let mut engine = Engine::new(Box::new(default_model()), settings, SAMPLE_RATE);
+    engine_with(settings, metheny_model())
+}
+
+fn engine_with(settings: Settings, model: jazz_synth::model::lstm::Model) -> Engine {
+    let mut engine = Engine::new(Box::new(model), settings, SAMPLE_RATE);
     engine.set_progression(Some(progression()));
     engine
 }
@@ -257,7 +262,7 @@ fn a_call_leaves_the_lstm_where_the_corpus_values_would() {
     for case in 0..20 {
         let phrase = random_phrase(&mut rng, 4);
         let values = corpus_values(&phrase, 4, &format!("state-{case}"));
-        let mut reference = default_model();
+        let mut reference = metheny_model();
         reference.reset();
         for v in &values {
             let index = nearest_value(reference.vocab(), v).unwrap();
@@ -478,8 +483,12 @@ fn random_line(rng: &mut Xoshiro256PlusPlus) -> Vec<Played> {
     notes
 }
 
-#[test]
-fn the_answer_depends_on_the_call() {
+type Kinship = (f64, f64, usize);
+
+/// Over 50 random calls: the answer's first bar against the call's last bar, primed by the call
+/// and unprimed, summed (pitch-class share, steps the call's way, whole bars the call's way),
+/// and the calls used.
+fn call_dependence(model: fn() -> jazz_synth::model::lstm::Model) -> (Kinship, Kinship, u32) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(15);
     let (mut primed, mut unprimed) = ((0.0, 0.0, 0), (0.0, 0.0, 0));
     let mut used = 0;
@@ -497,7 +506,7 @@ fn the_answer_depends_on_the_call() {
         }
         used += 1;
         let first_answer_bar = |events: &[(u32, u8, bool)]| -> Vec<u8> {
-            let mut e = engine(trade_settings(case));
+            let mut e = engine_with(trade_settings(case), model());
             run(&mut e, 20 * SPB as u64, events, 0, || 512)
                 .iter()
                 .filter_map(|(at, n)| match n {
@@ -516,9 +525,15 @@ fn the_answer_depends_on_the_call() {
             sum.2 += usize::from(whole);
         }
     }
+    (primed, unprimed, used)
+}
+
+#[test]
+fn the_answer_depends_on_the_call() {
+    let (primed, unprimed, used) = call_dependence(metheny_model);
     let n = f64::from(used);
     summary::note(&format!(
-        "trade: {used} random calls: the answer's first bar shares {:.2} of its pitch classes \
+        "trade (seed model): {used} random calls: the answer's first bar shares {:.2} of its pitch classes \
          with the call's last bar, {:.2} of its steps go the call's way, the bar as a whole \
          {}/{used} times; answering from the unprimed state {:.2}, {:.2}, {}/{used}",
         primed.0 / n,
@@ -582,7 +597,7 @@ fn the_plugin_trades_through_a_clap_host() {
         trade_bars: 2,
         ..Settings::default()
     };
-    let mut reference = Engine::new(Box::new(default_model()), settings, SAMPLE_RATE);
+    let mut reference = Engine::new(Box::new(metheny_model()), settings, SAMPLE_RATE);
     let mut out = Output::with_capacity(256);
     let total = 32 * SPB as u64;
     let (mut at, mut next) = (0u64, 0usize);
@@ -675,4 +690,26 @@ fn listening_while_soloing_steers_the_line() {
     };
     assert_eq!(before(&steered), before(&alone));
     assert_ne!(steered, alone);
+}
+
+#[test]
+fn the_default_model_answers_the_call_too() {
+    let (primed, unprimed, used) = call_dependence(default_model);
+    let n = f64::from(used);
+    summary::note(&format!(
+        "trade (default WJD model): {used} random calls: the answer's first bar shares {:.2} of \
+         its pitch classes with the call's last bar, {:.2} of its steps go the call's way, the \
+         bar as a whole {}/{used} times; answering from the unprimed state {:.2}, {:.2}, {}/{used}",
+        primed.0 / n,
+        primed.1 / n,
+        primed.2,
+        unprimed.0 / n,
+        unprimed.1 / n,
+        unprimed.2
+    ));
+    assert!(used >= 40, "only {used} calls had a direction");
+    assert!(
+        primed.0 > unprimed.0 + 0.05 * n,
+        "pitch classes: {primed:?} vs {unprimed:?}"
+    );
 }

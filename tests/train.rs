@@ -418,7 +418,7 @@ fn seed_setup_learns_the_metheny_solo_and_gives_the_shipped_weights() {
         report.baseline_accuracy
     );
 
-    let shipped = jazz_synth::model::weights::default_model();
+    let shipped = jazz_synth::model::weights::metheny_model();
     assert_eq!(
         shipped.provenance().training_files,
         train::training_files(&corpus.source),

@@ -72,8 +72,12 @@ enum ContourArg {
 #[derive(Args)]
 struct MusicArgs {
     /// Weights file (safetensors, from jazz-train) instead of the built-in model
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "model")]
     weights: Option<PathBuf>,
+    /// A built-in model: wjd (the default, learned from the Weimar Jazz Database's 456 solos)
+    /// or metheny (the original course model, learned from one Pat Metheny solo)
+    #[arg(long, value_name = "NAME", value_parser = ["wjd", "metheny"])]
+    model: Option<String>,
     /// Random seed: the same seed plays the same solo
     #[arg(long)]
     seed: Option<u64>,
@@ -89,6 +93,10 @@ struct MusicArgs {
     /// A built-in progression by name or part of it: "ii-V-I", "blues", "autumn", "rhythm", "metheny"
     #[arg(long, value_name = "NAME", conflicts_with = "chords")]
     progression: Option<String>,
+    /// Play over the chords of a MIDI file: what its tracks other than the melody sound on
+    /// each beat (a chord track, a piano part), bar by bar as the file has them
+    #[arg(long, value_name = "FILE.mid", conflicts_with_all = ["chords", "progression"])]
+    changes_from: Option<PathBuf>,
     /// Lowest MIDI note of the solo (60 = middle C)
     #[arg(long, value_name = "NOTE")]
     low: Option<u8>,
@@ -120,9 +128,27 @@ struct MusicArgs {
 }
 
 impl MusicArgs {
+    /// The chord text of `--changes-from`, or `--chords` as given.
+    fn chords(&self) -> Result<Option<String>, Failure> {
+        match &self.changes_from {
+            Some(path) => {
+                let text = jazz_synth::train::corpus::changes_text(path, &Default::default())
+                    .map_err(|e| usage(format!("--changes-from: {e}")))?;
+                if !self.quiet {
+                    println!("changes from {}: {text}", path.display());
+                }
+                Ok(Some(text))
+            }
+            None => Ok(self.chords.clone()),
+        }
+    }
+
     fn options(&self, chords_from_midi: bool) -> MusicOptions {
         MusicOptions {
-            weights: self.weights.clone(),
+            weights: self
+                .weights
+                .clone()
+                .or_else(|| self.model.clone().map(PathBuf::from)),
             seed: self.seed,
             temperature: self.temperature,
             tempo_bpm: Some(self.tempo),
@@ -339,6 +365,7 @@ fn cmd_quality(args: &QualityArgs) -> Result<(), Failure> {
 
 fn cmd_render(args: &RenderArgs) -> Result<(), Failure> {
     let mut options = args.music.options(false);
+    options.chords = args.music.chords()?;
     if args.call.is_some() && options.trade.is_none() {
         options.trade = Some(4);
     }
@@ -445,6 +472,7 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let mut options = args.music.options(args.chords_in.is_some());
+    options.chords = args.music.chords()?;
     options.listen = args.listen;
     if options.trade.is_some() && args.call_in.is_none() {
         return Err(usage(

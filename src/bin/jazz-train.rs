@@ -24,6 +24,11 @@ enum PresetArg {
     /// Any MIDI file: the melody track is found automatically (or --melody-track), chords come
     /// from what the other tracks sound on each beat (or --chord-track).
     Auto,
+    /// A collection of solos over chords (the shipped WJD model): read as `auto`, but the
+    /// network also hears the chord now and next, the position in the bar and the register;
+    /// durations on a musical grid, intervals up to an octave, rare values mapped to their
+    /// nearest; pitches from a learned pitch model; whole solos held out by file hash.
+    Jazz,
 }
 
 /// Train the jazz-synth LSTM on MIDI files and write a weights file.
@@ -60,18 +65,19 @@ struct Args {
     /// weights are written either way).
     #[arg(long)]
     patience: Option<usize>,
-    /// Values per window (Tx).
-    #[arg(long, default_value_t = 30)]
-    tx: usize,
-    /// LSTM hidden units.
-    #[arg(long, default_value_t = 64)]
-    hidden: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 0.01)]
-    lr: f64,
-    /// Keras legacy learning-rate decay per batch.
-    #[arg(long, default_value_t = 0.01)]
-    decay: f64,
+    /// Values per window (Tx). Default 30 (the original's); 64 with --preset jazz.
+    #[arg(long)]
+    tx: Option<usize>,
+    /// LSTM hidden units. Default 64 (the original's); 256 with --preset jazz.
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Adam learning rate. Default 0.01 (the original's); 0.002 with --preset jazz.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Keras legacy learning-rate decay per batch. Default 0.01 (the original's); 0.0001 with
+    /// --preset jazz (whose epochs have thousands of batches).
+    #[arg(long)]
+    decay: Option<f64>,
     /// Windows per batch.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -89,6 +95,28 @@ struct Args {
     /// holds out, so the original setup stays exact.
     #[arg(long, default_value_t = 0.1)]
     validation: f64,
+    /// --preset jazz: share of the solos held out for testing (never trained on, never used to
+    /// choose the epoch): `jazz-train evaluate` scores them. Solos are assigned by a hash of
+    /// the file's bytes, so every run agrees.
+    #[arg(long, default_value_t = 0.2)]
+    test: f64,
+    /// --preset jazz: values seen fewer times than this in the training solos are mapped to
+    /// their nearest value.
+    #[arg(long, default_value_t = 3)]
+    min_count: usize,
+    /// --preset jazz: windows start every this many values (default: Tx, so each value is a
+    /// target about once an epoch).
+    #[arg(long)]
+    stride: Option<usize>,
+    /// --preset jazz: train without the chord inputs (for comparing with the chord-aware model).
+    #[arg(long)]
+    no_chords: bool,
+    /// --preset jazz: the corpus's name as the weights record it (e.g. "Weimar Jazz Database").
+    #[arg(long)]
+    corpus_name: Option<String>,
+    /// --preset jazz: how to cite the corpus, recorded in the weights.
+    #[arg(long)]
+    corpus_citation: Option<String>,
     /// Continue training from a weights file jazz-train wrote (after Ctrl-C, or to train
     /// longer): its weights, vocabulary and hidden size are the start; every value of the files
     /// must be in its vocabulary. Adam's moments start afresh.
@@ -100,7 +128,26 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("evaluate") {
+        let args = EvalArgs::parse_from(std::env::args().skip(1));
+        return match evaluate(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                eprintln!("jazz-train evaluate: {msg}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = Args::parse();
+    if args.preset == PresetArg::Jazz {
+        return match run_jazz(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                eprintln!("jazz-train: {msg}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
@@ -118,7 +165,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let preset = match args.preset {
         PresetArg::Metheny => Preset::Metheny,
-        PresetArg::Auto => Preset::Auto(AutoOptions {
+        PresetArg::Auto | PresetArg::Jazz => Preset::Auto(AutoOptions {
             melody_track: args.melody_track,
             chord_track: args.chord_track,
         }),
@@ -138,15 +185,15 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let mut config = TrainConfig {
         windows: args.windows.unwrap_or(defaults.windows),
-        every_window: args.windows.is_none() && args.preset == PresetArg::Auto,
+        every_window: args.windows.is_none() && args.preset != PresetArg::Metheny,
         threads: args.threads.unwrap_or(match args.preset {
             PresetArg::Metheny => 1,
-            PresetArg::Auto => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            _ => default_threads(),
         }),
-        tx: args.tx,
-        hidden: args.hidden,
-        lr: args.lr,
-        decay: args.decay,
+        tx: args.tx.unwrap_or(defaults.tx),
+        hidden: args.hidden.unwrap_or(defaults.hidden),
+        lr: args.lr.unwrap_or(defaults.lr),
+        decay: args.decay.unwrap_or(defaults.decay),
         epochs: args.epochs,
         batch: args.batch,
         seed: args.seed,
@@ -361,5 +408,420 @@ fn run(args: &Args) -> Result<(), String> {
         model.n_values(),
         model.hidden_size()
     );
+    Ok(())
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Peak resident memory of this process so far, in MB (Linux; `None` elsewhere).
+fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn check_share(name: &str, share: f64) -> Result<(), String> {
+    if (0.0..1.0).contains(&share) {
+        Ok(())
+    } else {
+        Err(format!(
+            "--{name} {share}: give a share of the solos from 0 to below 1, e.g. 0.1"
+        ))
+    }
+}
+
+/// `--preset jazz`: the chord-aware model on a collection of solos.
+fn run_jazz(args: &Args) -> Result<(), String> {
+    use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
+    check_share("validation", args.validation)?;
+    check_share("test", args.test)?;
+    if args.validation + args.test >= 0.9 {
+        return Err(format!(
+            "--validation {} and --test {} leave almost nothing to train on",
+            args.validation, args.test
+        ));
+    }
+    if args.resume.is_some() {
+        return Err("--resume is not available with --preset jazz yet; train afresh".into());
+    }
+    if args.patience == Some(0) {
+        return Err(
+            "--patience 0: give the epochs to wait for a better held-out loss, 1 or more".into(),
+        );
+    }
+    let tx = args.tx.unwrap_or(64);
+    let config = TrainConfig {
+        windows: args.windows.unwrap_or(60),
+        every_window: args.windows.is_none(),
+        stride: args.stride.unwrap_or(tx),
+        threads: args.threads.unwrap_or_else(default_threads),
+        tx,
+        hidden: args.hidden.unwrap_or(256),
+        lr: args.lr.unwrap_or(0.002),
+        decay: args.decay.unwrap_or(0.0001),
+        epochs: args.epochs,
+        batch: args.batch,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    config.validate().map_err(|e| e.to_string())?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(format!(
+                "cannot write {}: the folder {} does not exist",
+                args.out.display(),
+                dir.display()
+            ));
+        }
+    }
+    let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
+    let options = AutoOptions {
+        melody_track: args.melody_track,
+        chord_track: args.chord_track,
+    };
+    let (solos, errors) = corpus::load_solos(&inputs, &options);
+    let split = Split {
+        validation: args.validation,
+        test: args.test,
+    };
+    for solo in &solos {
+        let part = split.part(&solo.sha256);
+        println!(
+            "{}: {} ({} notes and rests, {}; {})",
+            file_name(&solo.path),
+            solo.meter,
+            solo.notes.len(),
+            match part {
+                Part::Train => "training",
+                Part::Validation => "validation",
+                Part::Test => "test, held out",
+            },
+            solo.tracks
+        );
+    }
+    for e in &errors {
+        println!("skipped {e}");
+    }
+    let of = |p: Part| -> Vec<&corpus::Solo> {
+        solos
+            .iter()
+            .filter(|s| split.part(&s.sha256) == p)
+            .collect()
+    };
+    let (train_solos, valid_solos, test_solos) =
+        (of(Part::Train), of(Part::Validation), of(Part::Test));
+    if train_solos.is_empty() {
+        return Err(format!(
+            "no solo to train on: {} file(s) read, {} skipped{}",
+            solos.len(),
+            errors.len(),
+            if solos.is_empty() {
+                ""
+            } else {
+                "; all were held out (try --validation 0 --test 0 for a tiny collection)"
+            }
+        ));
+    }
+    let vocab = JazzVocab::build(&train_solos, args.min_count);
+    let train = Encoded::of(&train_solos, &vocab);
+    let valid = Encoded::of(&valid_solos, &vocab);
+    let test = Encoded::of(&test_solos, &vocab);
+    let raw_distinct: std::collections::HashSet<String> = train_solos
+        .iter()
+        .flat_map(|s| s.notes.iter().map(|n| n.value.to_string()))
+        .collect();
+    let share = |e: &Encoded| 100.0 * e.mapped as f64 / e.indices.len().max(1) as f64;
+    println!(
+        "corpus: {} file(s) read, {} skipped; solos for training {}, validation {}, test {} \
+         (by file hash)",
+        solos.len(),
+        errors.len(),
+        train_solos.len(),
+        valid_solos.len(),
+        test_solos.len()
+    );
+    println!(
+        "values: {} for training, {} validation, {} test; {} distinct in training, {} kept \
+         (seen at least {} times); mapped to their nearest: {:.2} % of training, {:.2} % of \
+         validation, {:.2} % of test values",
+        train.indices.len(),
+        valid.indices.len(),
+        test.indices.len(),
+        raw_distinct.len(),
+        vocab.len(),
+        args.min_count,
+        share(&train),
+        share(&valid),
+        share(&test)
+    );
+    let pitch_model = jazz::learn_pitch_model(&train_solos, &vocab);
+    let windows = if config.every_window {
+        train
+            .indices
+            .len()
+            .saturating_sub(config.tx)
+            .div_ceil(config.stride.max(1))
+    } else {
+        config.windows
+    };
+    println!(
+        "network: {} values in, {} conditioning inputs{}, {} hidden units, {} windows of {} \
+         values an epoch, {} thread(s)",
+        vocab.len(),
+        if args.no_chords {
+            0
+        } else {
+            jazz_synth::music::conditioning::COND_SIZE
+        },
+        if args.no_chords { " (--no-chords)" } else { "" },
+        config.hidden,
+        windows,
+        config.tx,
+        config.threads
+    );
+    let interrupt = install_interrupt_handler().map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let trained = jazz::train_jazz(
+        &train,
+        &valid,
+        &vocab,
+        &config,
+        !args.no_chords,
+        args.patience,
+        Some(interrupt),
+        |s, v| {
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            let per_second = (s.epoch * windows) as f64 / seconds;
+            let left = seconds / s.epoch as f64 * (s.epochs - s.epoch) as f64;
+            let held = v
+                .map(|(nll, acc)| format!("; validation {nll:.3}/value, accuracy {acc:.3}"))
+                .unwrap_or_default();
+            println!(
+                "epoch {}/{}: training {:.3}/value, accuracy {:.3}{held}; {per_second:.0} \
+                 windows/s, {:.0} s so far, at most {left:.0} s left, peak memory {:.0} MB",
+                s.epoch,
+                s.epochs,
+                s.loss_per_value,
+                s.accuracy,
+                seconds,
+                peak_memory_mb().unwrap_or(f64::NAN)
+            );
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let mut model = trained.model;
+    let mut provenance = model.provenance().clone();
+    provenance.pitch_model = Some(pitch_model);
+    provenance.intervals = Some(IntervalProfile::from_values(
+        &train_solos
+            .iter()
+            .flat_map(|s| s.notes.iter().map(|n| n.value))
+            .collect::<Vec<_>>(),
+    ));
+    provenance.training_files = train_solos
+        .iter()
+        .map(|s| jazz_synth::model::lstm::TrainingFile {
+            name: file_name(&s.path),
+            sha256: s.sha256.clone(),
+            tracks: Some(s.tracks.clone()),
+        })
+        .collect();
+    provenance.corpus = Some(serde_json::json!({
+        "name": args.corpus_name.clone().unwrap_or_else(|| format!("{} MIDI files", solos.len())),
+        "citation": args.corpus_citation,
+        "files_read": solos.len(),
+        "files_skipped": errors.len(),
+        "split": {"validation": split.validation, "test": split.test,
+                  "method": "first 64 bits of each file's SHA-256 as a fraction of 2^64: below test = test, below test + validation = validation",
+                  "solos": {"train": train_solos.len(), "validation": valid_solos.len(), "test": test_solos.len()}},
+        "values": {"train": train.indices.len(), "distinct": raw_distinct.len(), "vocabulary": vocab.len(),
+                   "min_count": args.min_count, "mapped_train": train.mapped, "mapped_validation": valid.mapped},
+        "conditioning": !args.no_chords,
+        "seconds": started.elapsed().as_secs_f64().round(),
+    }));
+    model.set_provenance(provenance);
+    weights::save_atomic(&model, &args.out).map_err(|e| e.to_string())?;
+    if let Some(v) = &model.provenance().validation {
+        println!(
+            "validation: {:.3} nats per value (unigram {:.3}), accuracy {:.3}; kept epoch {}",
+            v.nll, v.unigram_nll, v.accuracy, trained.kept_epoch
+        );
+    }
+    match trained.ended {
+        Ended::AllEpochs => {}
+        Ended::Patience => println!(
+            "stopped after epoch {}: the validation loss had not improved for {} epochs",
+            trained.epochs.len(),
+            args.patience.unwrap_or(0)
+        ),
+        Ended::Interrupted => println!(
+            "interrupted after epoch {}: the weights written are the best so far (epoch {})",
+            trained.epochs.len(),
+            trained.kept_epoch
+        ),
+    }
+    println!(
+        "wrote {} ({} values, {} hidden units) in {:.0} s, peak memory {:.0} MB; score the test \
+         solos with: jazz-train evaluate --weights {} FILES",
+        args.out.display(),
+        model.n_values(),
+        model.hidden_size(),
+        started.elapsed().as_secs_f64(),
+        peak_memory_mb().unwrap_or(f64::NAN),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Which held-out part `evaluate` scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PartArg {
+    Test,
+    Validation,
+    /// Every file given that the model did not train on.
+    Unseen,
+}
+
+/// Score a chord-aware model on solos it never trained on.
+#[derive(Parser, Debug)]
+#[command(name = "jazz-train evaluate")]
+struct EvalArgs {
+    /// The weights to score (a file `jazz-train --preset jazz` wrote).
+    #[arg(long)]
+    weights: PathBuf,
+    /// The collection (files, folders, patterns). The solos of the model's test split (by file
+    /// hash, as training assigned them) are scored; the files it trained on fit the unigram
+    /// and trigram baselines.
+    #[arg(required = true, value_name = "FILES")]
+    files: Vec<PathBuf>,
+    /// Which solos to score.
+    #[arg(long, value_enum, default_value_t = PartArg::Test)]
+    split: PartArg,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn evaluate(args: &EvalArgs) -> Result<(), String> {
+    use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
+    let mut model = weights::load_file(&args.weights).map_err(|e| e.to_string())?;
+    let provenance = model.provenance().clone();
+    let split = provenance
+        .corpus
+        .as_ref()
+        .and_then(|c| c.get("split"))
+        .and_then(|s| {
+            Some(Split {
+                validation: s.get("validation")?.as_f64()?,
+                test: s.get("test")?.as_f64()?,
+            })
+        });
+    let trained: std::collections::HashSet<&str> = provenance
+        .training_files
+        .iter()
+        .map(|f| f.sha256.as_str())
+        .collect();
+    let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
+    let (solos, errors) = corpus::load_solos(&inputs, &AutoOptions::default());
+    let wanted = |s: &corpus::Solo| {
+        if trained.contains(s.sha256.as_str()) {
+            return false;
+        }
+        match (args.split, split) {
+            (PartArg::Unseen, _) => true,
+            (PartArg::Test, Some(sp)) => sp.part(&s.sha256) == Part::Test,
+            (PartArg::Validation, Some(sp)) => sp.part(&s.sha256) == Part::Validation,
+            (_, None) => true,
+        }
+    };
+    let scored: Vec<&corpus::Solo> = solos.iter().filter(|s| wanted(s)).collect();
+    let fitting: Vec<&corpus::Solo> = solos
+        .iter()
+        .filter(|s| trained.contains(s.sha256.as_str()))
+        .collect();
+    if scored.is_empty() {
+        return Err(format!(
+            "none of the {} solos read is held out from this model ({} are its training \
+             solos{}); give the collection it was trained on, or --split unseen with other files",
+            solos.len(),
+            fitting.len(),
+            if split.is_some() {
+                ", the rest are not in the chosen split"
+            } else {
+                ""
+            }
+        ));
+    }
+    let vocab = JazzVocab::from_values(model.vocab().to_vec());
+    let fit = Encoded::of(&fitting, &vocab);
+    let fit_seqs: Vec<&[usize]> = (0..fit.solos()).map(|k| fit.solo(k)).collect();
+    let scores = jazz::score(&mut model, &scored, &fit_seqs)?;
+    let skipped: Vec<serde_json::Value> = errors
+        .iter()
+        .map(|e| match e {
+            corpus::CorpusError::File { path, reason } => {
+                serde_json::json!({"file": file_name(path), "reason": reason})
+            }
+            other => serde_json::json!({"file": null, "reason": other.to_string()}),
+        })
+        .collect();
+    if args.json {
+        let mut v = serde_json::to_value(&scores).map_err(|e| e.to_string())?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert("skipped".into(), serde_json::Value::Array(skipped));
+            map.insert("baseline_files".into(), fitting.len().into());
+        }
+        println!("{v}");
+        return Ok(());
+    }
+    let opt = |x: Option<f64>| {
+        x.map_or("n/a (no training files given)".to_string(), |x| {
+            format!("{x:.3}")
+        })
+    };
+    println!(
+        "{} solos scored ({} notes and rests); baselines fitted on {} training solos",
+        scores.files,
+        scores.notes,
+        fitting.len()
+    );
+    println!(
+        "per value: {:.3} nats (perplexity {:.1}), top-1 {:.1} %; unigram {}, Kneser-Ney \
+         trigram {}",
+        scores.nll_value,
+        scores.ppl_value,
+        100.0 * scores.acc_value,
+        opt(scores.nll_value_unigram),
+        opt(scores.nll_value_trigram)
+    );
+    println!(
+        "per note (pitch or rest, and length on a 1/24-beat grid): {:.3} nats = pitch {:.3} \
+         (perplexity {:.2}, top-1 {:.1} %) + length {:.3} (perplexity {:.2}, top-1 {:.1} %); \
+         trigram in place of the network {}",
+        scores.nll_note,
+        scores.nll_note_pitch,
+        scores.ppl_pitch,
+        100.0 * scores.acc_pitch,
+        scores.nll_note_duration,
+        scores.ppl_duration,
+        100.0 * scores.acc_duration,
+        opt(scores.nll_note_trigram)
+    );
+    println!(
+        "values not in the vocabulary (scored as their nearest): {:.2} %",
+        100.0 * scores.fallback_share
+    );
+    for e in &errors {
+        println!("skipped {e}");
+    }
     Ok(())
 }

@@ -45,8 +45,9 @@ use rand::SeedableRng;
 use crate::model::guard::CycleGuard;
 use crate::model::lstm::{self, Model};
 use crate::music::changes::{self, Progression};
+use crate::music::conditioning::{Context, COND_SIZE};
 pub use crate::music::contour::Contour;
-use crate::music::contour::{decode_learned, encoded_interval, RecentNotes};
+use crate::music::contour::{decode_learned, encoded_interval, lean_weights, RecentNotes};
 use crate::music::grammar::decode_pitch;
 use crate::music::listen::Listener;
 use crate::music::theory::Chord;
@@ -70,7 +71,7 @@ pub const TEMPO_RANGE_BPM: (f64, f64) = (1.0, 1000.0);
 
 /// Vocabularies up to this size keep their tempered weights in the engine's
 /// scratch buffer; larger ones (none exist) compute them twice.
-pub const MAX_FAST_VOCAB: usize = 1024;
+pub const MAX_FAST_VOCAB: usize = 2048;
 
 /// Weight factor, while answering a call, for values whose interval goes the call's way.
 const ECHO_LEAN: f32 = 2.0;
@@ -139,6 +140,10 @@ pub struct Engine {
     queued_changes: Option<(Option<Progression>, Option<i64>)>,
     /// Changes replaced, waiting to be taken off the audio thread.
     retired_changes: Option<Option<Progression>>,
+    /// The conditioning vector of a chord-aware model, rewritten every step.
+    cond: Box<[f32; COND_SIZE]>,
+    /// Pitch weights of the learned pitch model, rewritten every note.
+    pitch_weights: Box<[f32; 128]>,
 }
 
 impl Engine {
@@ -180,6 +185,8 @@ impl Engine {
             echo_until: i64::MIN,
             queued_changes: None,
             retired_changes: None,
+            cond: Box::new([0.0; COND_SIZE]),
+            pitch_weights: Box::new([0.0; 128]),
         };
         engine.reset();
         engine
@@ -434,7 +441,14 @@ impl Engine {
             self.guard.avoid(&mut avoid);
         }
         let echo = self.recent_notes.echo();
-        let probs = self.model.step(self.prev_input);
+        let chord = self.chord_at(tick as f64 / TICKS_PER_BEAT as f64);
+        if self.model.cond_size() > 0 {
+            let bar = bar_of_meter(&self.meter, tick);
+            let next = self.next_change(tick, &chord);
+            let ctx = Context::at(chord, next, self.prev_note, tick, bar.start);
+            ctx.write(&mut self.cond[..]);
+        }
+        let probs = self.model.step_with(self.prev_input, &self.cond[..]);
         let index = if learned && echo.direction != 0 {
             // Answering a call: lean towards values that move the way it went.
             let vocab = self.model.vocab();
@@ -461,12 +475,32 @@ impl Engine {
         self.prev_input = Some(index);
         self.guard.push(index);
         let beat = tick.div_euclid(TICKS_PER_BEAT);
-        let chord = self.chord_at(tick as f64 / TICKS_PER_BEAT as f64);
         let (note, length) = match self.model.vocab().get(index) {
             Some(value) => {
                 let s = &self.settings;
                 let profile = self.model.provenance().intervals.as_ref();
+                let pitch_model = self.model.provenance().pitch_model.as_ref();
+                // A chord-aware model's pitch model: a pitch of the value's role, drawn as the
+                // corpus placed such notes.
+                let true_to_role = pitch_model.filter(|_| learned).and_then(|pm| {
+                    let total = pm.weights(
+                        value,
+                        &chord,
+                        self.prev_note,
+                        (s.low, s.high),
+                        &mut self.pitch_weights,
+                    );
+                    let leaned = if total > 0.0 {
+                        lean_weights(&mut self.pitch_weights, self.prev_note, &self.recent_notes)
+                    } else {
+                        total
+                    };
+                    let u = rand::RngExt::random::<f32>(&mut self.pitch_rng);
+                    crate::music::pitch::draw(&self.pitch_weights, leaned, u)
+                });
                 let note = match profile.filter(|_| learned) {
+                    _ if value.is_rest() => None,
+                    _ if true_to_role.is_some() => true_to_role,
                     Some(profile) => decode_learned(
                         value,
                         &chord,
@@ -520,6 +554,18 @@ impl Engine {
             Rhythm::Beat => (beat + 1) * TICKS_PER_BEAT,
             Rhythm::Phrase => tick + length,
         };
+    }
+}
+
+impl Engine {
+    /// The next chord after `tick` that differs from `chord`, and the tick it starts on
+    /// (looked for beat by beat over the next 16 beats).
+    fn next_change(&self, tick: i64, chord: &Chord) -> Option<(Chord, i64)> {
+        let first = tick.div_euclid(TICKS_PER_BEAT) + 1;
+        (first..first + 16).find_map(|beat| {
+            let c = self.chord_at(beat as f64);
+            (c.pcs != chord.pcs).then_some((c, beat * TICKS_PER_BEAT))
+        })
     }
 }
 

@@ -157,7 +157,21 @@ impl Engine {
             return;
         };
         if let Some(pending) = self.prev_input {
-            self.model.step(Some(pending));
+            if self.model.cond_size() > 0 {
+                // A chord-aware model hears the heard note's place as it would its own.
+                let chord = self.chord_at(heard.onset as f64 / TICKS_PER_BEAT as f64);
+                let bar = self.bar_of(heard.onset);
+                let next = self.next_change(heard.onset, &chord);
+                crate::music::conditioning::Context::at(
+                    chord,
+                    next,
+                    self.prev_note,
+                    heard.onset,
+                    bar.start,
+                )
+                .write(&mut self.cond[..]);
+            }
+            self.model.step_with(Some(pending), &self.cond[..]);
         }
         self.prev_input = Some(index);
         if let Some(key) = heard.key {

@@ -46,6 +46,7 @@ use std::collections::BTreeMap;
 
 use crate::model::aligned::AlignedF32;
 use crate::music::contour::IntervalProfile;
+use crate::music::pitch::PitchModel;
 use crate::music::quality::Figures;
 use std::fmt;
 
@@ -198,6 +199,11 @@ pub struct Provenance {
     pub corpus_stats: Option<Figures>,
     /// Held-out evaluation at the end of training.
     pub validation: Option<Validation>,
+    /// The learned pitch and length distributions of a chord-aware model
+    /// ([`crate::music::pitch`]); absent in older files.
+    pub pitch_model: Option<PitchModel>,
+    /// What the model learned from, by name (corpus, citation, split, figures), as JSON.
+    pub corpus: Option<serde_json::Value>,
 }
 
 /// Per-value negative log-likelihood (natural log) of values held out of training.
@@ -211,6 +217,19 @@ pub struct Validation {
     pub unigram_nll: f64,
     /// Share of targets the model ranks first.
     pub accuracy: f64,
+}
+
+/// The extra inputs of a chord-aware model: beside the one-hot of the previous value, a vector
+/// of `size` numbers laid out as `layout` names ([`crate::music::conditioning`]), multiplied by
+/// `kernel` (`[size, 4H]`, Keras gate order) into the gates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conditioning {
+    /// Name of the input layout (`jazz-synth/cond-1`).
+    pub layout: String,
+    /// Numbers in the conditioning vector.
+    pub size: usize,
+    /// `[size, 4H]`.
+    pub kernel: Vec<f32>,
 }
 
 /// A model that cannot be built: names the inconsistency.
@@ -332,6 +351,12 @@ pub struct Model {
     probs: AlignedF32,
     /// Use the AVX2+FMA kernel (detected once, at construction).
     fast: bool,
+    /// The conditioning inputs, if the model has them.
+    conditioning: Option<Conditioning>,
+    /// Their kernel with its columns in gate-block order, one row per input.
+    cond_packed: AlignedF32,
+    /// The step's input row: the value's kernel row plus the conditioning's product.
+    x_scratch: AlignedF32,
 }
 
 impl Model {
@@ -370,10 +395,82 @@ impl Model {
             c: AlignedF32::zeros(h_padded),
             probs: AlignedF32::zeros(padded),
             fast: simd_available(),
+            conditioning: None,
+            cond_packed: AlignedF32::zeros(0),
+            x_scratch: AlignedF32::zeros(h.div_ceil(UNITS) * GATE_BLOCK),
             params,
             vocab,
             provenance,
         })
+    }
+
+    /// Adds conditioning inputs (see [`Conditioning`]); checks the kernel's size and numbers.
+    pub fn with_conditioning(mut self, conditioning: Conditioning) -> Result<Model, ModelError> {
+        let h = self.params.hidden;
+        let expected = conditioning.size * 4 * h;
+        if conditioning.size == 0 || conditioning.size > 4096 {
+            return Err(ModelError(format!(
+                "the conditioning has {} inputs; expected 1 to 4096",
+                conditioning.size
+            )));
+        }
+        if conditioning.kernel.len() != expected {
+            return Err(ModelError(format!(
+                "the conditioning kernel has {} numbers, expected {expected} for shape [{}, {}]",
+                conditioning.kernel.len(),
+                conditioning.size,
+                4 * h
+            )));
+        }
+        if let Some(i) = conditioning
+            .kernel
+            .iter()
+            .position(|x| !x.is_finite() || x.abs() > MAX_WEIGHT)
+        {
+            return Err(ModelError(format!(
+                "the conditioning kernel holds {} at flat index {i}, not a finite number within \
+                 ±{MAX_WEIGHT}",
+                conditioning.kernel[i]
+            )));
+        }
+        self.cond_packed =
+            AlignedF32::from_slice(&pack_gate_rows(&conditioning.kernel, conditioning.size, h));
+        self.conditioning = Some(conditioning);
+        Ok(self)
+    }
+
+    /// The conditioning inputs, if the model has them.
+    pub fn conditioning(&self) -> Option<&Conditioning> {
+        self.conditioning.as_ref()
+    }
+
+    /// Numbers a conditioning vector has for this model (0 when it takes none).
+    pub fn cond_size(&self) -> usize {
+        self.conditioning.as_ref().map_or(0, |c| c.size)
+    }
+
+    /// [`Model::step`] with the conditioning vector `cond` (its first [`Model::cond_size`]
+    /// numbers are read; a model without conditioning ignores it; a shorter slice counts
+    /// its missing numbers as 0). Never allocates, locks or blocks.
+    pub fn step_with(&mut self, input: Option<usize>, cond: &[f32]) -> &[f32] {
+        let size = self.cond_size();
+        if size == 0 {
+            return self.step(input);
+        }
+        let n = self.params.n_values;
+        let row = input.filter(|&i| i < n).unwrap_or(n);
+        let width = self.bias_packed.len();
+        self.x_scratch
+            .copy_from_slice(&self.kernel_packed[row * width..(row + 1) * width]);
+        for (k, &x) in cond.iter().take(size).enumerate() {
+            if x != 0.0 {
+                let w = &self.cond_packed[k * width..(k + 1) * width];
+                for (acc, &w) in self.x_scratch.iter_mut().zip(w) {
+                    *acc += x * w;
+                }
+            }
+        }
+        self.step_row(None, n)
     }
 
     /// Zero hidden and cell state: the state before the original's first step.
@@ -396,9 +493,18 @@ impl Model {
         debug_assert!(input.is_none_or(|i| i < n), "input index out of range");
         // Row n of the packed kernel is the zero row.
         let row = input.filter(|&i| i < n).unwrap_or(n);
+        self.step_row(Some(row), n)
+    }
+
+    /// One step with the input row `row` of the packed kernel, or the scratch row (`None`).
+    fn step_row(&mut self, row: Option<usize>, n: usize) -> &[f32] {
         let width = self.bias_packed.len();
+        let x_row: &[f32] = match row {
+            Some(row) => &self.kernel_packed[row * width..(row + 1) * width],
+            None => &self.x_scratch,
+        };
         let kernels = Kernels {
-            x_row: &self.kernel_packed[row * width..(row + 1) * width],
+            x_row,
             bias: &self.bias_packed,
             recurrent_packed: &self.recurrent_packed,
             dense_packed: &self.dense_packed,

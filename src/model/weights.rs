@@ -43,7 +43,7 @@
 //! order, so the same model always gives the same bytes.
 
 use crate::model::lstm::{
-    parse_vocab_entry, vocab_entry_text, LstmParams, Model, Provenance, MAX_WEIGHT,
+    parse_vocab_entry, vocab_entry_text, Conditioning, LstmParams, Model, Provenance, MAX_WEIGHT,
 };
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashSet};
@@ -52,6 +52,14 @@ use std::path::{Path, PathBuf};
 
 /// The format tag this version reads and writes.
 pub const FORMAT: &str = "jazz-synth/1";
+
+/// The format of chord-aware models: [`FORMAT`] plus the tensor `lstm.cond_kernel` (`[C, 4H]`)
+/// and the metadata `conditioning` (`{"layout": ..., "size": C}`). Models without conditioning
+/// are still written as [`FORMAT`], byte for byte as before.
+pub const FORMAT_2: &str = "jazz-synth/2";
+
+/// The conditioning tensor of [`FORMAT_2`].
+pub const COND_TENSOR: &str = "lstm.cond_kernel";
 
 /// Tensor names in the file.
 pub const TENSOR_NAMES: [&str; 5] = [
@@ -77,15 +85,36 @@ pub const METADATA_KEYS: [&str; 7] = [
 /// model is ~200 KB; this leaves room for vocabularies of thousands).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
-/// The shipped model: the seed setup trained on the Metheny solo, embedded
-/// at build time. Produced by `jazz-train data/original_metheny.mid
+/// The default model: chord-aware, trained on the 456 solos of the Weimar Jazz Database
+/// (`--preset jazz`; see the README for the command and the figures), embedded at build time.
+pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/wjd.safetensors");
+
+/// The seed model: the original's setup trained on the Metheny solo, embedded at build time.
+/// Produced by `jazz-train data/original_metheny.mid --preset metheny
 /// --out weights/metheny.safetensors` (seed hyper-parameters).
-pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/metheny.safetensors");
+pub const METHENY_WEIGHTS: &[u8] = include_bytes!("../../weights/metheny.safetensors");
+
+/// The built-in models by name: `wjd` (the default) and `metheny`.
+pub const BUILTIN_MODELS: [(&str, &[u8]); 2] =
+    [("wjd", DEFAULT_WEIGHTS), ("metheny", METHENY_WEIGHTS)];
 
 /// The embedded default model ([`DEFAULT_WEIGHTS`]). The file is checked by
 /// the test suite, so loading it cannot fail in a built binary.
 pub fn default_model() -> Model {
     load(DEFAULT_WEIGHTS).expect("the embedded weights are valid (checked by tests/weights.rs)")
+}
+
+/// The embedded seed model ([`METHENY_WEIGHTS`]), checked by the test suite like the default.
+pub fn metheny_model() -> Model {
+    load(METHENY_WEIGHTS).expect("the embedded weights are valid (checked by tests/weights.rs)")
+}
+
+/// The built-in model called `name` (`wjd`, `metheny`; any case), if there is one.
+pub fn builtin_model(name: &str) -> Option<Model> {
+    BUILTIN_MODELS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
+        .and_then(|(_, bytes)| load(bytes).ok())
 }
 
 /// Why a weights file cannot be used. Each variant names the first problem
@@ -156,7 +185,7 @@ impl fmt::Display for WeightsError {
             ),
             WrongFormat(found) => write!(
                 f,
-                "unsupported weights format `{found}` (this version reads `{FORMAT}`)"
+                "unsupported weights format `{found}` (this version reads `{FORMAT}` and `{FORMAT_2}`)"
             ),
             BadMetadata { key, reason } => write!(f, "metadata `{key}` is invalid: {reason}"),
             BadVocabEntry {
@@ -235,9 +264,10 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
     let get = |key: &'static str| meta.get(key).ok_or(WeightsError::MissingMetadata(key));
 
     let format = get("format")?;
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_2 {
         return Err(WeightsError::WrongFormat(format.clone()));
     }
+    let conditioned = format == FORMAT_2;
 
     let vocab_texts: Vec<String> =
         serde_json::from_str(get("vocab")?).map_err(|e| WeightsError::BadMetadata {
@@ -312,7 +342,7 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         vec![n],
     ];
     for (name, _) in st.iter() {
-        if !TENSOR_NAMES.contains(&name) {
+        if !TENSOR_NAMES.contains(&name) && !(conditioned && name == COND_TENSOR) {
             return Err(WeightsError::UnexpectedTensor(name.to_string()));
         }
     }
@@ -366,9 +396,100 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         dense_kernel: next(),
         dense_bias: next(),
     };
+    let conditioning = if conditioned {
+        Some(read_conditioning(&st, meta, hidden)?)
+    } else {
+        None
+    };
     // Everything Model::new checks was checked above with better messages;
     // this is a backstop.
-    Model::new(params, vocab, provenance).map_err(|e| WeightsError::Container(e.to_string()))
+    let model = Model::new(params, vocab, provenance)
+        .map_err(|e| WeightsError::Container(e.to_string()))?;
+    match conditioning {
+        Some(c) => model
+            .with_conditioning(c)
+            .map_err(|e| WeightsError::BadMetadata {
+                key: "conditioning",
+                reason: e.to_string(),
+            }),
+        None => Ok(model),
+    }
+}
+
+/// The conditioning of a [`FORMAT_2`] file: its metadata and its tensor.
+fn read_conditioning(
+    st: &SafeTensors<'_>,
+    meta: &std::collections::HashMap<String, String>,
+    hidden: usize,
+) -> Result<Conditioning, WeightsError> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        layout: String,
+        size: usize,
+    }
+    let text = meta
+        .get("conditioning")
+        .ok_or(WeightsError::MissingMetadata("conditioning"))?;
+    let m: Meta = serde_json::from_str(text).map_err(|e| WeightsError::BadMetadata {
+        key: "conditioning",
+        reason: format!("expected {{\"layout\": name, \"size\": inputs}} ({e})"),
+    })?;
+    if m.layout != crate::music::conditioning::LAYOUT
+        || m.size != crate::music::conditioning::COND_SIZE
+    {
+        return Err(WeightsError::BadMetadata {
+            key: "conditioning",
+            reason: format!(
+                "layout `{}` with {} inputs is not one this version plays (it knows `{}` with {}); \
+                 a newer jazz-synth may play it",
+                m.layout,
+                m.size,
+                crate::music::conditioning::LAYOUT,
+                crate::music::conditioning::COND_SIZE
+            ),
+        });
+    }
+    let view = st
+        .tensor(COND_TENSOR)
+        .map_err(|_| WeightsError::MissingTensor(COND_TENSOR))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(WeightsError::WrongDtype {
+            tensor: COND_TENSOR,
+            dtype: view.dtype().to_string(),
+        });
+    }
+    let expected = vec![m.size, 4 * hidden];
+    if view.shape() != expected.as_slice() {
+        return Err(WeightsError::WrongShape {
+            tensor: COND_TENSOR,
+            found: view.shape().to_vec(),
+            expected,
+        });
+    }
+    let kernel: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if let Some(index) = kernel.iter().position(|v| !v.is_finite()) {
+        return Err(WeightsError::NotFinite {
+            tensor: COND_TENSOR,
+            index,
+            value: kernel[index],
+        });
+    }
+    if let Some(index) = kernel.iter().position(|v| v.abs() > MAX_WEIGHT) {
+        return Err(WeightsError::TooLarge {
+            tensor: COND_TENSOR,
+            index,
+            value: kernel[index],
+        });
+    }
+    Ok(Conditioning {
+        layout: m.layout,
+        size: m.size,
+        kernel,
+    })
 }
 
 /// The provenance keys: each is optional (a model exported from Keras or PyTorch has none),
@@ -450,6 +571,16 @@ fn read_corpus_keys(
     }
     provenance.corpus_stats = optional(metadata, "corpus_stats", "an object of corpus figures")?;
     provenance.validation = optional(metadata, "validation", "an object of validation figures")?;
+    provenance.pitch_model = optional(metadata, "pitch_model", "a pitch model object")?;
+    if let Some(model) = &provenance.pitch_model {
+        model
+            .validate()
+            .map_err(|reason| WeightsError::BadMetadata {
+                key: "pitch_model",
+                reason,
+            })?;
+    }
+    provenance.corpus = optional(metadata, "corpus", "a JSON object describing the corpus")?;
     Ok(())
 }
 
@@ -457,11 +588,15 @@ fn read_corpus_keys(
 pub const BUILTIN: &str = "builtin";
 
 /// The one place an optional weights path becomes a model: none (or [`BUILTIN`]) is the
-/// built-in model, anything else a file read and checked by [`load_file`], whose errors name
-/// the path.
+/// default built-in model; the name of a built-in model ([`BUILTIN_MODELS`]: `wjd`,
+/// `metheny`) that is not also an existing file is that model; anything else a file read and
+/// checked by [`load_file`], whose errors name the path.
 pub fn resolve(path: Option<&Path>) -> Result<Model, WeightsError> {
     match path {
-        Some(p) if p.as_os_str() != BUILTIN => load_file(p),
+        Some(p) if p.as_os_str() != BUILTIN => match p.to_str().and_then(builtin_model) {
+            Some(model) if !p.exists() => Ok(model),
+            _ => load_file(p),
+        },
         _ => Ok(default_model()),
     }
 }
@@ -495,7 +630,28 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
     let params = model.params();
     let provenance = model.provenance();
     let mut metadata = BTreeMap::new();
-    metadata.insert("format", FORMAT.to_string());
+    let conditioning = model.conditioning();
+    metadata.insert(
+        "format",
+        if conditioning.is_some() {
+            FORMAT_2
+        } else {
+            FORMAT
+        }
+        .to_string(),
+    );
+    if let Some(c) = conditioning {
+        metadata.insert(
+            "conditioning",
+            json(&serde_json::json!({"layout": c.layout, "size": c.size})),
+        );
+    }
+    if let Some(pitch) = &provenance.pitch_model {
+        metadata.insert("pitch_model", json(pitch));
+    }
+    if let Some(corpus) = &provenance.corpus {
+        metadata.insert("corpus", json(corpus));
+    }
     let vocab: Vec<String> = model.vocab().iter().map(vocab_entry_text).collect();
     metadata.insert("vocab", json(&vocab));
     metadata.insert("hidden", params.hidden.to_string());
@@ -514,6 +670,9 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
     }
 
     let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = params.tensors().into_iter().collect();
+    if let Some(c) = conditioning {
+        tensors.push((COND_TENSOR, vec![c.size, 4 * params.hidden], &c.kernel));
+    }
     tensors.sort_by_key(|(name, _, _)| *name);
 
     let mut header = serde_json::Map::new();

@@ -369,6 +369,36 @@ pub fn decode_learned(
     Some(pick as u8)
 }
 
+/// The learned decoder's leanings applied to pitch weights from elsewhere (the chord-aware
+/// model's [`crate::music::pitch::PitchModel`]): a pitch that would replay a recent 4-note
+/// sequence keeps a small share, and while answering a call its pitch classes and direction
+/// are favoured. Returns the new sum of the weights. Never allocates.
+pub fn lean_weights(weights: &mut [f32; 128], prev: Option<u8>, recent: &RecentNotes) -> f32 {
+    let replays = recent.followers();
+    let echo = recent.echo;
+    let mut total = 0.0;
+    for (p, w) in weights.iter_mut().enumerate() {
+        if *w <= 0.0 {
+            continue;
+        }
+        if replays & (1u128 << p) != 0 {
+            *w *= REPEAT_PENALTY;
+        }
+        if echo.pitch_classes & (1 << (p % 12)) != 0 {
+            *w *= ECHO_PITCH_CLASS;
+        }
+        if let Some(prev) = prev {
+            if echo.direction != 0
+                && (p as i32 - i32::from(prev)).signum() == i32::from(echo.direction)
+            {
+                *w *= ECHO_DIRECTION;
+            }
+        }
+        total += *w;
+    }
+    total
+}
+
 /// A pitch of `from..=to` that `fits`, drawn in proportion to `weight`; `None` when none fits.
 /// Each weight is computed once (at most [`MAX_CANDIDATES`] pitches are considered).
 fn weighted_pick(

@@ -3,8 +3,10 @@
 //! figures that describe a melodic line (`quality`). Plain Rust; depends on nothing else here.
 
 pub mod changes;
+pub mod conditioning;
 pub mod contour;
 pub mod grammar;
 pub mod listen;
+pub mod pitch;
 pub mod quality;
 pub mod theory;

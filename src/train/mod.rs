@@ -54,7 +54,9 @@
 
 pub mod corpus;
 pub mod evaluate;
+pub mod jazz;
 pub mod lines;
+pub mod ngram;
 
 mod network;
 mod numpy_rng;

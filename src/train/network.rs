@@ -70,6 +70,8 @@ pub struct Network<F> {
     pub dense_kernel: Array2<F>,
     /// `[n]`
     pub dense_bias: Array1<F>,
+    /// `[C, 4H]`: the conditioning inputs' kernel (`C` = 0 for a model without them).
+    pub cond_kernel: Array2<F>,
 }
 
 impl<F: Real> Network<F> {
@@ -81,7 +83,42 @@ impl<F: Real> Network<F> {
             bias: Array1::zeros(4 * hidden),
             dense_kernel: Array2::zeros((hidden, n_values)),
             dense_bias: Array1::zeros(n_values),
+            cond_kernel: Array2::zeros((0, 4 * hidden)),
         }
+    }
+
+    /// All zeros, with `cond` conditioning inputs.
+    pub fn zeros_with(n_values: usize, hidden: usize, cond: usize) -> Network<F> {
+        let mut net = Network::zeros(n_values, hidden);
+        net.cond_kernel = Array2::zeros((cond, 4 * hidden));
+        net
+    }
+
+    /// Zeros of the same shapes as `self`.
+    pub fn zeros_like(&self) -> Network<F> {
+        Network::zeros_with(self.n_values(), self.hidden(), self.cond_size())
+    }
+
+    /// Conditioning inputs `C`.
+    pub fn cond_size(&self) -> usize {
+        self.cond_kernel.nrows()
+    }
+
+    /// Keras's initialisation with `cond` conditioning inputs: the same draws as
+    /// [`Network::keras_init`], then a Glorot-uniform conditioning kernel (none drawn when
+    /// `cond` is 0, so the seed setup is unchanged).
+    pub fn keras_init_with(
+        n_values: usize,
+        hidden: usize,
+        cond: usize,
+        rng: &mut NumpyRandomState,
+    ) -> Network<F> {
+        let mut net = Network::keras_init(n_values, hidden, rng);
+        net.cond_kernel = Array2::zeros((cond, 4 * hidden));
+        if cond > 0 {
+            glorot_uniform(&mut net.cond_kernel, rng);
+        }
+        net
     }
 
     /// Keras's default initialisation (see the module docs), drawn from `rng`.
@@ -107,18 +144,19 @@ impl<F: Real> Network<F> {
 
     /// The five buffers, flat, in the order kernel, recurrent kernel, bias,
     /// dense kernel, dense bias.
-    pub fn buffers(&self) -> [&[F]; 5] {
+    pub fn buffers(&self) -> [&[F]; 6] {
         [
             self.kernel.as_slice().expect("standard layout"),
             self.recurrent_kernel.as_slice().expect("standard layout"),
             self.bias.as_slice().expect("standard layout"),
             self.dense_kernel.as_slice().expect("standard layout"),
             self.dense_bias.as_slice().expect("standard layout"),
+            self.cond_kernel.as_slice().expect("standard layout"),
         ]
     }
 
     /// Mutable [`Network::buffers`].
-    pub fn buffers_mut(&mut self) -> [&mut [F]; 5] {
+    pub fn buffers_mut(&mut self) -> [&mut [F]; 6] {
         [
             self.kernel.as_slice_mut().expect("standard layout"),
             self.recurrent_kernel
@@ -127,13 +165,22 @@ impl<F: Real> Network<F> {
             self.bias.as_slice_mut().expect("standard layout"),
             self.dense_kernel.as_slice_mut().expect("standard layout"),
             self.dense_bias.as_slice_mut().expect("standard layout"),
+            self.cond_kernel.as_slice_mut().expect("standard layout"),
         ]
+    }
+
+    /// The conditioning kernel as the model stores it (f32, `[C, 4H]` row-major).
+    pub fn cond_params(&self) -> Vec<f32> {
+        self.cond_kernel
+            .iter()
+            .map(|x| x.to_f32().unwrap_or(f32::NAN))
+            .collect()
     }
 
     /// The parameters as the inference model stores them (f32).
     pub fn to_params(&self) -> LstmParams {
         let f = |b: &[F]| b.iter().map(|x| x.to_f32().unwrap_or(f32::NAN)).collect();
-        let [k, r, b, dk, db] = self.buffers();
+        let [k, r, b, dk, db, _] = self.buffers();
         LstmParams {
             n_values: self.n_values(),
             hidden: self.hidden(),
@@ -213,6 +260,8 @@ fn orthogonal(rows: usize, cols: usize, rng: &mut NumpyRandomState) -> Array2<f6
 pub struct Batch {
     pub inputs: Vec<Vec<Option<usize>>>,
     pub targets: Vec<Vec<Option<usize>>>,
+    /// Conditioning inputs per step, `cond[t]` = `[batch, C]` row-major (empty without them).
+    pub cond: Vec<Vec<f32>>,
 }
 
 impl Batch {
@@ -225,7 +274,35 @@ impl Batch {
         let targets = (0..tx)
             .map(|t| windows.iter().map(|w| w.get(t + 1).copied()).collect())
             .collect();
-        Batch { inputs, targets }
+        Batch {
+            inputs,
+            targets,
+            cond: Vec::new(),
+        }
+    }
+
+    /// [`Batch::from_windows`] with conditioning: `cond_of(k)` is the vector (`C` numbers) of
+    /// corpus position `k`, and window `b` starts at `starts[b]`. Step `t` predicts the value at
+    /// `starts[b] + t + 1`, so it hears that value's conditioning.
+    pub fn from_windows_with<'c>(
+        windows: &[&[usize]],
+        starts: &[usize],
+        cond_size: usize,
+        cond_of: impl Fn(usize) -> &'c [f32],
+    ) -> Batch {
+        let mut batch = Batch::from_windows(windows);
+        let tx = batch.tx();
+        batch.cond = (0..tx)
+            .map(|t| {
+                let mut step = Vec::with_capacity(windows.len() * cond_size);
+                for &s in starts {
+                    let v = cond_of(s + t + 1);
+                    step.extend((0..cond_size).map(|k| v.get(k).copied().unwrap_or(0.0)));
+                }
+                step
+            })
+            .collect();
+        batch
     }
 
     pub fn tx(&self) -> usize {
@@ -322,9 +399,11 @@ pub fn forward_backward_with<F: Real>(
     if !ws.fits(tx, bsz, n, h) {
         *ws = Workspace::new(tx, bsz, n, h);
     }
-    if grads.n_values() != n || grads.hidden() != h {
-        *grads = Network::zeros(n, h);
+    let c = net.cond_size();
+    if grads.n_values() != n || grads.hidden() != h || grads.cond_size() != c {
+        *grads = net.zeros_like();
     }
+    let mut cond_t: Array2<F> = Array2::zeros((if c > 0 { bsz } else { 0 }, c));
     let inv_b = F::one() / F::of(bsz as f64);
     let mut hs = ws.hs.slice_mut(s![.., ..bsz, ..]);
     let mut cs = ws.cs.slice_mut(s![.., ..bsz, ..]);
@@ -356,6 +435,10 @@ pub fn forward_backward_with<F: Real>(
             F::one(),
             &mut z,
         );
+        if c > 0 {
+            fill_cond(&mut cond_t, &batch.cond[t]);
+            general_mat_mul(F::one(), &cond_t, &net.cond_kernel, F::one(), &mut z);
+        }
         let (before, mut after) = cs.view_mut().split_at(Axis(0), t + 1);
         let c_prev = before.index_axis(Axis(0), t);
         let mut c_next = after.index_axis_mut(Axis(0), 0);
@@ -521,6 +604,10 @@ pub fn forward_backward_with<F: Real>(
             F::one(),
             &mut grads.recurrent_kernel,
         );
+        if c > 0 {
+            fill_cond(&mut cond_t, &batch.cond[t]);
+            general_mat_mul(F::one(), &cond_t.t(), &dz, F::one(), &mut grads.cond_kernel);
+        }
         general_mat_mul(
             F::one(),
             &dz,
@@ -530,6 +617,13 @@ pub fn forward_backward_with<F: Real>(
         );
     }
     result
+}
+
+/// Copies one step's conditioning (f32, row-major) into `dst`.
+fn fill_cond<F: Real>(dst: &mut Array2<F>, src: &[f32]) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = F::of(f64::from(x));
+    }
 }
 
 fn argmax<F: Real>(values: impl Iterator<Item = F>) -> usize {

@@ -34,6 +34,10 @@ pub struct TrainConfig {
     /// seed setup (and then not written into the hyper-parameters, which stay the original's).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub every_window: bool,
+    /// With `every_window`: windows start every `stride` positions (1 = every position, the
+    /// default; `tx` = each value is a target about once an epoch). 0 and 1 are not written.
+    #[serde(default, skip_serializing_if = "at_most_one")]
+    pub stride: usize,
     /// Threads sharing each batch (data-parallel). The same seed and thread count give the
     /// same weights bit for bit; another thread count sums the gradients in another order, so
     /// the last bits differ. 1 (the seed setup) is not written into the hyper-parameters.
@@ -44,10 +48,17 @@ pub struct TrainConfig {
     /// run's. Adam's moments start from zero (the file does not keep them).
     #[serde(skip)]
     pub start_from: Option<LstmParams>,
+    /// The conditioning kernel to start from with `start_from` (a chord-aware model).
+    #[serde(skip)]
+    pub start_cond: Option<Vec<f32>>,
 }
 
 fn is_one(n: &usize) -> bool {
     *n == 1
+}
+
+fn at_most_one(n: &usize) -> bool {
+    *n <= 1
 }
 
 impl Default for TrainConfig {
@@ -64,8 +75,10 @@ impl Default for TrainConfig {
             batch: 32,
             seed: 0,
             every_window: false,
+            stride: 1,
             threads: 1,
             start_from: None,
+            start_cond: None,
         }
     }
 }
@@ -258,14 +271,19 @@ pub struct Adam<F> {
 
 impl<F: Real> Adam<F> {
     pub fn new(config: &TrainConfig, n_values: usize, hidden: usize) -> Adam<F> {
+        Adam::new_with(config, n_values, hidden, 0)
+    }
+
+    /// [`Adam::new`] for a network with `cond` conditioning inputs.
+    pub fn new_with(config: &TrainConfig, n_values: usize, hidden: usize, cond: usize) -> Adam<F> {
         Adam {
             lr: config.lr,
             beta1: config.beta1,
             beta2: config.beta2,
             decay: config.decay,
             iterations: 0,
-            m: Network::zeros(n_values, hidden),
-            v: Network::zeros(n_values, hidden),
+            m: Network::zeros_with(n_values, hidden, cond),
+            v: Network::zeros_with(n_values, hidden, cond),
         }
     }
 
@@ -426,6 +444,9 @@ pub struct Trainer<'a> {
     config: TrainConfig,
     corpus_len: usize,
     n_values: usize,
+    /// Conditioning vectors of the corpus positions, `[len, cond_size]` row-major.
+    cond: &'a [f32],
+    cond_size: usize,
     starts: Vec<usize>,
     windows: Vec<&'a [usize]>,
     baseline_accuracy: f64,
@@ -449,7 +470,26 @@ impl<'a> Trainer<'a> {
         n_values: usize,
         config: &TrainConfig,
     ) -> Result<Trainer<'a>, TrainError> {
+        Trainer::new_conditioned(corpus_indices, n_values, config, &[], 0)
+    }
+
+    /// [`Trainer::new`] for a chord-aware network: `cond` holds `cond_size` numbers for every
+    /// corpus position (the conditioning of the value there).
+    pub fn new_conditioned(
+        corpus_indices: &'a [usize],
+        n_values: usize,
+        config: &TrainConfig,
+        cond: &'a [f32],
+        cond_size: usize,
+    ) -> Result<Trainer<'a>, TrainError> {
         config.validate()?;
+        if cond.len() != corpus_indices.len() * cond_size {
+            return Err(TrainError::BadConfig(format!(
+                "the conditioning has {} numbers; expected {} values x {cond_size}",
+                cond.len(),
+                corpus_indices.len()
+            )));
+        }
         let n = n_values;
         if n == 0 {
             return Err(TrainError::EmptyVocab);
@@ -469,7 +509,9 @@ impl<'a> Trainer<'a> {
         }
         let mut rng = NumpyRandomState::seed(config.seed);
         let starts = if config.every_window {
-            (0..corpus_indices.len() - config.tx).collect()
+            (0..corpus_indices.len() - config.tx)
+                .step_by(config.stride.max(1))
+                .collect()
         } else {
             draw_window_starts(&mut rng, corpus_indices.len(), config.tx, config.windows)
         };
@@ -479,7 +521,7 @@ impl<'a> Trainer<'a> {
             .collect();
         let baseline_accuracy = baseline_accuracy(&windows, n);
         let batch = config.batch.min(windows.len());
-        let mut net = Network::<f32>::keras_init(n, config.hidden, &mut rng);
+        let mut net = Network::<f32>::keras_init_with(n, config.hidden, cond_size, &mut rng);
         if let Some(start) = &config.start_from {
             if start.n_values != n || start.hidden != config.hidden {
                 return Err(TrainError::Resume(format!(
@@ -488,7 +530,22 @@ impl<'a> Trainer<'a> {
                     start.n_values, start.hidden, config.hidden
                 )));
             }
+            let cond_kernel = std::mem::take(&mut net.cond_kernel);
             net = Network::from_params(start);
+            net.cond_kernel = cond_kernel;
+            if let Some(k) = &config.start_cond {
+                if k.len() != net.cond_kernel.len() {
+                    return Err(TrainError::Resume(format!(
+                        "the weights to resume from have {} conditioning numbers; this run \
+                         needs {}",
+                        k.len(),
+                        net.cond_kernel.len()
+                    )));
+                }
+                for (d, &x) in net.cond_kernel.iter_mut().zip(k) {
+                    *d = x;
+                }
+            }
         }
         let pool = if config.threads > 1 {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -510,18 +567,20 @@ impl<'a> Trainer<'a> {
             config: config.clone(),
             corpus_len: corpus_indices.len(),
             n_values: n,
+            cond,
+            cond_size,
             order: (0..windows.len()).collect(),
             starts,
             windows,
             baseline_accuracy,
             rng,
-            grads: Network::zeros(n, config.hidden),
-            adam: Adam::new(config, n, config.hidden),
+            grads: Network::zeros_with(n, config.hidden, cond_size),
+            adam: Adam::new_with(config, n, config.hidden, cond_size),
             workspace: Workspace::new(config.tx, batch, n, config.hidden),
             helpers: (1..config.threads)
                 .map(|_| {
                     (
-                        Network::zeros(n, config.hidden),
+                        Network::zeros_with(n, config.hidden, cond_size),
                         Workspace::new(config.tx, batch.div_ceil(config.threads), n, config.hidden),
                     )
                 })
@@ -551,7 +610,8 @@ impl<'a> Trainer<'a> {
         let order = std::mem::take(&mut self.order);
         for chunk in order.chunks(self.config.batch) {
             let batch_windows: Vec<&'a [usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
-            let (loss, hits, real_targets, shares) = self.gradients(&batch_windows);
+            let batch_starts: Vec<usize> = chunk.iter().map(|&i| self.starts[i]).collect();
+            let (loss, hits, real_targets, shares) = self.gradients(&batch_windows, &batch_starts);
             if shares.len() <= 1 {
                 self.adam.update(&mut self.net, &self.grads);
             } else {
@@ -595,15 +655,31 @@ impl<'a> Trainer<'a> {
     /// first part, the helpers' for the others); the update sums them, weighted by the parts'
     /// sizes. Returns the batch's mean loss, its correct predictions, its real targets and each
     /// part's share of the batch.
-    fn gradients(&mut self, windows: &[&[usize]]) -> (f64, usize, usize, Vec<f32>) {
+    fn gradients(
+        &mut self,
+        windows: &[&[usize]],
+        starts: &[usize],
+    ) -> (f64, usize, usize, Vec<f32>) {
+        let (cond, cond_size) = (self.cond, self.cond_size);
+        let make_batch = |windows: &[&[usize]], starts: &[usize]| {
+            if cond_size == 0 {
+                Batch::from_windows(windows)
+            } else {
+                let of = |k: usize| -> &[f32] {
+                    cond.get(k * cond_size..(k + 1) * cond_size).unwrap_or(&[])
+                };
+                Batch::from_windows_with(windows, starts, cond_size, of)
+            }
+        };
         let parts = (self.helpers.len() + 1).min(windows.len()).max(1);
         if parts == 1 {
-            let batch = Batch::from_windows(windows);
+            let batch = make_batch(windows, starts);
             let r = forward_backward_with(&self.net, &batch, &mut self.grads, &mut self.workspace);
             return (f64::from(r.loss), r.correct, r.targets, vec![1.0]);
         }
         let size = windows.len().div_ceil(parts);
         let chunks: Vec<&[&[usize]]> = windows.chunks(size).collect();
+        let start_chunks: Vec<&[usize]> = starts.chunks(size).collect();
         let net = &self.net;
         // Part k's buffers: `self.grads` for the first, the helpers' for the others.
         let mut buffers: Vec<PartBuffers<'_>> =
@@ -611,19 +687,24 @@ impl<'a> Trainer<'a> {
                 .chain(self.helpers.iter_mut().map(|(g, w)| (g, w)))
                 .take(chunks.len())
                 .collect();
-        let part = |((grads, ws), chunk): (&mut PartBuffers<'_>, &&[&[usize]])| {
-            let r = forward_backward_with(net, &Batch::from_windows(chunk), grads, ws);
-            (r.loss, r.correct, r.targets)
-        };
+        let part =
+            |((grads, ws), (chunk, starts)): (&mut PartBuffers<'_>, (&&[&[usize]], &&[usize]))| {
+                let r = forward_backward_with(net, &make_batch(chunk, starts), grads, ws);
+                (r.loss, r.correct, r.targets)
+            };
         let results: Vec<(f32, usize, usize)> = match &self.pool {
             Some(pool) => pool.install(|| {
                 buffers
                     .par_iter_mut()
-                    .zip(chunks.par_iter())
+                    .zip(chunks.par_iter().zip(start_chunks.par_iter()))
                     .map(part)
                     .collect()
             }),
-            None => buffers.iter_mut().zip(chunks.iter()).map(part).collect(),
+            None => buffers
+                .iter_mut()
+                .zip(chunks.iter().zip(start_chunks.iter()))
+                .map(part)
+                .collect(),
         };
         let total = windows.len() as f32;
         let share = |k: usize| chunks[k].len() as f32 / total;
@@ -667,8 +748,17 @@ impl<'a> Trainer<'a> {
             final_accuracy: last.as_ref().map(|s| s.accuracy as f32),
             ..Provenance::default()
         };
-        let model =
+        let mut model =
             Model::new(self.net.to_params(), vocab, provenance).map_err(TrainError::Model)?;
+        if self.cond_size > 0 {
+            model = model
+                .with_conditioning(crate::model::lstm::Conditioning {
+                    layout: crate::music::conditioning::LAYOUT.into(),
+                    size: self.cond_size,
+                    kernel: self.net.cond_params(),
+                })
+                .map_err(TrainError::Model)?;
+        }
         let report = TrainReport {
             epochs: self.history,
             window_starts: self.starts,

@@ -226,7 +226,7 @@ pub fn melody_with_lower_voices(
 
 /// The notes of `track` that are not its highest at their (quantized) onset: what is left of a
 /// piano part when the top voice is the melody.
-fn below_top_voice(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<MidiNote> {
+pub(super) fn below_top_voice(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<MidiNote> {
     let tpq = i64::from(ticks_per_quarter);
     let onset = |n: &MidiNote| quantize(ticks(n.start), tpq);
     let mut top: std::collections::BTreeMap<i64, u8> = std::collections::BTreeMap::new();

@@ -83,12 +83,14 @@ use crate::music::theory::{name_with_octave, pitch_class, Chord};
 
 mod auto;
 mod inputs;
+mod jazz;
 mod metheny;
 mod midi;
 mod music21;
 
 pub use auto::*;
 pub use inputs::*;
+pub use jazz::*;
 pub use metheny::*;
 pub use midi::*;
 use music21::*;

@@ -1,0 +1,401 @@
+//! The chord-aware model (`--preset jazz`): it hears the changes, its notes keep the role it
+//! chose, its weights round-trip in the `jazz-synth/2` format, whole solos are held out by hash,
+//! and `jazz-train` trains and evaluates a collection end to end. Every corpus here is written
+//! by the test itself.
+
+use std::fs;
+use std::process::Command;
+
+use jazz_synth::engine::Rhythm;
+use jazz_synth::model::lstm::Model;
+use jazz_synth::model::weights;
+use jazz_synth::music::conditioning::COND_SIZE;
+use jazz_synth::music::grammar::role_by_pitch_class;
+use jazz_synth::standalone::render::render_timeline;
+use jazz_synth::standalone::session::{MusicOptions, Setup};
+use jazz_synth::train::corpus::{self, AutoOptions, Solo};
+use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
+use jazz_synth::train::TrainConfig;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+mod common;
+use common::midi_file::{format1, notes};
+use common::temp_dir;
+
+const TRAIN: &str = env!("CARGO_BIN_EXE_jazz-train");
+
+/// A solo over chords that change every beat between C7 and F#7 (a tritone apart, so the
+/// previous note says nothing about which comes): on each beat the melody plays the chord's
+/// root and then its fifth, as eighths. Half the melody's moves depend on the chord.
+fn tritone_solo(seed: u64, bars: usize) -> Vec<u8> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (mut melody, mut chords) = (Vec::new(), Vec::new());
+    for beat in 0..bars * 4 {
+        let t = beat as f64;
+        let tritone = rng.random::<bool>();
+        let root: u8 = if tritone { 66 } else { 60 };
+        melody.push((t, 0.5, root));
+        melody.push((t + 0.5, 0.5, root + 7));
+        for k in [0u8, 4, 7, 10] {
+            chords.push((t, 1.0, root - 12 + k));
+        }
+    }
+    format1(
+        480,
+        &[
+            ("Solo", notes(480, &melody)),
+            ("Chords", notes(480, &chords)),
+        ],
+    )
+}
+
+fn solos(count: u64, bars: usize, dir: &std::path::Path) -> Vec<Solo> {
+    (0..count)
+        .map(|k| {
+            let path = dir.join(format!("solo{k}.mid"));
+            fs::write(&path, tritone_solo(k, bars)).unwrap();
+            corpus::load_solo(&path, &AutoOptions::default()).expect("a solo with chords")
+        })
+        .collect()
+}
+
+#[test]
+fn the_chord_inputs_matter_where_the_melody_follows_the_chord() {
+    let dir = temp_dir("jazz-cond");
+    let all = solos(12, 8, &dir);
+    let (train, valid): (Vec<&Solo>, Vec<&Solo>) =
+        (all[..10].iter().collect(), all[10..].iter().collect());
+    let vocab = JazzVocab::build(&train, 1);
+    let (tr, va) = (Encoded::of(&train, &vocab), Encoded::of(&valid, &vocab));
+    assert_eq!(va.mapped, 0, "every held-out value is in the vocabulary");
+    let config = TrainConfig {
+        every_window: true,
+        stride: 8,
+        tx: 16,
+        hidden: 16,
+        lr: 0.02,
+        decay: 0.0,
+        epochs: 25,
+        batch: 16,
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    let run = |conditioned: bool| {
+        let trained = jazz::train_jazz(
+            &tr,
+            &va,
+            &vocab,
+            &config,
+            conditioned,
+            None,
+            None,
+            |_, _| {},
+        )
+        .expect("training runs");
+        trained
+            .model
+            .provenance()
+            .validation
+            .expect("validated")
+            .nll
+    };
+    let (with, without) = (run(true), run(false));
+    // Without the chord the next root is a coin toss every other value: ln 2 / 2 ≈ 0.35 nats.
+    assert!(
+        with < without - 0.2,
+        "held-out NLL with the chord inputs {with:.3}, without {without:.3}"
+    );
+}
+
+#[test]
+fn a_chord_aware_model_round_trips_as_jazz_synth_2_and_old_files_still_load() {
+    let dir = temp_dir("jazz-weights");
+    let all = solos(4, 4, &dir);
+    let train: Vec<&Solo> = all.iter().collect();
+    let vocab = JazzVocab::build(&train, 1);
+    let enc = Encoded::of(&train, &vocab);
+    let config = TrainConfig {
+        every_window: true,
+        stride: 8,
+        tx: 8,
+        hidden: 5,
+        epochs: 1,
+        batch: 8,
+        ..TrainConfig::default()
+    };
+    let trained = jazz::train_jazz(
+        &enc,
+        &Encoded::default(),
+        &vocab,
+        &config,
+        true,
+        None,
+        None,
+        |_, _| {},
+    )
+    .unwrap();
+    let mut model = trained.model;
+    let mut provenance = model.provenance().clone();
+    provenance.pitch_model = Some(jazz::learn_pitch_model(&train, &vocab));
+    model.set_provenance(provenance);
+    let bytes = weights::to_bytes(&model);
+    let text = String::from_utf8_lossy(&bytes[8..200]).to_string();
+    assert!(
+        text.contains("jazz-synth/2")
+            || String::from_utf8_lossy(&bytes).contains("\"format\":\"jazz-synth/2\"")
+    );
+    let mut back = weights::load(&bytes).expect("loads");
+    assert_eq!(back.cond_size(), COND_SIZE);
+    assert_eq!(
+        weights::to_bytes(&back),
+        bytes,
+        "saving again gives the same bytes"
+    );
+    // The same conditioning gives the same probabilities; another one changes them.
+    let cond_a = all[0].notes[1].ctx.vector();
+    let cond_b = all[0].notes[3].ctx.vector();
+    let (mut m1, mut m2): (Model, Model) = (model.clone(), back.clone());
+    let p1 = m1.step_with(Some(0), &cond_a).to_vec();
+    let p2 = m2.step_with(Some(0), &cond_a).to_vec();
+    assert_eq!(p1, p2);
+    back.reset();
+    let p3 = back.step_with(Some(0), &cond_b).to_vec();
+    assert_ne!(p1, p3, "the conditioning reaches the output");
+    // A file that lies about its conditioning is refused with the key named.
+    let tampered = String::from_utf8_lossy(&bytes)
+        .replace("jazz-synth/cond-1", "jazz-synth/cond-9")
+        .into_bytes();
+    let err = weights::load(&tampered).err().expect("refused").to_string();
+    assert!(err.contains("conditioning"), "{err}");
+    // Files of the first format still load and play: the shipped seed model.
+    let metheny = weights::metheny_model();
+    assert_eq!(metheny.cond_size(), 0);
+    assert_eq!(weights::to_bytes(&metheny), weights::METHENY_WEIGHTS);
+}
+
+#[test]
+fn whole_solos_are_held_out_by_a_stable_hash() {
+    let split = Split {
+        validation: 0.1,
+        test: 0.2,
+    };
+    assert_eq!(split.part(&"0".repeat(64)), Part::Test);
+    assert_eq!(
+        split.part(&format!("2{}", "0".repeat(63))),
+        Part::Validation
+    );
+    assert_eq!(split.part(&"f".repeat(64)), Part::Train);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    let mut counts = [0usize; 3];
+    for _ in 0..10_000 {
+        let hash: String = (0..64)
+            .map(|_| char::from_digit(rng.random_range(0..16u32), 16).unwrap())
+            .collect();
+        counts[split.part(&hash) as usize] += 1;
+    }
+    assert!((6_700..7_300).contains(&counts[0]), "{counts:?}");
+    assert!((800..1_200).contains(&counts[1]), "{counts:?}");
+    assert!((1_800..2_200).contains(&counts[2]), "{counts:?}");
+}
+
+#[test]
+fn the_default_model_is_chord_aware_and_its_notes_keep_their_role() {
+    let model = weights::default_model();
+    assert_eq!(
+        model.cond_size(),
+        COND_SIZE,
+        "the default model hears the changes"
+    );
+    assert!(model.provenance().pitch_model.is_some());
+    for (progression, seed) in [("blues", 1u64), ("autumn", 2), ("rhythm", 3)] {
+        let setup = Setup::from_options(&MusicOptions {
+            seed: Some(seed),
+            progression: Some(progression.into()),
+            rhythm: Some(Rhythm::Phrase),
+            ..Default::default()
+        })
+        .unwrap();
+        let (_, generated) = render_timeline(&setup, 16, 48_000.0, 512);
+        let vocab = setup.model.vocab().to_vec();
+        let mut notes = 0;
+        for g in &generated {
+            let value = vocab[g.generated.value_index];
+            match g.generated.note {
+                Some(note) => {
+                    notes += 1;
+                    assert_eq!(
+                        role_by_pitch_class(note, &g.generated.chord),
+                        value.role,
+                        "{progression}: {value} sounded as MIDI {note} over {:?}",
+                        g.generated.chord
+                    );
+                }
+                None => assert!(value.is_rest(), "{value} sounded nothing"),
+            }
+        }
+        assert!(notes > 16, "{progression}: {notes} notes in 16 bars");
+    }
+}
+
+#[test]
+fn jazz_train_trains_a_collection_and_evaluate_scores_its_held_out_solos() {
+    let dir = temp_dir("jazz-cli");
+    let files = dir.join("solos");
+    fs::create_dir_all(&files).unwrap();
+    for k in 0..20 {
+        fs::write(files.join(format!("s{k:02}.mid")), tritone_solo(100 + k, 4)).unwrap();
+    }
+    // A file without chords is skipped with its reason.
+    fs::write(
+        files.join("free.mid"),
+        format1(
+            480,
+            &[(
+                "Solo",
+                notes(
+                    480,
+                    &[
+                        (0.0, 1.0, 60),
+                        (1.0, 1.0, 62),
+                        (2.0, 1.0, 64),
+                        (3.0, 1.0, 65),
+                        (4.0, 1.0, 67),
+                        (5.0, 1.0, 69),
+                        (6.0, 1.0, 71),
+                        (7.0, 1.0, 72),
+                    ],
+                ),
+            )],
+        ),
+    )
+    .unwrap();
+    let out = dir.join("model.safetensors");
+    let run = Command::new(TRAIN)
+        .args([
+            "--preset", "jazz", "--epochs", "2", "--hidden", "8", "--tx", "16",
+        ])
+        .args(["--validation", "0.2", "--test", "0.3", "--threads", "1"])
+        .args(["--corpus-name", "tritone test set"])
+        .arg(&files)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("skipped") && stdout.contains("free.mid") && stdout.contains("no chords"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kept (seen at least 3 times)"), "{stdout}");
+    assert!(stdout.contains("peak memory"), "{stdout}");
+    let model = weights::load_file(&out).unwrap();
+    assert_eq!(model.cond_size(), COND_SIZE);
+    let corpus = model.provenance().corpus.clone().expect("corpus recorded");
+    assert_eq!(corpus["name"], "tritone test set");
+    assert!(
+        !serde_json::to_string(&corpus)
+            .unwrap()
+            .contains(dir.to_str().unwrap()),
+        "no local paths"
+    );
+
+    let eval = Command::new(TRAIN)
+        .args(["evaluate", "--json", "--weights"])
+        .arg(&out)
+        .arg(&files)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+    for key in [
+        "files",
+        "notes",
+        "nll_value",
+        "nll_value_unigram",
+        "nll_value_trigram",
+        "acc_value",
+        "nll_note",
+        "nll_note_pitch",
+        "nll_note_duration",
+        "nll_note_trigram",
+        "ppl_pitch",
+        "ppl_duration",
+        "acc_pitch",
+        "acc_duration",
+    ] {
+        assert!(
+            v.get(key).is_some_and(|x| x.is_number()),
+            "{key} missing in {text}"
+        );
+    }
+    let held_out = v["files"].as_u64().unwrap();
+    assert!(held_out >= 1 && held_out < 20, "{text}");
+    let nll = v["nll_note"].as_f64().unwrap();
+    let parts = v["nll_note_pitch"].as_f64().unwrap() + v["nll_note_duration"].as_f64().unwrap();
+    assert!((nll - parts).abs() < 1e-9 && nll > 0.0, "{text}");
+    assert_eq!(v["skipped"][0]["file"], "free.mid", "{text}");
+    // The training solos are never scored.
+    let trained = model.provenance().training_files.len() as u64;
+    assert!(held_out + trained <= 20);
+}
+
+#[test]
+fn changes_from_a_midi_file_are_its_chord_track_bar_by_bar() {
+    let dir = temp_dir("changes-from");
+    let path = dir.join("two.mid");
+    // Bar 1: Dm7 for two beats, G7 for two; bar 2: Cmaj7.
+    let mut chords = Vec::new();
+    for (start, len, keys) in [
+        (0.0, 2.0, [50u8, 53, 57, 60]),
+        (2.0, 2.0, [43, 47, 50, 53]),
+        (4.0, 4.0, [48, 52, 55, 59]),
+    ] {
+        for k in keys {
+            chords.push((start, len, k));
+        }
+    }
+    let melody: Vec<(f64, f64, u8)> = (0..8).map(|b| (f64::from(b), 1.0, 72)).collect();
+    fs::write(
+        &path,
+        format1(
+            480,
+            &[
+                ("Solo", notes(480, &melody)),
+                ("Chords", notes(480, &chords)),
+            ],
+        ),
+    )
+    .unwrap();
+    let text = corpus::changes_text(&path, &AutoOptions::default()).unwrap();
+    assert_eq!(text, "Dm7 G7 | Cmaj7");
+    let out = Command::new(env!("CARGO_BIN_EXE_jazz-synth"))
+        .args(["render", "--bars", "2", "--quiet", "--changes-from"])
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.join("over.mid"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let missing = Command::new(env!("CARGO_BIN_EXE_jazz-synth"))
+        .args(["render", "--changes-from", "/nonexistent/x.mid", "--out"])
+        .arg(dir.join("never.mid"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--changes-from"));
+}
