@@ -20,7 +20,7 @@ const SAMPLE_RATE: f64 = 48_000.0;
 const TEMPO: f64 = 120.0;
 const BLOCK: u32 = 512;
 
-/// The real default model (weights/metheny.safetensors).
+/// The real default model (weights/wjd.safetensors: chord-aware, 256 hidden units).
 fn model() -> Model {
     jazz_synth::model::weights::default_model()
 }

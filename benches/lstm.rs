@@ -1,5 +1,7 @@
 //! `lstm_step`: one inference step at the seed size (n_values 90, hidden 64),
 //! feeding back the argmax as the engine does. Target: median ≤ 1 µs.
+//! `lstm_step_default`: one step of the default (chord-aware WJD) model with its conditioning
+//! vector, as the engine runs it once per value.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jazz_synth::model::lstm::{argmax, sample, LstmParams, Model, Provenance};
@@ -44,6 +46,25 @@ fn lstm_step(c: &mut Criterion) {
     });
 }
 
+fn lstm_step_default(c: &mut Criterion) {
+    use jazz_synth::music::conditioning::{Context, COND_SIZE};
+    use jazz_synth::music::theory::Chord;
+    let mut model = jazz_synth::model::weights::default_model();
+    let dm7 = Chord::from_midi(&[50, 53, 57, 60]);
+    let g7 = Chord::from_midi(&[43, 47, 50, 53]);
+    let mut cond = [0.0f32; COND_SIZE];
+    Context::at(dm7, Some((g7, 48)), Some(64), 6, 0)
+        .with_tempo(160.0)
+        .write(&mut cond);
+    let mut input = None;
+    c.bench_function("lstm_step_default", |b| {
+        b.iter(|| {
+            let probs = model.step_with(black_box(input), black_box(&cond));
+            input = Some(argmax(probs));
+        })
+    });
+}
+
 /// `sample` at deepjazz's temperature 0.5 over one step's probabilities.
 fn lstm_sample(c: &mut Criterion) {
     let mut model = seed_size_model();
@@ -54,7 +75,7 @@ fn lstm_sample(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, lstm_step, lstm_sample);
+criterion_group!(benches, lstm_step, lstm_step_default, lstm_sample);
 criterion_main!(benches);
 
 /// A distinct grammar value per index: chord tones of increasing length.

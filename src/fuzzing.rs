@@ -224,7 +224,7 @@ pub fn seeds(metheny_midi: &[u8]) -> Result<Vec<Seed>, CorpusError> {
     add(
         "weights_file",
         "metheny.safetensors".into(),
-        weights::DEFAULT_WEIGHTS.to_vec(),
+        weights::METHENY_WEIGHTS.to_vec(),
     );
     let vocab: Vec<Value> = distinct.iter().take(3).copied().collect();
     let tiny = Model::new(

@@ -395,7 +395,12 @@ fn render_call_answers_a_recorded_phrase_on_separate_tracks() {
     fs::write(&call, format1(480, &[("Sax", notes(480, &line))])).unwrap();
     let mid = dir.join("answer.mid");
     let out = Command::new(BIN)
-        .args(["render", "--trade", "2", "--seed", "3", "--quiet", "--call"])
+        // The seed model: its answers start on the turn's first beat (the default model may
+        // open an answer with a rest).
+        .args([
+            "render", "--model", "metheny", "--trade", "2", "--seed", "3", "--quiet",
+        ])
+        .arg("--call")
         .arg(&call)
         .arg("--out")
         .arg(&mid)

@@ -231,8 +231,11 @@ fn an_external_clock_sets_the_tempo_and_the_start() {
             }
         }
     });
-    // The internal tempo is deliberately wrong: the clock must win.
-    let s = setup(5, 180.0);
+    // The internal tempo is deliberately wrong: the clock must win. The seed model, which does
+    // not hear the tempo, so the live solo is the render's whatever tempo the follower bends to
+    // (the default model hears the tempo band, checked in tests/jazz_model.rs).
+    let mut s = setup(5, 180.0);
+    s.model = jazz_synth::model::weights::metheny_model();
     let mut sink = RecordingSink::default();
     let mut log = Vec::new();
     let opts = LiveOptions {

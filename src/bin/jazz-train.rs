@@ -62,7 +62,7 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
     /// Stop when the held-out loss has not improved for this many epochs (the best epoch's
-    /// weights are written either way).
+    /// weights are written either way). Default: never with --preset auto, 3 with --preset jazz.
     #[arg(long)]
     patience: Option<usize>,
     /// Values per window (Tx). Default 30 (the original's); 64 with --preset jazz.
@@ -71,7 +71,7 @@ struct Args {
     /// LSTM hidden units. Default 64 (the original's); 256 with --preset jazz.
     #[arg(long)]
     hidden: Option<usize>,
-    /// Adam learning rate. Default 0.01 (the original's); 0.002 with --preset jazz.
+    /// Adam learning rate. Default 0.01 (the original's); 0.003 with --preset jazz.
     #[arg(long)]
     lr: Option<f64>,
     /// Keras legacy learning-rate decay per batch. Default 0.01 (the original's); 0.0001 with
@@ -104,8 +104,8 @@ struct Args {
     /// their nearest value.
     #[arg(long, default_value_t = 3)]
     min_count: usize,
-    /// --preset jazz: windows start every this many values (default: Tx, so each value is a
-    /// target about once an epoch).
+    /// --preset jazz: windows start every this many values (default: half of Tx, so each value
+    /// is a target about twice an epoch, after a longer and a shorter history).
     #[arg(long)]
     stride: Option<usize>,
     /// --preset jazz: train without the chord inputs (for comparing with the chord-aware model).
@@ -462,11 +462,11 @@ fn run_jazz(args: &Args) -> Result<(), String> {
     let config = TrainConfig {
         windows: args.windows.unwrap_or(60),
         every_window: args.windows.is_none(),
-        stride: args.stride.unwrap_or(tx),
+        stride: args.stride.unwrap_or((tx / 2).max(1)),
         threads: args.threads.unwrap_or_else(default_threads),
         tx,
         hidden: args.hidden.unwrap_or(256),
-        lr: args.lr.unwrap_or(0.002),
+        lr: args.lr.unwrap_or(0.003),
         decay: args.decay.unwrap_or(0.0001),
         epochs: args.epochs,
         batch: args.batch,
@@ -596,8 +596,10 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         &vocab,
         &config,
         !args.no_chords,
-        args.patience,
-        Some(interrupt),
+        Stopping {
+            patience: Some(args.patience.unwrap_or(3)),
+            stop: Some(interrupt),
+        },
         |s, v| {
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let per_second = (s.epoch * windows) as f64 / seconds;
@@ -620,6 +622,12 @@ fn run_jazz(args: &Args) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let mut model = trained.model;
     let mut provenance = model.provenance().clone();
+    // The temperature at which a chord-aware model's renders match its corpus's figures (chord
+    // tones, steps, intervals, rests: measured on the WJD's held-out solos); the standalone
+    // player plays at it unless told otherwise.
+    provenance
+        .hyperparameters
+        .insert("play_temperature".into(), 1.0.into());
     provenance.pitch_model = Some(pitch_model);
     provenance.intervals = Some(IntervalProfile::from_values(
         &train_solos
@@ -649,6 +657,33 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         "seconds": started.elapsed().as_secs_f64().round(),
     }));
     model.set_provenance(provenance);
+    // The held-out test solos, scored once at the end (as `jazz-train evaluate` does).
+    if !test_solos.is_empty() {
+        let seqs: Vec<&[usize]> = (0..train.solos()).map(|k| train.solo(k)).collect();
+        let scores = jazz::score(&mut model, &test_solos, &seqs)?;
+        println!(
+            "test solos ({}, {} notes and rests): {:.3} nats per value (Kneser-Ney trigram \
+             {:.3}); {:.3} nats per note = pitch {:.3} (perplexity {:.2}) + length {:.3} \
+             (perplexity {:.2})",
+            scores.files,
+            scores.notes,
+            scores.nll_value,
+            scores.nll_value_trigram.unwrap_or(f64::NAN),
+            scores.nll_note,
+            scores.nll_note_pitch,
+            scores.ppl_pitch,
+            scores.nll_note_duration,
+            scores.ppl_duration
+        );
+        let mut provenance = model.provenance().clone();
+        if let Some(serde_json::Value::Object(corpus)) = provenance.corpus.as_mut() {
+            corpus.insert(
+                "test_scores".into(),
+                serde_json::to_value(&scores).map_err(|e| e.to_string())?,
+            );
+        }
+        model.set_provenance(provenance);
+    }
     weights::save_atomic(&model, &args.out).map_err(|e| e.to_string())?;
     if let Some(v) = &model.provenance().validation {
         println!(
@@ -661,7 +696,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         Ended::Patience => println!(
             "stopped after epoch {}: the validation loss had not improved for {} epochs",
             trained.epochs.len(),
-            args.patience.unwrap_or(0)
+            args.patience.unwrap_or(3)
         ),
         Ended::Interrupted => println!(
             "interrupted after epoch {}: the weights written are the best so far (epoch {})",

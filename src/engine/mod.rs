@@ -144,6 +144,8 @@ pub struct Engine {
     cond: Box<[f32; COND_SIZE]>,
     /// Pitch weights of the learned pitch model, rewritten every note.
     pitch_weights: Box<[f32; 128]>,
+    /// The tempo of the last block the clock ran in (BPM), which a chord-aware model hears.
+    tempo_bpm: f64,
 }
 
 impl Engine {
@@ -187,6 +189,7 @@ impl Engine {
             retired_changes: None,
             cond: Box::new([0.0; COND_SIZE]),
             pitch_weights: Box::new([0.0; 128]),
+            tempo_bpm: 120.0,
         };
         engine.reset();
         engine
@@ -362,10 +365,8 @@ impl Engine {
             self.free_clock = None;
             return None;
         }
-        let spb = samples_per_beat(
-            self.sample_rate,
-            tempo.clamp(TEMPO_RANGE_BPM.0, TEMPO_RANGE_BPM.1),
-        );
+        self.tempo_bpm = tempo.clamp(TEMPO_RANGE_BPM.0, TEMPO_RANGE_BPM.1);
+        let spb = samples_per_beat(self.sample_rate, self.tempo_bpm);
         // Positions beyond a trillion beats (centuries at any tempo) are
         // host garbage; treating them as "no position" keeps tick arithmetic
         // far from overflow.
@@ -445,7 +446,8 @@ impl Engine {
         if self.model.cond_size() > 0 {
             let bar = bar_of_meter(&self.meter, tick);
             let next = self.next_change(tick, &chord);
-            let ctx = Context::at(chord, next, self.prev_note, tick, bar.start);
+            let ctx = Context::at(chord, next, self.prev_note, tick, bar.start)
+                .with_tempo(self.tempo_bpm);
             ctx.write(&mut self.cond[..]);
         }
         let probs = self.model.step_with(self.prev_input, &self.cond[..]);

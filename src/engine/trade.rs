@@ -169,6 +169,7 @@ impl Engine {
                     heard.onset,
                     bar.start,
                 )
+                .with_tempo(self.tempo_bpm)
                 .write(&mut self.cond[..]);
             }
             self.model.step_with(Some(pending), &self.cond[..]);

@@ -342,7 +342,8 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         vec![n],
     ];
     for (name, _) in st.iter() {
-        if !TENSOR_NAMES.contains(&name) && !(conditioned && name == COND_TENSOR) {
+        let known = TENSOR_NAMES.contains(&name) || (conditioned && name == COND_TENSOR);
+        if !known {
             return Err(WeightsError::UnexpectedTensor(name.to_string()));
         }
     }

@@ -16,17 +16,18 @@
 //! | 63–66 | beats to the next chord change: ≤ 1, ≤ 2, ≤ 4, further or none |
 //! | 67 | no chord sounds (NC) |
 //! | 68 | no previous note (the solo's first) |
-//! | 69–74 | register of the previous note: below C3+4 (52), 52–59, 60–67, 68–75, 76–83, 84 and up |
+//! | 69–74 | register of the previous note: below E3 (52), 52–59, 60–67, 68–75, 76–83, 84 and up |
+//! | 75–78 | tempo: below 120 BPM, 120–179, 180–239, 240 and up (none set when unknown) |
 //!
 //! Relative to the previous note because the values are: a value names a role against the chord
 //! and the interval from the previous note, so "which intervals from here land on a chord tone"
-//! is what the network needs to choose well. A style or other block can be appended after slot
-//! 74 in a later layout; the weights file records the layout it was trained with.
+//! is what the network needs to choose well. Tempo because players fill a beat differently at
+//! 100 and at 300 BPM. A style or other block can be appended after slot 78 in a later layout; the weights file records the layout it was trained with.
 
 use crate::music::theory::{pitch_class, Chord};
 
 /// Numbers in a conditioning vector.
-pub const COND_SIZE: usize = 75;
+pub const COND_SIZE: usize = 79;
 
 /// The layout name stored in weights files trained with these inputs.
 pub const LAYOUT: &str = "jazz-synth/cond-1";
@@ -35,7 +36,7 @@ pub const LAYOUT: &str = "jazz-synth/cond-1";
 const TWELFTHS: i64 = 12;
 
 /// Where a value starts: everything the conditioning vector is made of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Context {
     /// The chord sounding at the onset ([`Chord::EMPTY`] for no chord).
     pub chord: Chord,
@@ -49,6 +50,8 @@ pub struct Context {
     pub beat_in_bar: u32,
     /// Position inside that beat, in twelfths (0..12).
     pub tick_in_beat: u32,
+    /// Tempo in quarter notes per minute, if known.
+    pub tempo_bpm: Option<f64>,
 }
 
 impl Context {
@@ -71,7 +74,14 @@ impl Context {
             prev_pitch,
             beat_in_bar: u32::try_from(into_bar / TWELFTHS).unwrap_or(u32::MAX),
             tick_in_beat: (into_bar % TWELFTHS) as u32,
+            tempo_bpm: None,
         }
+    }
+
+    /// The same context at `tempo_bpm` (ignored unless a positive finite number).
+    pub fn with_tempo(mut self, tempo_bpm: f64) -> Context {
+        self.tempo_bpm = (tempo_bpm.is_finite() && tempo_bpm > 0.0).then_some(tempo_bpm);
+        self
     }
 
     /// Writes the conditioning vector into `out` (at least [`COND_SIZE`] long; extra entries
@@ -131,6 +141,15 @@ impl Context {
                 };
                 out[69 + band] = 1.0;
             }
+        }
+        if let Some(t) = self.tempo_bpm {
+            let band = match t {
+                t if t < 120.0 => 0,
+                t if t < 180.0 => 1,
+                t if t < 240.0 => 2,
+                _ => 3,
+            };
+            out[75 + band] = 1.0;
         }
     }
 

@@ -98,6 +98,87 @@ impl Line {
     pub fn figures(&self) -> Figures {
         Figures::of(self)
     }
+
+    /// How this line breathes: see [`Breath`].
+    pub fn breath(&self) -> Breath {
+        Breath::of(&self.notes)
+    }
+}
+
+/// How a line breathes: its density, its silent beats and its phrases. A phrase is a run of
+/// notes each starting less than a beat after the previous one ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Breath {
+    /// Onsets per quarter-note beat, from the first onset's beat to the end of the last note.
+    pub notes_per_beat: f64,
+    /// Beats of that span during which no note sounds at all.
+    pub silent_beat_share: f64,
+    pub phrases: usize,
+    /// Median notes of a phrase.
+    pub phrase_notes_median: f64,
+    /// Median beats from a phrase's first onset to its last.
+    pub phrase_beats_median: f64,
+    /// Median beats from a phrase's last onset to the next phrase's first.
+    pub gap_beats_median: f64,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    let m = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[m]
+    } else {
+        (xs[m - 1] + xs[m]) / 2.0
+    }
+}
+
+impl Breath {
+    fn of(notes: &[LineNote]) -> Breath {
+        let (Some(first), Some(last)) = (notes.first(), notes.last()) else {
+            return Breath::default();
+        };
+        let from = first.start.floor();
+        let to = notes.iter().map(|n| n.end).fold(last.end, f64::max).ceil();
+        let beats = ((to - from).max(1.0)) as usize;
+        let mut sounding = vec![false; beats];
+        for n in notes {
+            let a = ((n.start - from).floor().max(0.0)) as usize;
+            let b = ((n.end - from).ceil().max(0.0)) as usize;
+            for s in sounding.iter_mut().take(b.min(beats)).skip(a) {
+                *s = true;
+            }
+        }
+        let silent = sounding.iter().filter(|s| !**s).count();
+        // Phrases: split where a note starts a beat or more after the previous one ended.
+        let mut phrases: Vec<&[LineNote]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=notes.len() {
+            if i == notes.len() || notes[i].start - notes[i - 1].end >= 1.0 {
+                phrases.push(&notes[start..i]);
+                start = i;
+            }
+        }
+        let gaps = phrases
+            .windows(2)
+            .map(|w| w[1][0].start - w[0][w[0].len() - 1].start)
+            .collect();
+        Breath {
+            notes_per_beat: notes.len() as f64 / beats as f64,
+            silent_beat_share: silent as f64 / beats as f64,
+            phrases: phrases.len(),
+            phrase_notes_median: median(phrases.iter().map(|p| p.len() as f64).collect()),
+            phrase_beats_median: median(
+                phrases
+                    .iter()
+                    .map(|p| p[p.len() - 1].start - p[0].start)
+                    .collect(),
+            ),
+            gap_beats_median: median(gaps),
+        }
+    }
 }
 
 /// What [`Line::figures`] measures. Shares are 0..=1; intervals in semitones.
@@ -263,6 +344,31 @@ fn longest_repeat(keys: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phrases_are_split_by_a_beat_of_silence() {
+        let n = |start: f64, end: f64| LineNote {
+            start,
+            end,
+            key: 60,
+        };
+        // Two phrases: three eighths, then (after 2.5 beats of silence) two quarters.
+        let notes = [
+            n(0.0, 0.5),
+            n(0.5, 1.0),
+            n(1.0, 1.5),
+            n(4.0, 5.0),
+            n(5.0, 6.0),
+        ];
+        let b = Line::new(&notes, &[], 4.0).breath();
+        assert_eq!(b.phrases, 2);
+        assert_eq!(b.phrase_notes_median, 2.5);
+        assert_eq!(b.gap_beats_median, 3.0, "last onset 1.0 to next first 4.0");
+        assert_eq!(b.phrase_beats_median, 1.0, "spans 1.0 and 1.0");
+        // Beats 0..6: beats 2 and 3 silent.
+        assert!((b.silent_beat_share - 2.0 / 6.0).abs() < 1e-12);
+        assert!((b.notes_per_beat - 5.0 / 6.0).abs() < 1e-12);
+    }
 
     fn line(keys: &[u8], beat: f64) -> Line {
         let notes: Vec<LineNote> = keys

@@ -75,6 +75,7 @@ impl Setup {
     /// Loads the weights, parses the chords and checks every value; the
     /// error says which option is wrong and how.
     pub fn from_options(o: &MusicOptions) -> Result<Setup, String> {
+        const PLAY_TEMPERATURE: &str = "play_temperature";
         let mut settings = Settings::default();
         if let Some(t) = o.temperature {
             if !t.is_finite() || !(0.0..=10.0).contains(&t) {
@@ -185,6 +186,18 @@ impl Setup {
 
         let model = weights::resolve(o.weights.as_deref())
             .map_err(|e| format!("cannot use the weights file {e}"))?;
+        // A model may say at which temperature it plays like its corpus (the WJD model: 1.0).
+        if o.temperature.is_none() {
+            if let Some(t) = model
+                .provenance()
+                .hyperparameters
+                .get(PLAY_TEMPERATURE)
+                .and_then(serde_json::Value::as_f64)
+                .filter(|t| (0.0..=10.0).contains(t))
+            {
+                settings.temperature = t as f32;
+            }
+        }
         Ok(Setup {
             model,
             settings,

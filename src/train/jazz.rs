@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::model::lstm::{argmax, Conditioning, Model, Provenance, Validation};
 use crate::music::conditioning::COND_SIZE;
@@ -22,7 +22,7 @@ use crate::music::contour::encoded_interval;
 use crate::music::grammar::{Role, Value};
 use crate::music::pitch::{value_twelfths, PitchModel, MAX_DUR24};
 use crate::train::corpus::Solo;
-use crate::train::evaluate::Ended;
+use crate::train::evaluate::{Ended, Stopping};
 use crate::train::ngram::{KneserNey3, Unigram};
 use crate::train::{EpochStats, TrainConfig, TrainError, Trainer};
 
@@ -533,8 +533,8 @@ pub struct JazzTraining {
 }
 
 /// Trains on `train` and keeps the weights of the epoch with the lowest validation NLL per
-/// value on `valid` (whole solos, scored as [`value_nll`] does); `patience` epochs without
-/// improvement end the run, and so does `stop` (checked between epochs). `conditioned = false`
+/// value on `valid` (whole solos, scored as [`value_nll`] does); `stopping.patience` epochs
+/// without improvement end the run, and so does `stopping.stop` (checked between epochs). `conditioned = false`
 /// trains the same network without the chord inputs (for comparison). `on_epoch` sees each
 /// epoch's statistics and its validation (NLL, accuracy).
 pub fn train_jazz(
@@ -543,8 +543,7 @@ pub fn train_jazz(
     vocab: &JazzVocab,
     config: &TrainConfig,
     conditioned: bool,
-    patience: Option<usize>,
-    stop: Option<&AtomicBool>,
+    stopping: Stopping<'_>,
     mut on_epoch: impl FnMut(&EpochStats, Option<(f64, f64)>),
 ) -> Result<JazzTraining, TrainError> {
     let cond_size = if conditioned { COND_SIZE } else { 0 };
@@ -580,6 +579,7 @@ pub fn train_jazz(
     let mut last: Option<Model> = None;
     let mut ended = Ended::AllEpochs;
     let mut epochs = Vec::new();
+    let Stopping { patience, stop } = stopping;
     let interrupted = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     for _ in 0..config.epochs {
         if interrupted() {

@@ -107,7 +107,8 @@ pub fn choose_weights(params: &JazzSynthParams, path: &str) -> Result<(), String
     if path.trim().is_empty() {
         return Err("type or browse to a .safetensors file first".into());
     }
-    weights::load_file(path.trim())
+    // A file, or the name of a built-in model (`metheny`, `wjd`) where no such file exists.
+    weights::resolve(Some(Path::new(path.trim())))
         .map_err(|e| format!("{e}. The model playing keeps playing."))?;
     params.weights_path.request(path.trim());
     Ok(())
@@ -240,6 +241,14 @@ impl JazzEditor {
                     self.path_text.clear();
                     self.pick_error = None;
                     self.params.weights_path.request("");
+                }
+                if ui
+                    .button("Metheny (built-in)")
+                    .on_hover_text("The original course model, learned from one Pat Metheny solo")
+                    .clicked()
+                {
+                    self.path_text = "metheny".into();
+                    self.choose("metheny");
                 }
             });
             self.file_browser(ui);

@@ -200,7 +200,8 @@ fn solo_of(song: &MidiSong, options: &AutoOptions) -> Result<Solo, CorpusError> 
             .find(|c| c.chord.pcs != chord.pcs)
             .map(|c| (c.chord, c.offset));
         let (_, bar_start, _) = grid.bar_of(e.offset);
-        let ctx = Context::at(chord, next, prev, e.offset, bar_start);
+        let ctx = Context::at(chord, next, prev, e.offset, bar_start)
+            .with_tempo(song.tempo_bpm.unwrap_or(120.0));
         let value = jazz_value(e.key, e.duration, &chord, prev);
         notes.push(JazzNote {
             value,
@@ -219,32 +220,6 @@ fn solo_of(song: &MidiSong, options: &AutoOptions) -> Result<Solo, CorpusError> 
         meter: meter_text(song),
         notes,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_round_to_the_grid_on_a_log_scale() {
-        assert_eq!(grid_duration(6), 0.5);
-        assert_eq!(grid_duration(7), 7.0 / 12.0);
-        assert_eq!(grid_duration(1), 1.0 / 12.0);
-        assert_eq!(grid_duration(13), 14.0 / 12.0);
-        assert_eq!(grid_duration(100), 4.0);
-        assert_eq!(grid_duration(34), 3.0);
-        assert_eq!(grid_duration(26), 2.0);
-    }
-
-    #[test]
-    fn wide_leaps_are_written_as_an_octave() {
-        let c7 = Chord::from_midi(&[48, 52, 55, 58]);
-        let v = jazz_value(Some(79), 6, &c7, Some(60));
-        assert_eq!(crate::music::contour::encoded_interval(&v), Some(12));
-        assert_eq!(v.role, Role::Chord);
-        let down = jazz_value(Some(60), 6, &c7, Some(64));
-        assert_eq!(crate::music::contour::encoded_interval(&down), Some(-4));
-    }
 }
 
 /// The chord changes of a MIDI file as chord text (`--chords` syntax), for playing over them
@@ -335,7 +310,7 @@ fn changes_text_of(song: &MidiSong, options: &AutoOptions) -> Result<String, Cor
         let half = beats.len() / 2;
         let bar_text = if beats.iter().all(|b| *b == beats[0]) {
             beats[0].clone()
-        } else if beats.len() % 2 == 0
+        } else if beats.len().is_multiple_of(2)
             && beats[..half].iter().all(|b| *b == beats[0])
             && beats[half..].iter().all(|b| *b == beats[half])
         {
@@ -349,4 +324,30 @@ fn changes_text_of(song: &MidiSong, options: &AutoOptions) -> Result<String, Cor
         text.push_str(&bar_text);
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_to_the_grid_on_a_log_scale() {
+        assert_eq!(grid_duration(6), 0.5);
+        assert_eq!(grid_duration(7), 7.0 / 12.0);
+        assert_eq!(grid_duration(1), 1.0 / 12.0);
+        assert_eq!(grid_duration(13), 14.0 / 12.0);
+        assert_eq!(grid_duration(100), 4.0);
+        assert_eq!(grid_duration(34), 3.0);
+        assert_eq!(grid_duration(26), 2.0);
+    }
+
+    #[test]
+    fn wide_leaps_are_written_as_an_octave() {
+        let c7 = Chord::from_midi(&[48, 52, 55, 58]);
+        let v = jazz_value(Some(79), 6, &c7, Some(60));
+        assert_eq!(crate::music::contour::encoded_interval(&v), Some(12));
+        assert_eq!(v.role, Role::Chord);
+        let down = jazz_value(Some(60), 6, &c7, Some(64));
+        assert_eq!(crate::music::contour::encoded_interval(&down), Some(-4));
+    }
 }

@@ -78,6 +78,9 @@ pub struct MidiSong {
     pub sha256: String,
     /// Time signatures, in order of time (none: 4/4 throughout).
     pub meters: Vec<Meter>,
+    /// The first tempo the file sets, quarter notes per minute (`None`: it sets none, which
+    /// MIDI reads as 120).
+    pub tempo_bpm: Option<f64>,
 }
 
 /// A time signature of the file, from `tick` on.
@@ -254,15 +257,22 @@ pub fn parse_midi(bytes: &[u8], path: &Path) -> Result<MidiSong, CorpusError> {
     let chunks = track_chunks(tracks.unread(), declared_tracks).map_err(fail)?;
     let mut parsed = Vec::with_capacity(chunks.len());
     let mut meters = Vec::new();
+    let mut tempos: Vec<(u64, u32)> = Vec::new();
     for (index, chunk) in chunks.into_iter().enumerate() {
-        parsed.push(read_track(index, chunk, &mut meters).map_err(fail)?);
+        parsed.push(read_track(index, chunk, &mut meters, &mut tempos).map_err(fail)?);
     }
     meters.sort_by_key(|m: &Meter| m.tick);
     meters.dedup_by_key(|m| m.tick);
     if format == 0 && parsed.len() == 1 {
         parsed = split_by_channel(parsed.remove(0));
     }
+    tempos.sort_by_key(|t| t.0);
+    let tempo_bpm = tempos
+        .first()
+        .filter(|t| t.1 > 0)
+        .map(|t| 60_000_000.0 / f64::from(t.1));
     Ok(MidiSong {
+        tempo_bpm,
         path: path.to_path_buf(),
         format,
         ticks_per_quarter,
@@ -398,6 +408,7 @@ pub(super) fn read_track(
     index: usize,
     chunk: &[u8],
     meters: &mut Vec<Meter>,
+    tempos: &mut Vec<(u64, u32)>,
 ) -> Result<MidiTrack, String> {
     let mut events = midly::EventIter::new(chunk);
     let mut tick: u64 = 0;
@@ -451,6 +462,9 @@ pub(super) fn read_track(
                         bar_twelfths: i64::from(n) * quarter_twelfths / (1 << d),
                     });
                 }
+            }
+            midly::TrackEventKind::Meta(midly::MetaMessage::Tempo(us)) => {
+                tempos.push((tick, us.as_int()));
             }
             midly::TrackEventKind::Meta(midly::MetaMessage::EndOfTrack) => break,
             _ => {}
