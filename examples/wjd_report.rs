@@ -94,17 +94,7 @@ fn main() -> Result<(), String> {
     }
     let dir = dir.ok_or("give the folder of the collection (e.g. the WJD's)")?;
     let model = weights::resolve(weights_path.as_deref()).map_err(|e| e.to_string())?;
-    let split = model
-        .provenance()
-        .corpus
-        .as_ref()
-        .and_then(|c| c.get("split"))
-        .and_then(|s| {
-            Some(Split {
-                validation: s.get("validation")?.as_f64()?,
-                test: s.get("test")?.as_f64()?,
-            })
-        })
+    let split = Split::recorded_in(&model)
         .ok_or("the weights record no split; train them with --preset jazz")?;
     let trained: std::collections::HashSet<String> = model
         .provenance()

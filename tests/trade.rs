@@ -488,7 +488,11 @@ type Kinship = (f64, f64, usize);
 /// Over 50 random calls: the answer's first bar against the call's last bar, primed by the call
 /// and unprimed, summed (pitch-class share, steps the call's way, whole bars the call's way),
 /// and the calls used.
-fn call_dependence(model: fn() -> jazz_synth::model::lstm::Model) -> (Kinship, Kinship, u32) {
+/// The figures go into the test summary under `label`.
+fn call_dependence(
+    label: &str,
+    model: fn() -> jazz_synth::model::lstm::Model,
+) -> (Kinship, Kinship, u32) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(15);
     let (mut primed, mut unprimed) = ((0.0, 0.0, 0), (0.0, 0.0, 0));
     let mut used = 0;
@@ -525,17 +529,11 @@ fn call_dependence(model: fn() -> jazz_synth::model::lstm::Model) -> (Kinship, K
             sum.2 += usize::from(whole);
         }
     }
-    (primed, unprimed, used)
-}
-
-#[test]
-fn the_answer_depends_on_the_call() {
-    let (primed, unprimed, used) = call_dependence(metheny_model);
     let n = f64::from(used);
     summary::note(&format!(
-        "trade (seed model): {used} random calls: the answer's first bar shares {:.2} of its pitch classes \
-         with the call's last bar, {:.2} of its steps go the call's way, the bar as a whole \
-         {}/{used} times; answering from the unprimed state {:.2}, {:.2}, {}/{used}",
+        "trade ({label}): {used} random calls: the answer's first bar shares {:.2} of its pitch \
+         classes with the call's last bar, {:.2} of its steps go the call's way, the bar as a \
+         whole {}/{used} times; answering from the unprimed state {:.2}, {:.2}, {}/{used}",
         primed.0 / n,
         primed.1 / n,
         primed.2,
@@ -543,6 +541,13 @@ fn the_answer_depends_on_the_call() {
         unprimed.1 / n,
         unprimed.2
     ));
+    (primed, unprimed, used)
+}
+
+#[test]
+fn the_answer_depends_on_the_call() {
+    let (primed, unprimed, used) = call_dependence("seed model", metheny_model);
+    let n = f64::from(used);
     assert!(used >= 40, "only {used} calls had a direction");
     assert!(
         primed.0 > unprimed.0 + 0.05 * n,
@@ -695,19 +700,8 @@ fn listening_while_soloing_steers_the_line() {
 
 #[test]
 fn the_default_model_answers_the_call_too() {
-    let (primed, unprimed, used) = call_dependence(default_model);
+    let (primed, unprimed, used) = call_dependence("default WJD model", default_model);
     let n = f64::from(used);
-    summary::note(&format!(
-        "trade (default WJD model): {used} random calls: the answer's first bar shares {:.2} of \
-         its pitch classes with the call's last bar, {:.2} of its steps go the call's way, the \
-         bar as a whole {}/{used} times; answering from the unprimed state {:.2}, {:.2}, {}/{used}",
-        primed.0 / n,
-        primed.1 / n,
-        primed.2,
-        unprimed.0 / n,
-        unprimed.1 / n,
-        unprimed.2
-    ));
     assert!(used >= 40, "only {used} calls had a direction");
     // The chord-aware model follows the changes more than the call: its answers lean the call's
     // way in contour clearly, in pitch classes only a little (reported, not required to be 0.05).

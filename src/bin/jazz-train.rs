@@ -200,16 +200,7 @@ fn run(args: &Args) -> Result<(), String> {
         ..TrainConfig::default()
     };
     config.validate().map_err(|e| e.to_string())?;
-    // Fail on an unwritable destination before spending time on training.
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(format!(
-                "cannot write {}: the folder {} does not exist",
-                args.out.display(),
-                dir.display()
-            ));
-        }
-    }
+    check_out_folder(&args.out)?;
 
     let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
     if inputs.iter().any(|i| i.tracks.is_some()) && args.preset == PresetArg::Metheny {
@@ -411,6 +402,18 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Fails on an unwritable destination before any time is spent on training.
+fn check_out_folder(out: &Path) -> Result<(), String> {
+    match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "cannot write {}: the folder {} does not exist",
+            out.display(),
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
@@ -474,15 +477,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         ..TrainConfig::default()
     };
     config.validate().map_err(|e| e.to_string())?;
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(format!(
-                "cannot write {}: the folder {} does not exist",
-                args.out.display(),
-                dir.display()
-            ));
-        }
-    }
+    check_out_folder(&args.out)?;
     let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
     let options = AutoOptions {
         melody_track: args.melody_track,
@@ -750,16 +745,7 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
     use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
     let mut model = weights::load_file(&args.weights).map_err(|e| e.to_string())?;
     let provenance = model.provenance().clone();
-    let split = provenance
-        .corpus
-        .as_ref()
-        .and_then(|c| c.get("split"))
-        .and_then(|s| {
-            Some(Split {
-                validation: s.get("validation")?.as_f64()?,
-                test: s.get("test")?.as_f64()?,
-            })
-        });
+    let split = Split::recorded_in(&model);
     let trained: std::collections::HashSet<&str> = provenance
         .training_files
         .iter()

@@ -349,42 +349,7 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
     }
     let mut data: Vec<Vec<f32>> = Vec::with_capacity(5);
     for (&name, expected) in TENSOR_NAMES.iter().zip(&expected_shapes) {
-        let view = st
-            .tensor(name)
-            .map_err(|_| WeightsError::MissingTensor(name))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(WeightsError::WrongDtype {
-                tensor: name,
-                dtype: view.dtype().to_string(),
-            });
-        }
-        if view.shape() != expected.as_slice() {
-            return Err(WeightsError::WrongShape {
-                tensor: name,
-                found: view.shape().to_vec(),
-                expected: expected.clone(),
-            });
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(WeightsError::NotFinite {
-                tensor: name,
-                index,
-                value: values[index],
-            });
-        }
-        if let Some(index) = values.iter().position(|v| v.abs() > MAX_WEIGHT) {
-            return Err(WeightsError::TooLarge {
-                tensor: name,
-                index,
-                value: values[index],
-            });
-        }
-        data.push(values);
+        data.push(read_tensor(&st, name, expected)?);
     }
     let mut data = data.into_iter();
     let mut next = || data.next().unwrap_or_default();
@@ -415,6 +380,51 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
             }),
         None => Ok(model),
     }
+}
+
+/// The tensor `name`: present, F32, of shape `expected`, every number finite and within
+/// ±[`MAX_WEIGHT`]; the error names the first problem.
+fn read_tensor(
+    st: &SafeTensors<'_>,
+    name: &'static str,
+    expected: &[usize],
+) -> Result<Vec<f32>, WeightsError> {
+    let view = st
+        .tensor(name)
+        .map_err(|_| WeightsError::MissingTensor(name))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(WeightsError::WrongDtype {
+            tensor: name,
+            dtype: view.dtype().to_string(),
+        });
+    }
+    if view.shape() != expected {
+        return Err(WeightsError::WrongShape {
+            tensor: name,
+            found: view.shape().to_vec(),
+            expected: expected.to_vec(),
+        });
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(WeightsError::NotFinite {
+            tensor: name,
+            index,
+            value: values[index],
+        });
+    }
+    if let Some(index) = values.iter().position(|v| v.abs() > MAX_WEIGHT) {
+        return Err(WeightsError::TooLarge {
+            tensor: name,
+            index,
+            value: values[index],
+        });
+    }
+    Ok(values)
 }
 
 /// The conditioning of a [`FORMAT_2`] file: its metadata and its tensor.
@@ -450,42 +460,7 @@ fn read_conditioning(
             ),
         });
     }
-    let view = st
-        .tensor(COND_TENSOR)
-        .map_err(|_| WeightsError::MissingTensor(COND_TENSOR))?;
-    if view.dtype() != Dtype::F32 {
-        return Err(WeightsError::WrongDtype {
-            tensor: COND_TENSOR,
-            dtype: view.dtype().to_string(),
-        });
-    }
-    let expected = vec![m.size, 4 * hidden];
-    if view.shape() != expected.as_slice() {
-        return Err(WeightsError::WrongShape {
-            tensor: COND_TENSOR,
-            found: view.shape().to_vec(),
-            expected,
-        });
-    }
-    let kernel: Vec<f32> = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    if let Some(index) = kernel.iter().position(|v| !v.is_finite()) {
-        return Err(WeightsError::NotFinite {
-            tensor: COND_TENSOR,
-            index,
-            value: kernel[index],
-        });
-    }
-    if let Some(index) = kernel.iter().position(|v| v.abs() > MAX_WEIGHT) {
-        return Err(WeightsError::TooLarge {
-            tensor: COND_TENSOR,
-            index,
-            value: kernel[index],
-        });
-    }
+    let kernel = read_tensor(st, COND_TENSOR, &[m.size, 4 * hidden])?;
     Ok(Conditioning {
         layout: m.layout,
         size: m.size,

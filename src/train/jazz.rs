@@ -51,6 +51,15 @@ pub struct Split {
 }
 
 impl Split {
+    /// The split a model's weights record (`corpus.split`, written by `--preset jazz`).
+    pub fn recorded_in(model: &Model) -> Option<Split> {
+        let s = model.provenance().corpus.as_ref()?.get("split")?;
+        Some(Split {
+            validation: s.get("validation")?.as_f64()?,
+            test: s.get("test")?.as_f64()?,
+        })
+    }
+
     /// The part of the solo whose file has this SHA-256 (hex).
     pub fn part(&self, sha256: &str) -> Part {
         let u = hash_position(sha256);

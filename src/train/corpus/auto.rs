@@ -226,7 +226,7 @@ pub fn melody_with_lower_voices(
 
 /// The notes of `track` that are not its highest at their (quantized) onset: what is left of a
 /// piano part when the top voice is the melody.
-pub(super) fn below_top_voice(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<MidiNote> {
+fn below_top_voice(track: &MidiTrack, ticks_per_quarter: u16) -> Vec<MidiNote> {
     let tpq = i64::from(ticks_per_quarter);
     let onset = |n: &MidiNote| quantize(ticks(n.start), tpq);
     let mut top: std::collections::BTreeMap<i64, u8> = std::collections::BTreeMap::new();
@@ -357,9 +357,13 @@ pub(super) fn beat_chords(
     per_bar
 }
 
-pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corpus, CorpusError> {
-    let fail = |reason: String| CorpusError::file(&song.path, reason);
-    let choice = choose_melody(song, options)?;
+/// The notes the chords are heard from: the given chord track, or every track but the
+/// melody's, plus the lower voices of a melody track that plays chords too.
+pub(super) fn accompaniment_of(
+    song: &MidiSong,
+    options: &AutoOptions,
+    choice: &MelodyChoice<'_>,
+) -> Result<Vec<MidiNote>, CorpusError> {
     let melody = choice.track;
     let mut accompaniment: Vec<MidiNote> = match options.chord_track {
         Some(index) if index == melody.index => Vec::new(),
@@ -377,6 +381,14 @@ pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corp
     if choice.top_voice {
         accompaniment.extend(below_top_voice(melody, song.ticks_per_quarter));
     }
+    Ok(accompaniment)
+}
+
+pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corpus, CorpusError> {
+    let fail = |reason: String| CorpusError::file(&song.path, reason);
+    let choice = choose_melody(song, options)?;
+    let melody = choice.track;
+    let accompaniment = accompaniment_of(song, options, &choice)?;
     let chord_tracks: Vec<String> = song
         .tracks
         .iter()

@@ -97,15 +97,6 @@ pub fn load_solo(path: impl AsRef<Path>, options: &AutoOptions) -> Result<Solo, 
     solo_of(&read_midi(path)?, options)
 }
 
-/// [`load_solo`] from bytes already read (`path` names the file in errors).
-pub fn solo_from_bytes(
-    bytes: &[u8],
-    path: &Path,
-    options: &AutoOptions,
-) -> Result<Solo, CorpusError> {
-    solo_of(&parse_midi(bytes, path)?, options)
-}
-
 /// Reads every input (a file's own track choices replace `options`); files that cannot be used
 /// are returned as errors beside the solos, in order.
 pub fn load_solos(inputs: &[Input], options: &AutoOptions) -> (Vec<Solo>, Vec<CorpusError>) {
@@ -143,22 +134,7 @@ fn solo_of(song: &MidiSong, options: &AutoOptions) -> Result<Solo, CorpusError> 
     let fail = |reason: String| CorpusError::file(&song.path, reason);
     let choice = choose_melody(song, options)?;
     let melody = choice.track;
-    let mut accompaniment: Vec<MidiNote> = match options.chord_track {
-        Some(index) if index == melody.index => Vec::new(),
-        Some(index) => pick_track(song, index, "chords")?
-            .pitched_notes()
-            .copied()
-            .collect(),
-        None => song
-            .tracks
-            .iter()
-            .filter(|t| t.index != melody.index)
-            .flat_map(|t| t.pitched_notes().copied())
-            .collect(),
-    };
-    if choice.top_voice {
-        accompaniment.extend(below_top_voice(melody, song.ticks_per_quarter));
-    }
+    let accompaniment = accompaniment_of(song, options, &choice)?;
     let grid = BarGrid::of(song);
     let line = melody_line(melody, song.ticks_per_quarter, &grid);
     if !line.iter().any(|e| e.key.is_some()) {
