@@ -71,6 +71,10 @@ struct Args {
     /// LSTM hidden units. Default 64 (the original's); 256 with --preset jazz.
     #[arg(long)]
     hidden: Option<usize>,
+    /// Stacked LSTM layers, each of --hidden units (the output layer reads the top one).
+    /// Default 1 (the original's).
+    #[arg(long)]
+    layers: Option<usize>,
     /// Adam learning rate. Default 0.01 (the original's); 0.003 with --preset jazz.
     #[arg(long)]
     lr: Option<f64>,
@@ -192,6 +196,7 @@ fn run(args: &Args) -> Result<(), String> {
         }),
         tx: args.tx.unwrap_or(defaults.tx),
         hidden: args.hidden.unwrap_or(defaults.hidden),
+        layers: args.layers.unwrap_or(defaults.layers),
         lr: args.lr.unwrap_or(defaults.lr),
         decay: args.decay.unwrap_or(defaults.decay),
         epochs: args.epochs,
@@ -232,6 +237,7 @@ fn run(args: &Args) -> Result<(), String> {
                 )
             })?;
             config.hidden = model.hidden_size();
+            config.layers = model.layers();
             config.start_from = Some(model.params().clone());
             let epochs = model
                 .provenance()
@@ -394,9 +400,10 @@ fn run(args: &Args) -> Result<(), String> {
         ),
     }
     println!(
-        "wrote {} ({} values, {} hidden units)",
+        "wrote {} ({} values, {} LSTM layer(s) of {} hidden units)",
         args.out.display(),
         model.n_values(),
+        model.layers(),
         model.hidden_size()
     );
     Ok(())
@@ -469,6 +476,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         threads: args.threads.unwrap_or_else(default_threads),
         tx,
         hidden: args.hidden.unwrap_or(256),
+        layers: args.layers.unwrap_or(1),
         lr: args.lr.unwrap_or(0.003),
         decay: args.decay.unwrap_or(0.0001),
         epochs: args.epochs,
@@ -569,8 +577,8 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         config.windows
     };
     println!(
-        "network: {} values in, {} conditioning inputs{}, {} hidden units, {} windows of {} \
-         values an epoch, {} thread(s)",
+        "network: {} values in, {} conditioning inputs{}, {} LSTM layer(s) of {} hidden units, \
+         {} windows of {} values an epoch, {} thread(s)",
         vocab.len(),
         if args.no_chords {
             0
@@ -578,6 +586,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
             jazz_synth::music::conditioning::COND_SIZE
         },
         if args.no_chords { " (--no-chords)" } else { "" },
+        config.layers,
         config.hidden,
         windows,
         config.tx,
@@ -700,10 +709,11 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         ),
     }
     println!(
-        "wrote {} ({} values, {} hidden units) in {:.0} s, peak memory {:.0} MB; score the test \
-         solos with: jazz-train evaluate --weights {} FILES",
+        "wrote {} ({} values, {} LSTM layer(s) of {} hidden units) in {:.0} s, peak memory \
+         {:.0} MB; score the test solos with: jazz-train evaluate --weights {} FILES",
         args.out.display(),
         model.n_values(),
+        model.layers(),
         model.hidden_size(),
         started.elapsed().as_secs_f64(),
         peak_memory_mb().unwrap_or(f64::NAN),

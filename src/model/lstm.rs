@@ -79,6 +79,42 @@ pub struct LstmParams {
     pub dense_kernel: Vec<f32>,
     /// `[n_values]`.
     pub dense_bias: Vec<f32>,
+    /// The LSTM layers stacked above the first (empty for the seed's one layer): layer `l + 2`
+    /// reads the hidden state of the layer below; the dense layer reads the top one.
+    pub upper: Vec<LayerParams>,
+}
+
+/// One LSTM layer above the first: its input is the hidden state (`H` numbers) of the layer
+/// below, its gates in Keras order i, f, c, o.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerParams {
+    /// `[H, 4H]`: the input kernel (from the layer below).
+    pub kernel: Vec<f32>,
+    /// `[H, 4H]`.
+    pub recurrent_kernel: Vec<f32>,
+    /// `[4H]`.
+    pub bias: Vec<f32>,
+}
+
+impl LayerParams {
+    /// All zeros for `hidden` units.
+    pub fn zeros(hidden: usize) -> LayerParams {
+        LayerParams {
+            kernel: vec![0.0; hidden * 4 * hidden],
+            recurrent_kernel: vec![0.0; hidden * 4 * hidden],
+            bias: vec![0.0; 4 * hidden],
+        }
+    }
+}
+
+/// The weights-file name of tensor `part` (`kernel`, `recurrent_kernel`, `bias`) of LSTM layer
+/// `layer` (1-based; layer 1 is `lstm.*`, the layers above it `lstm2.*`, `lstm3.*`, ...).
+pub fn layer_tensor_name(layer: usize, part: &str) -> String {
+    if layer <= 1 {
+        format!("lstm.{part}")
+    } else {
+        format!("lstm{layer}.{part}")
+    }
 }
 
 impl LstmParams {
@@ -92,7 +128,38 @@ impl LstmParams {
             bias: vec![0.0; 4 * hidden],
             dense_kernel: vec![0.0; hidden * n_values],
             dense_bias: vec![0.0; n_values],
+            upper: Vec::new(),
         }
+    }
+
+    /// LSTM layers (1 for the seed's network).
+    pub fn layers(&self) -> usize {
+        1 + self.upper.len()
+    }
+
+    /// The tensors of the layers above the first by their weights-file names, with their shapes.
+    pub fn upper_tensors(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        let h = self.hidden;
+        let mut out = Vec::with_capacity(3 * self.upper.len());
+        for (i, layer) in self.upper.iter().enumerate() {
+            let l = i + 2;
+            out.push((
+                layer_tensor_name(l, "kernel"),
+                vec![h, 4 * h],
+                layer.kernel.as_slice(),
+            ));
+            out.push((
+                layer_tensor_name(l, "recurrent_kernel"),
+                vec![h, 4 * h],
+                layer.recurrent_kernel.as_slice(),
+            ));
+            out.push((
+                layer_tensor_name(l, "bias"),
+                vec![4 * h],
+                layer.bias.as_slice(),
+            ));
+        }
+        out
     }
 
     /// The five buffers, in weights-file order (kernel, recurrent kernel, bias, dense kernel,
@@ -135,7 +202,17 @@ impl LstmParams {
                 "the model has no hidden units (hidden = 0)".into(),
             ));
         }
-        for (name, shape, data) in self.tensors() {
+        if self.layers() > MAX_LAYERS {
+            return Err(ModelError(format!(
+                "the model has {} LSTM layers; jazz-synth plays 1 to {MAX_LAYERS}",
+                self.layers()
+            )));
+        }
+        let base = self
+            .tensors()
+            .into_iter()
+            .map(|(name, shape, data)| (name.to_string(), shape, data));
+        for (name, shape, data) in base.chain(self.upper_tensors()) {
             let expected: usize = shape.iter().product();
             if data.len() != expected {
                 return Err(ModelError(format!(
@@ -179,6 +256,9 @@ pub struct TrainingFile {
 /// sums stay below 5e9, where finite but huge weights (3e38) would add up to infinities and give
 /// NaN probabilities.
 pub const MAX_WEIGHT: f32 = 1e6;
+
+/// Most LSTM layers a model may stack.
+pub const MAX_LAYERS: usize = 8;
 
 /// Where a model came from. Stored as JSON strings in the weights file's metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -357,6 +437,44 @@ pub struct Model {
     cond_packed: AlignedF32,
     /// The step's input row: the value's kernel row plus the conditioning's product.
     x_scratch: AlignedF32,
+    /// The LSTM layers above the first, packed, with their state.
+    upper: Vec<UpperLayer>,
+}
+
+/// An LSTM layer above the first: its packed weights and its state, allocated at construction.
+#[derive(Clone, Debug)]
+struct UpperLayer {
+    /// The input kernel (`[H, 4H]`, from the layer below) packed by [`pack_gates`].
+    kernel_packed: AlignedF32,
+    /// The recurrent kernel packed by [`pack_gates`].
+    recurrent_packed: AlignedF32,
+    /// The bias in gate-block order.
+    bias_packed: AlignedF32,
+    /// Hidden state, padded like the first layer's.
+    h: AlignedF32,
+    h_next: AlignedF32,
+    c: AlignedF32,
+    /// The step's input product (the layer below's `h` times the input kernel).
+    x: AlignedF32,
+}
+
+impl UpperLayer {
+    fn new(p: &LayerParams, hidden: usize) -> UpperLayer {
+        let h_padded = hidden.div_ceil(UNITS) * UNITS;
+        UpperLayer {
+            kernel_packed: AlignedF32::from_slice(&pack_gates(&p.kernel, hidden, hidden)),
+            recurrent_packed: AlignedF32::from_slice(&pack_gates(
+                &p.recurrent_kernel,
+                hidden,
+                hidden,
+            )),
+            bias_packed: AlignedF32::from_slice(&pack_gate_rows(&p.bias, 1, hidden)),
+            h: AlignedF32::zeros(h_padded),
+            h_next: AlignedF32::zeros(h_padded),
+            c: AlignedF32::zeros(h_padded),
+            x: AlignedF32::zeros(hidden.div_ceil(UNITS) * GATE_BLOCK),
+        }
+    }
 }
 
 impl Model {
@@ -398,6 +516,7 @@ impl Model {
             conditioning: None,
             cond_packed: AlignedF32::zeros(0),
             x_scratch: AlignedF32::zeros(h.div_ceil(UNITS) * GATE_BLOCK),
+            upper: params.upper.iter().map(|l| UpperLayer::new(l, h)).collect(),
             params,
             vocab,
             provenance,
@@ -477,6 +596,10 @@ impl Model {
     pub fn reset(&mut self) {
         self.h.fill(0.0);
         self.c.fill(0.0);
+        for layer in &mut self.upper {
+            layer.h.fill(0.0);
+            layer.c.fill(0.0);
+        }
     }
 
     /// Advances one time step and returns the softmax probabilities over the
@@ -517,15 +640,16 @@ impl Model {
             c: &mut self.c,
             probs: &mut self.probs,
         };
+        let upper = &mut self.upper[..];
         #[cfg(target_arch = "x86_64")]
         if self.fast {
             // SAFETY: `fast` is only set when the CPU reports AVX2 and FMA.
-            unsafe { step_avx2_fma(&kernels, state, n) };
+            unsafe { step_avx2_fma(&kernels, state, upper, n) };
         } else {
-            step_kernel::<false>(&kernels, state, n);
+            step_portable(&kernels, state, upper, n);
         }
         #[cfg(not(target_arch = "x86_64"))]
-        step_kernel::<false>(&kernels, state, n);
+        step_portable(&kernels, state, upper, n);
         std::mem::swap(&mut self.h, &mut self.h_next);
         &self.probs[..n]
     }
@@ -537,14 +661,36 @@ impl Model {
         self.fast = !portable && simd_available();
     }
 
-    /// Hidden state `h` after the last step (`H` entries).
+    /// Hidden state `h` of the top LSTM layer (what the output layer reads) after the last step
+    /// (`H` entries).
     pub fn hidden(&self) -> &[f32] {
-        &self.h[..self.params.hidden]
+        match self.upper.last() {
+            Some(layer) => &layer.h[..self.params.hidden],
+            None => &self.h[..self.params.hidden],
+        }
     }
 
-    /// Cell state `c` after the last step (`H` entries).
+    /// Cell state `c` of the top LSTM layer after the last step (`H` entries).
     pub fn cell(&self) -> &[f32] {
-        &self.c[..self.params.hidden]
+        match self.upper.last() {
+            Some(layer) => &layer.c[..self.params.hidden],
+            None => &self.c[..self.params.hidden],
+        }
+    }
+
+    /// Hidden state of LSTM layer `layer` (0 = the first) after the last step (`H` entries),
+    /// or `None` past the top layer.
+    pub fn layer_hidden(&self, layer: usize) -> Option<&[f32]> {
+        let hidden = self.params.hidden;
+        match layer {
+            0 => Some(&self.h[..hidden]),
+            l => self.upper.get(l - 1).map(|u| &u.h[..hidden]),
+        }
+    }
+
+    /// LSTM layers stacked (1 for the seed's network).
+    pub fn layers(&self) -> usize {
+        1 + self.upper.len()
     }
 
     /// Probabilities of the last step (zeros before the first).
@@ -552,11 +698,12 @@ impl Model {
         &self.probs[..self.params.n_values]
     }
 
-    /// Overwrites hidden and cell state (both `H` entries), e.g. to resume a
-    /// saved improvisation. Lengths other than `H` are refused (returns false).
+    /// Overwrites hidden and cell state (both `H` entries) of a one-layer model, e.g. to resume
+    /// a saved improvisation. Lengths other than `H`, or a stacked model, are refused (returns
+    /// false).
     pub fn set_state(&mut self, h: &[f32], c: &[f32]) -> bool {
         let hidden = self.params.hidden;
-        if h.len() != hidden || c.len() != hidden {
+        if h.len() != hidden || c.len() != hidden || !self.upper.is_empty() {
             return false;
         }
         self.h[..hidden].copy_from_slice(h);
@@ -626,8 +773,21 @@ struct State<'a> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn step_avx2_fma(k: &Kernels<'_>, s: State<'_>, n_values: usize) {
-    step_kernel::<true>(k, s, n_values);
+fn step_avx2_fma(k: &Kernels<'_>, s: State<'_>, upper: &mut [UpperLayer], n_values: usize) {
+    if upper.is_empty() {
+        step_kernel::<true>(k, s, n_values);
+    } else {
+        stack_kernel::<true>(k, s, upper, n_values);
+    }
+}
+
+/// The portable kernel (no FMA), for one layer or a stack.
+fn step_portable(k: &Kernels<'_>, s: State<'_>, upper: &mut [UpperLayer], n_values: usize) {
+    if upper.is_empty() {
+        step_kernel::<false>(k, s, n_values);
+    } else {
+        stack_kernel::<false>(k, s, upper, n_values);
+    }
 }
 
 /// `a * b + c`, fused where the caller is compiled with FMA (a plain
@@ -726,12 +886,95 @@ pub(crate) fn tanh_approx(x: f32) -> f32 {
 
 #[inline(always)]
 fn step_kernel<const FMA: bool>(k: &Kernels<'_>, s: State<'_>, n_values: usize) {
-    let h_old = &s.h[..k.hidden];
-    let (x_row, _) = k.x_row.as_chunks::<GATE_BLOCK>();
-    let (bias, _) = k.bias.as_chunks::<GATE_BLOCK>();
-    let (c, _) = s.c.as_chunks_mut::<UNITS>();
-    let (h_next, _) = s.h_next.as_chunks_mut::<UNITS>();
-    let blocks = k.recurrent_packed.chunks_exact(k.hidden * GATE_BLOCK);
+    lstm_cell::<FMA>(
+        k.x_row,
+        k.bias,
+        k.recurrent_packed,
+        k.hidden,
+        s.h,
+        s.h_next,
+        s.c,
+    );
+    dense_softmax::<FMA>(
+        &s.h_next[..k.hidden],
+        k.dense_packed,
+        k.dense_bias,
+        s.probs,
+        n_values,
+    );
+}
+
+/// [`step_kernel`] through a stack of LSTM layers: the first layer as there, then each upper
+/// layer on the new hidden state of the one below, then the dense layer on the top one. Each
+/// upper layer's `h` holds its new state when this returns; the first layer's is in `s.h_next`.
+#[inline(always)]
+fn stack_kernel<const FMA: bool>(
+    k: &Kernels<'_>,
+    s: State<'_>,
+    upper: &mut [UpperLayer],
+    n_values: usize,
+) {
+    let hidden = k.hidden;
+    lstm_cell::<FMA>(
+        k.x_row,
+        k.bias,
+        k.recurrent_packed,
+        hidden,
+        s.h,
+        s.h_next,
+        s.c,
+    );
+    for i in 0..upper.len() {
+        let (done, rest) = upper.split_at_mut(i);
+        let below: &[f32] = match done.last() {
+            Some(layer) => &layer.h,
+            None => s.h_next,
+        };
+        let layer = &mut rest[0];
+        layer.x.fill(0.0);
+        matvec_accumulate::<FMA, GATE_BLOCK>(&below[..hidden], &layer.kernel_packed, &mut layer.x);
+        lstm_cell::<FMA>(
+            &layer.x,
+            &layer.bias_packed,
+            &layer.recurrent_packed,
+            hidden,
+            &layer.h,
+            &mut layer.h_next,
+            &mut layer.c,
+        );
+        std::mem::swap(&mut layer.h, &mut layer.h_next);
+    }
+    let top: &[f32] = match upper.last() {
+        Some(layer) => &layer.h,
+        None => s.h_next,
+    };
+    dense_softmax::<FMA>(
+        &top[..hidden],
+        k.dense_packed,
+        k.dense_bias,
+        s.probs,
+        n_values,
+    );
+}
+
+/// One LSTM layer's step: `z = bias + x_row + h_old · recurrent` a gate block at a time, then
+/// the gates, the new cell state (in `c`) and the new hidden state (in `h_next`).
+#[inline(always)]
+fn lstm_cell<const FMA: bool>(
+    x_row: &[f32],
+    bias: &[f32],
+    recurrent_packed: &[f32],
+    hidden: usize,
+    h_old: &[f32],
+    h_next: &mut [f32],
+    c: &mut [f32],
+) {
+    let h_old = &h_old[..hidden];
+    let (x_row, _) = x_row.as_chunks::<GATE_BLOCK>();
+    let (bias, _) = bias.as_chunks::<GATE_BLOCK>();
+    let (c, _) = c.as_chunks_mut::<UNITS>();
+    let (h_next, _) = h_next.as_chunks_mut::<UNITS>();
+    let blocks = recurrent_packed.chunks_exact(hidden * GATE_BLOCK);
     for ((((weights, x_row), bias), c), h_next) in blocks.zip(x_row).zip(bias).zip(c).zip(h_next) {
         // z = bias + x·kernel + h·recurrent_kernel for this block's units.
         let mut z = [0.0f32; GATE_BLOCK];
@@ -754,11 +997,21 @@ fn step_kernel<const FMA: bool>(k: &Kernels<'_>, s: State<'_>, n_values: usize) 
             h_next[u] = o * tanh_fast::<FMA>(cell);
         }
     }
+}
 
-    // Output layer and softmax.
-    s.probs.copy_from_slice(k.dense_bias);
-    matvec_accumulate::<FMA, DENSE_BLOCK>(&s.h_next[..k.hidden], k.dense_packed, s.probs);
-    let logits = &mut s.probs[..n_values];
+/// The output layer and softmax: `probs = softmax(h · dense + dense_bias)` over the first
+/// `n_values` entries.
+#[inline(always)]
+fn dense_softmax<const FMA: bool>(
+    h: &[f32],
+    dense_packed: &[f32],
+    dense_bias: &[f32],
+    probs: &mut [f32],
+    n_values: usize,
+) {
+    probs.copy_from_slice(dense_bias);
+    matvec_accumulate::<FMA, DENSE_BLOCK>(h, dense_packed, probs);
+    let logits = &mut probs[..n_values];
     let mut lanes = [f32::NEG_INFINITY; 8];
     let mut chunks = logits.chunks_exact(8);
     for chunk in &mut chunks {

@@ -36,6 +36,10 @@
 //! | `corpus_stats`    | optional: JSON object, the figures of the training melodies (`jazz-synth quality`) |
 //! | `validation`      | optional: JSON `{"values", "nll", "unigram_nll", "accuracy"}` of the held-out part |
 //!
+//! `jazz-synth/2` (chord-aware) adds `lstm.cond_kernel` and the `conditioning` metadata;
+//! `jazz-synth/3` (stacked layers) adds the `layers` metadata and `lstm{l}.*` tensors for the
+//! layers above the first (see [`FORMAT_2`], [`FORMAT_3`] and docs/model.md).
+//!
 //! Only the five tensors, `format` and `vocab` are required: a model written by another tool
 //! (see docs/model.md for Keras and PyTorch) loads without any provenance.
 //!
@@ -43,7 +47,8 @@
 //! order, so the same model always gives the same bytes.
 
 use crate::model::lstm::{
-    parse_vocab_entry, vocab_entry_text, Conditioning, LstmParams, Model, Provenance, MAX_WEIGHT,
+    layer_tensor_name, parse_vocab_entry, vocab_entry_text, Conditioning, LayerParams, LstmParams,
+    Model, Provenance, MAX_LAYERS, MAX_WEIGHT,
 };
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashSet};
@@ -57,6 +62,14 @@ pub const FORMAT: &str = "jazz-synth/1";
 /// and the metadata `conditioning` (`{"layout": ..., "size": C}`). Models without conditioning
 /// are still written as [`FORMAT`], byte for byte as before.
 pub const FORMAT_2: &str = "jazz-synth/2";
+
+/// The format of stacked models (`--layers 2` and up): [`FORMAT_2`]'s tensors and metadata
+/// (the conditioning is optional here: present when the metadata `conditioning` is), plus the
+/// metadata `layers` (`L`, 2 to [`MAX_LAYERS`]) and, for each layer `l` from 2 to `L`, the
+/// tensors `lstm{l}.kernel` (`[H, 4H]`, its input is the hidden state of the layer below),
+/// `lstm{l}.recurrent_kernel` (`[H, 4H]`) and `lstm{l}.bias` (`[4H]`). One-layer models are
+/// still written as [`FORMAT`] or [`FORMAT_2`], byte for byte as before.
+pub const FORMAT_3: &str = "jazz-synth/3";
 
 /// The conditioning tensor of [`FORMAT_2`].
 pub const COND_TENSOR: &str = "lstm.cond_kernel";
@@ -136,26 +149,26 @@ pub enum WeightsError {
         reason: String,
     },
     /// A required tensor is missing.
-    MissingTensor(&'static str),
+    MissingTensor(String),
     /// A tensor that is not part of the format.
     UnexpectedTensor(String),
     /// A tensor is not `F32`.
-    WrongDtype { tensor: &'static str, dtype: String },
+    WrongDtype { tensor: String, dtype: String },
     /// A tensor's shape does not match the vocabulary size and `hidden`.
     WrongShape {
-        tensor: &'static str,
+        tensor: String,
         found: Vec<usize>,
         expected: Vec<usize>,
     },
     /// A tensor holds NaN or an infinity.
     NotFinite {
-        tensor: &'static str,
+        tensor: String,
         index: usize,
         value: f32,
     },
     /// A tensor holds a number beyond [`MAX_WEIGHT`] in magnitude.
     TooLarge {
-        tensor: &'static str,
+        tensor: String,
         index: usize,
         value: f32,
     },
@@ -185,7 +198,8 @@ impl fmt::Display for WeightsError {
             ),
             WrongFormat(found) => write!(
                 f,
-                "unsupported weights format `{found}` (this version reads `{FORMAT}` and `{FORMAT_2}`)"
+                "unsupported weights format `{found}` (this version reads `{FORMAT}`, `{FORMAT_2}` \
+                 and `{FORMAT_3}`)"
             ),
             BadMetadata { key, reason } => write!(f, "metadata `{key}` is invalid: {reason}"),
             BadVocabEntry {
@@ -264,10 +278,30 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
     let get = |key: &'static str| meta.get(key).ok_or(WeightsError::MissingMetadata(key));
 
     let format = get("format")?;
-    if format != FORMAT && format != FORMAT_2 {
+    if format != FORMAT && format != FORMAT_2 && format != FORMAT_3 {
         return Err(WeightsError::WrongFormat(format.clone()));
     }
-    let conditioned = format == FORMAT_2;
+    let conditioned =
+        format == FORMAT_2 || (format == FORMAT_3 && meta.contains_key("conditioning"));
+    let layers = if format == FORMAT_3 {
+        let text = get("layers")?;
+        match text.trim().parse::<usize>() {
+            Ok(l) if (2..=MAX_LAYERS).contains(&l) => l,
+            _ => {
+                return Err(WeightsError::BadMetadata {
+                    key: "layers",
+                    reason: format!(
+                        "`{text}` is not a number of stacked LSTM layers from 2 to {MAX_LAYERS}"
+                    ),
+                })
+            }
+        }
+    } else {
+        1
+    };
+    let upper_names: Vec<[String; 3]> = (2..=layers)
+        .map(|l| ["kernel", "recurrent_kernel", "bias"].map(|part| layer_tensor_name(l, part)))
+        .collect();
 
     let vocab_texts: Vec<String> =
         serde_json::from_str(get("vocab")?).map_err(|e| WeightsError::BadMetadata {
@@ -313,7 +347,7 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         None => {
             let view = st
                 .tensor("lstm.recurrent_kernel")
-                .map_err(|_| WeightsError::MissingTensor("lstm.recurrent_kernel"))?;
+                .map_err(|_| WeightsError::MissingTensor("lstm.recurrent_kernel".into()))?;
             match view.shape().first() {
                 Some(&h) if (1..=4096).contains(&h) => h,
                 _ => {
@@ -342,7 +376,9 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         vec![n],
     ];
     for (name, _) in st.iter() {
-        let known = TENSOR_NAMES.contains(&name) || (conditioned && name == COND_TENSOR);
+        let known = TENSOR_NAMES.contains(&name)
+            || (conditioned && name == COND_TENSOR)
+            || upper_names.iter().flatten().any(|n| n == name);
         if !known {
             return Err(WeightsError::UnexpectedTensor(name.to_string()));
         }
@@ -353,7 +389,16 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
     }
     let mut data = data.into_iter();
     let mut next = || data.next().unwrap_or_default();
+    let mut upper = Vec::with_capacity(upper_names.len());
+    for [kernel, recurrent, bias] in &upper_names {
+        upper.push(LayerParams {
+            kernel: read_tensor(&st, kernel, &[hidden, 4 * hidden])?,
+            recurrent_kernel: read_tensor(&st, recurrent, &[hidden, 4 * hidden])?,
+            bias: read_tensor(&st, bias, &[4 * hidden])?,
+        });
+    }
     let params = LstmParams {
+        upper,
         n_values: n,
         hidden,
         kernel: next(),
@@ -386,21 +431,21 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
 /// ±[`MAX_WEIGHT`]; the error names the first problem.
 fn read_tensor(
     st: &SafeTensors<'_>,
-    name: &'static str,
+    name: &str,
     expected: &[usize],
 ) -> Result<Vec<f32>, WeightsError> {
     let view = st
         .tensor(name)
-        .map_err(|_| WeightsError::MissingTensor(name))?;
+        .map_err(|_| WeightsError::MissingTensor(name.into()))?;
     if view.dtype() != Dtype::F32 {
         return Err(WeightsError::WrongDtype {
-            tensor: name,
+            tensor: name.into(),
             dtype: view.dtype().to_string(),
         });
     }
     if view.shape() != expected {
         return Err(WeightsError::WrongShape {
-            tensor: name,
+            tensor: name.into(),
             found: view.shape().to_vec(),
             expected: expected.to_vec(),
         });
@@ -412,14 +457,14 @@ fn read_tensor(
         .collect();
     if let Some(index) = values.iter().position(|v| !v.is_finite()) {
         return Err(WeightsError::NotFinite {
-            tensor: name,
+            tensor: name.into(),
             index,
             value: values[index],
         });
     }
     if let Some(index) = values.iter().position(|v| v.abs() > MAX_WEIGHT) {
         return Err(WeightsError::TooLarge {
-            tensor: name,
+            tensor: name.into(),
             index,
             value: values[index],
         });
@@ -607,15 +652,17 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
     let provenance = model.provenance();
     let mut metadata = BTreeMap::new();
     let conditioning = model.conditioning();
-    metadata.insert(
-        "format",
-        if conditioning.is_some() {
-            FORMAT_2
-        } else {
-            FORMAT
-        }
-        .to_string(),
-    );
+    let format = if params.layers() > 1 {
+        FORMAT_3
+    } else if conditioning.is_some() {
+        FORMAT_2
+    } else {
+        FORMAT
+    };
+    metadata.insert("format", format.to_string());
+    if params.layers() > 1 {
+        metadata.insert("layers", params.layers().to_string());
+    }
     if let Some(c) = conditioning {
         metadata.insert(
             "conditioning",
@@ -645,11 +692,20 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
         metadata.insert("validation", json(validation));
     }
 
-    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = params.tensors().into_iter().collect();
+    let mut tensors: Vec<(String, Vec<usize>, &[f32])> = params
+        .tensors()
+        .into_iter()
+        .map(|(name, shape, data)| (name.to_string(), shape, data))
+        .chain(params.upper_tensors())
+        .collect();
     if let Some(c) = conditioning {
-        tensors.push((COND_TENSOR, vec![c.size, 4 * params.hidden], &c.kernel));
+        tensors.push((
+            COND_TENSOR.to_string(),
+            vec![c.size, 4 * params.hidden],
+            &c.kernel,
+        ));
     }
-    tensors.sort_by_key(|(name, _, _)| *name);
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
 
     let mut header = serde_json::Map::new();
     header.insert(
@@ -660,7 +716,7 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
     for (name, shape, data) in &tensors {
         let end = offset + 4 * data.len();
         header.insert(
-            (*name).into(),
+            name.clone(),
             serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, end] }),
         );
         offset = end;

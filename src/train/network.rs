@@ -2,9 +2,9 @@
 //! initialisation, the forward pass and backpropagation through time over a batch of windows.
 
 use super::numpy_rng::NumpyRandomState;
-use crate::model::lstm::LstmParams;
+use crate::model::lstm::{LayerParams, LstmParams};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, Array3, Axis, NdFloat};
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut3, Axis, NdFloat};
 
 /// Floating-point type the trainer runs in. f32 (training) uses the
 /// inference model's vectorizable approximations of e^x, σ and tanh (errors
@@ -72,6 +72,30 @@ pub struct Network<F> {
     pub dense_bias: Array1<F>,
     /// `[C, 4H]`: the conditioning inputs' kernel (`C` = 0 for a model without them).
     pub cond_kernel: Array2<F>,
+    /// The LSTM layers stacked above the first (none in the seed's network); the dense layer
+    /// reads the top one.
+    pub upper: Vec<Layer<F>>,
+}
+
+/// An LSTM layer above the first: its input is the hidden state of the layer below.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer<F> {
+    /// `[H, 4H]`
+    pub kernel: Array2<F>,
+    /// `[H, 4H]`
+    pub recurrent_kernel: Array2<F>,
+    /// `[4H]`
+    pub bias: Array1<F>,
+}
+
+impl<F: Real> Layer<F> {
+    fn zeros(hidden: usize) -> Layer<F> {
+        Layer {
+            kernel: Array2::zeros((hidden, 4 * hidden)),
+            recurrent_kernel: Array2::zeros((hidden, 4 * hidden)),
+            bias: Array1::zeros(4 * hidden),
+        }
+    }
 }
 
 impl<F: Real> Network<F> {
@@ -84,7 +108,20 @@ impl<F: Real> Network<F> {
             dense_kernel: Array2::zeros((hidden, n_values)),
             dense_bias: Array1::zeros(n_values),
             cond_kernel: Array2::zeros((0, 4 * hidden)),
+            upper: Vec::new(),
         }
+    }
+
+    /// All zeros, with `cond` conditioning inputs and `layers` stacked LSTM layers.
+    pub fn zeros_layers(n_values: usize, hidden: usize, cond: usize, layers: usize) -> Network<F> {
+        let mut net = Network::zeros_with(n_values, hidden, cond);
+        net.upper = (1..layers).map(|_| Layer::zeros(hidden)).collect();
+        net
+    }
+
+    /// LSTM layers (1 for the seed's network).
+    pub fn layers(&self) -> usize {
+        1 + self.upper.len()
     }
 
     /// All zeros, with `cond` conditioning inputs.
@@ -96,7 +133,12 @@ impl<F: Real> Network<F> {
 
     /// Zeros of the same shapes as `self`.
     pub fn zeros_like(&self) -> Network<F> {
-        Network::zeros_with(self.n_values(), self.hidden(), self.cond_size())
+        Network::zeros_layers(
+            self.n_values(),
+            self.hidden(),
+            self.cond_size(),
+            self.layers(),
+        )
     }
 
     /// Conditioning inputs `C`.
@@ -117,6 +159,28 @@ impl<F: Real> Network<F> {
         net.cond_kernel = Array2::zeros((cond, 4 * hidden));
         if cond > 0 {
             glorot_uniform(&mut net.cond_kernel, rng);
+        }
+        net
+    }
+
+    /// [`Network::keras_init_with`], then `layers − 1` more LSTM layers drawn as Keras draws a
+    /// stacked layer (Glorot-uniform input kernel, orthogonal recurrent kernel, forget-gate
+    /// bias 1), bottom to top. With one layer the draws are exactly
+    /// [`Network::keras_init_with`]'s.
+    pub fn keras_init_layers(
+        n_values: usize,
+        hidden: usize,
+        cond: usize,
+        layers: usize,
+        rng: &mut NumpyRandomState,
+    ) -> Network<F> {
+        let mut net = Network::keras_init_with(n_values, hidden, cond, rng);
+        for _ in 1..layers {
+            let mut layer = Layer::zeros(hidden);
+            glorot_uniform(&mut layer.kernel, rng);
+            layer.recurrent_kernel = orthogonal(hidden, 4 * hidden, rng).mapv(F::of);
+            layer.bias.slice_mut(s![hidden..2 * hidden]).fill(F::one());
+            net.upper.push(layer);
         }
         net
     }
@@ -142,22 +206,28 @@ impl<F: Real> Network<F> {
         self.recurrent_kernel.nrows()
     }
 
-    /// The five buffers, flat, in the order kernel, recurrent kernel, bias,
-    /// dense kernel, dense bias.
-    pub fn buffers(&self) -> [&[F]; 6] {
-        [
+    /// The buffers, flat, in the order kernel, recurrent kernel, bias, dense kernel, dense
+    /// bias, conditioning kernel, then each upper layer's kernel, recurrent kernel and bias.
+    pub fn buffers(&self) -> Vec<&[F]> {
+        let mut out = vec![
             self.kernel.as_slice().expect("standard layout"),
             self.recurrent_kernel.as_slice().expect("standard layout"),
             self.bias.as_slice().expect("standard layout"),
             self.dense_kernel.as_slice().expect("standard layout"),
             self.dense_bias.as_slice().expect("standard layout"),
             self.cond_kernel.as_slice().expect("standard layout"),
-        ]
+        ];
+        for layer in &self.upper {
+            out.push(layer.kernel.as_slice().expect("standard layout"));
+            out.push(layer.recurrent_kernel.as_slice().expect("standard layout"));
+            out.push(layer.bias.as_slice().expect("standard layout"));
+        }
+        out
     }
 
     /// Mutable [`Network::buffers`].
-    pub fn buffers_mut(&mut self) -> [&mut [F]; 6] {
-        [
+    pub fn buffers_mut(&mut self) -> Vec<&mut [F]> {
+        let mut out = vec![
             self.kernel.as_slice_mut().expect("standard layout"),
             self.recurrent_kernel
                 .as_slice_mut()
@@ -166,7 +236,18 @@ impl<F: Real> Network<F> {
             self.dense_kernel.as_slice_mut().expect("standard layout"),
             self.dense_bias.as_slice_mut().expect("standard layout"),
             self.cond_kernel.as_slice_mut().expect("standard layout"),
-        ]
+        ];
+        for layer in &mut self.upper {
+            out.push(layer.kernel.as_slice_mut().expect("standard layout"));
+            out.push(
+                layer
+                    .recurrent_kernel
+                    .as_slice_mut()
+                    .expect("standard layout"),
+            );
+            out.push(layer.bias.as_slice_mut().expect("standard layout"));
+        }
+        out
     }
 
     /// The conditioning kernel as the model stores it (f32, `[C, 4H]` row-major).
@@ -179,29 +260,46 @@ impl<F: Real> Network<F> {
 
     /// The parameters as the inference model stores them (f32).
     pub fn to_params(&self) -> LstmParams {
-        let f = |b: &[F]| b.iter().map(|x| x.to_f32().unwrap_or(f32::NAN)).collect();
-        let [k, r, b, dk, db, _] = self.buffers();
+        fn f<F: Real>(b: &[F]) -> Vec<f32> {
+            b.iter().map(|x| x.to_f32().unwrap_or(f32::NAN)).collect()
+        }
+        let standard = |a: &Array2<F>| f(a.as_slice().expect("standard layout"));
+        let flat = |a: &Array1<F>| f(a.as_slice().expect("standard layout"));
         LstmParams {
             n_values: self.n_values(),
             hidden: self.hidden(),
-            kernel: f(k),
-            recurrent_kernel: f(r),
-            bias: f(b),
-            dense_kernel: f(dk),
-            dense_bias: f(db),
+            kernel: standard(&self.kernel),
+            recurrent_kernel: standard(&self.recurrent_kernel),
+            bias: flat(&self.bias),
+            dense_kernel: standard(&self.dense_kernel),
+            dense_bias: flat(&self.dense_bias),
+            upper: self
+                .upper
+                .iter()
+                .map(|l| LayerParams {
+                    kernel: standard(&l.kernel),
+                    recurrent_kernel: standard(&l.recurrent_kernel),
+                    bias: flat(&l.bias),
+                })
+                .collect(),
         }
     }
 
     /// A network from inference parameters.
     pub fn from_params(p: &LstmParams) -> Network<F> {
-        let mut net = Network::zeros(p.n_values, p.hidden);
-        let src = [
+        let mut net = Network::zeros_layers(p.n_values, p.hidden, 0, p.layers());
+        let mut src = vec![
             &p.kernel,
             &p.recurrent_kernel,
             &p.bias,
             &p.dense_kernel,
             &p.dense_bias,
         ];
+        let empty = Vec::new();
+        src.push(&empty); // the conditioning kernel: set by the caller
+        for layer in &p.upper {
+            src.extend([&layer.kernel, &layer.recurrent_kernel, &layer.bias]);
+        }
         for (dst, src) in net.buffers_mut().into_iter().zip(src) {
             for (d, &s) in dst.iter_mut().zip(src.iter()) {
                 *d = F::of(f64::from(s));
@@ -329,43 +427,63 @@ pub struct BatchResult<F> {
 /// reused across batches (allocating them per batch cost page faults).
 #[derive(Clone, Debug)]
 pub struct Workspace<F> {
-    /// `hs[t]` / `cs[t]`: state before step `t`; `[tx + 1, batch, H]`.
-    hs: Array3<F>,
-    cs: Array3<F>,
-    /// Activated gates i, f, g, o per step, `[tx, batch, 4H]`.
-    gates: Array3<F>,
-    /// tanh(c) per step, `[tx, batch, H]`.
-    tanh_c: Array3<F>,
+    /// Per LSTM layer (bottom first), `hs[l][t]` / `cs[l][t]`: state before step `t`;
+    /// `[tx + 1, batch, H]`.
+    hs: Vec<Array3<F>>,
+    cs: Vec<Array3<F>>,
+    /// Per layer, activated gates i, f, g, o per step, `[tx, batch, 4H]`.
+    gates: Vec<Array3<F>>,
+    /// Per layer, tanh(c) per step, `[tx, batch, H]`.
+    tanh_c: Vec<Array3<F>>,
     /// Softmax outputs per step, `[tx, batch, n]`.
     probs: Array3<F>,
-    dh_next: Array2<F>,
-    dc_next: Array2<F>,
+    /// Per layer, the gradient flowing into the previous step's `h` and `c`.
+    dh_next: Vec<Array2<F>>,
+    dc_next: Vec<Array2<F>>,
     dh: Array2<F>,
     dlogits: Array2<F>,
     dz: Array2<F>,
 }
 
 impl<F: Real> Workspace<F> {
-    /// Buffers for batches of up to `max_batch` windows of `tx` steps.
+    /// Buffers for batches of up to `max_batch` windows of `tx` steps, one LSTM layer.
     pub fn new(tx: usize, max_batch: usize, n_values: usize, hidden: usize) -> Workspace<F> {
+        Workspace::new_layers(tx, max_batch, n_values, hidden, 1)
+    }
+
+    /// [`Workspace::new`] for `layers` stacked LSTM layers.
+    pub fn new_layers(
+        tx: usize,
+        max_batch: usize,
+        n_values: usize,
+        hidden: usize,
+        layers: usize,
+    ) -> Workspace<F> {
         let (b, n, h) = (max_batch, n_values, hidden);
+        let per_layer = |shape: (usize, usize, usize)| -> Vec<Array3<F>> {
+            (0..layers).map(|_| Array3::zeros(shape)).collect()
+        };
         Workspace {
-            hs: Array3::zeros((tx + 1, b, h)),
-            cs: Array3::zeros((tx + 1, b, h)),
-            gates: Array3::zeros((tx, b, 4 * h)),
-            tanh_c: Array3::zeros((tx, b, h)),
+            hs: per_layer((tx + 1, b, h)),
+            cs: per_layer((tx + 1, b, h)),
+            gates: per_layer((tx, b, 4 * h)),
+            tanh_c: per_layer((tx, b, h)),
             probs: Array3::zeros((tx, b, n)),
-            dh_next: Array2::zeros((b, h)),
-            dc_next: Array2::zeros((b, h)),
+            dh_next: (0..layers).map(|_| Array2::zeros((b, h))).collect(),
+            dc_next: (0..layers).map(|_| Array2::zeros((b, h))).collect(),
             dh: Array2::zeros((b, h)),
             dlogits: Array2::zeros((b, n)),
             dz: Array2::zeros((b, 4 * h)),
         }
     }
 
-    fn fits(&self, tx: usize, batch: usize, n_values: usize, hidden: usize) -> bool {
-        let (t1, b, h) = self.hs.dim();
-        t1 == tx + 1 && b >= batch && h == hidden && self.probs.dim().2 == n_values
+    fn fits(&self, tx: usize, batch: usize, n_values: usize, hidden: usize, layers: usize) -> bool {
+        let (t1, b, h) = self.hs[0].dim();
+        t1 == tx + 1
+            && b >= batch
+            && h == hidden
+            && self.probs.dim().2 == n_values
+            && self.hs.len() == layers
     }
 }
 
@@ -378,16 +496,112 @@ pub fn forward_backward<F: Real>(
     batch: &Batch,
     grads: &mut Network<F>,
 ) -> BatchResult<F> {
-    let mut ws = Workspace::new(batch.tx(), batch.size(), net.n_values(), net.hidden());
+    let mut ws = Workspace::new_layers(
+        batch.tx(),
+        batch.size(),
+        net.n_values(),
+        net.hidden(),
+        net.layers(),
+    );
     forward_backward_with(net, batch, grads, &mut ws)
+}
+
+/// The activations of one LSTM layer's step: `z` (pre-activations, `[batch, 4H]`) becomes the
+/// activated gates in place; the new cell state, its tanh and the new hidden state are written.
+fn cell_forward<F: Real>(
+    z: &mut ArrayViewMut2<F>,
+    c_prev: ArrayView2<F>,
+    c_next: &mut ArrayViewMut2<F>,
+    tc: &mut ArrayViewMut2<F>,
+    h_next: &mut ArrayViewMut2<F>,
+    h: usize,
+) {
+    for b in 0..z.nrows() {
+        let zrow = z.row_mut(b).into_slice().expect("contiguous row");
+        let (ifg, o) = zrow.split_at_mut(3 * h);
+        let (i_f, g) = ifg.split_at_mut(2 * h);
+        for v in i_f.iter_mut() {
+            *v = v.sigmoid_act();
+        }
+        for v in o.iter_mut() {
+            *v = v.sigmoid_act();
+        }
+        for v in g.iter_mut() {
+            *v = v.tanh_act();
+        }
+        let (i, f) = i_f.split_at(h);
+        let c_prev = c_prev.row(b);
+        let c_prev = c_prev.as_slice().expect("contiguous row");
+        let c_next = c_next.row_mut(b).into_slice().expect("contiguous row");
+        let tc = tc.row_mut(b).into_slice().expect("contiguous row");
+        let h_next = h_next.row_mut(b).into_slice().expect("contiguous row");
+        for u in 0..h {
+            c_next[u] = f[u] * c_prev[u] + i[u] * g[u];
+        }
+        for u in 0..h {
+            tc[u] = c_next[u].tanh_act();
+        }
+        for u in 0..h {
+            h_next[u] = o[u] * tc[u];
+        }
+    }
+}
+
+/// The cell's backward for one layer and step: from the gradient `dh` reaching the new hidden
+/// state and `dc_next` reaching the new cell state, the gate pre-activation gradient `dz`;
+/// `dc_next` becomes the gradient reaching the previous cell state, and the bias gradient is
+/// accumulated. `on_row(b, dz_row)` sees each window's row (the first layer's one-hot kernel).
+#[allow(clippy::too_many_arguments)]
+fn cell_backward<F: Real>(
+    gates: ArrayView2<F>,
+    tanh_c: ArrayView2<F>,
+    c_prev: ArrayView2<F>,
+    dh: ArrayView2<F>,
+    dc_next: &mut ArrayViewMut2<F>,
+    dz: &mut ArrayViewMut2<F>,
+    bias_grad: &mut [F],
+    h: usize,
+    mut on_row: impl FnMut(usize, &[F]),
+) {
+    for b in 0..dz.nrows() {
+        let g_row = gates.row(b);
+        let g_row = g_row.as_slice().expect("contiguous row");
+        let (i, rest) = g_row.split_at(h);
+        let (f, rest) = rest.split_at(h);
+        let (g, o) = rest.split_at(h);
+        let tc = tanh_c.row(b);
+        let tc = tc.as_slice().expect("contiguous row");
+        let c_prev = c_prev.row(b);
+        let c_prev = c_prev.as_slice().expect("contiguous row");
+        let dh = dh.row(b);
+        let dh = dh.as_slice().expect("contiguous row");
+        let dc_next = dc_next.row_mut(b).into_slice().expect("contiguous row");
+        let dz_row = dz.row_mut(b).into_slice().expect("contiguous row");
+        let (dzi, rest) = dz_row.split_at_mut(h);
+        let (dzf, rest) = rest.split_at_mut(h);
+        let (dzg, dzo) = rest.split_at_mut(h);
+        for u in 0..h {
+            let d_c = dh[u] * o[u] * (F::one() - tc[u] * tc[u]) + dc_next[u];
+            dzi[u] = d_c * g[u] * i[u] * (F::one() - i[u]);
+            dzf[u] = d_c * c_prev[u] * f[u] * (F::one() - f[u]);
+            dzg[u] = d_c * i[u] * (F::one() - g[u] * g[u]);
+            dzo[u] = dh[u] * tc[u] * o[u] * (F::one() - o[u]);
+            dc_next[u] = d_c * f[u];
+        }
+        for (gb, &d) in bias_grad.iter_mut().zip(dz_row.iter()) {
+            *gb += d;
+        }
+        on_row(b, dz_row);
+    }
 }
 
 /// [`forward_backward`] with reusable buffers (reallocated if too small).
 ///
-/// The layers' forward and backward are side by side: forward the LSTM cell
-/// (`z = x·W + h·U + b`, gates, `c`, `h`) then the dense softmax layer;
-/// backward, step by step from the last, the softmax/cross-entropy gradient,
-/// the dense gradient, then the cell gradient.
+/// The layers' forward and backward are side by side: forward each LSTM layer's cell
+/// (`z = x·W + h·U + b`, gates, `c`, `h`; the first layer's `x` is the one-hot value and the
+/// conditioning, an upper layer's the new `h` of the layer below) then the dense softmax layer
+/// on the top layer; backward, step by step from the last, the softmax/cross-entropy gradient,
+/// the dense gradient, then the cell gradients from the top layer down.
 pub fn forward_backward_with<F: Real>(
     net: &Network<F>,
     batch: &Batch,
@@ -395,23 +609,34 @@ pub fn forward_backward_with<F: Real>(
     ws: &mut Workspace<F>,
 ) -> BatchResult<F> {
     let (tx, bsz) = (batch.tx(), batch.size());
-    let (n, h) = (net.n_values(), net.hidden());
-    if !ws.fits(tx, bsz, n, h) {
-        *ws = Workspace::new(tx, bsz, n, h);
+    let (n, h, layers) = (net.n_values(), net.hidden(), net.layers());
+    if !ws.fits(tx, bsz, n, h, layers) {
+        *ws = Workspace::new_layers(tx, bsz, n, h, layers);
     }
     let c = net.cond_size();
-    if grads.n_values() != n || grads.hidden() != h || grads.cond_size() != c {
+    if grads.n_values() != n
+        || grads.hidden() != h
+        || grads.cond_size() != c
+        || grads.layers() != layers
+    {
         *grads = net.zeros_like();
     }
+    let top = layers - 1;
     let mut cond_t: Array2<F> = Array2::zeros((if c > 0 { bsz } else { 0 }, c));
     let inv_b = F::one() / F::of(bsz as f64);
-    let mut hs = ws.hs.slice_mut(s![.., ..bsz, ..]);
-    let mut cs = ws.cs.slice_mut(s![.., ..bsz, ..]);
-    let mut gates = ws.gates.slice_mut(s![.., ..bsz, ..]);
-    let mut tanh_c = ws.tanh_c.slice_mut(s![.., ..bsz, ..]);
+    fn view<F>(a: &mut Array3<F>, bsz: usize) -> ArrayViewMut3<'_, F> {
+        a.slice_mut(s![.., ..bsz, ..])
+    }
+    let view = |a| view(a, bsz);
+    let mut hs: Vec<ArrayViewMut3<F>> = ws.hs.iter_mut().map(view).collect();
+    let mut cs: Vec<ArrayViewMut3<F>> = ws.cs.iter_mut().map(view).collect();
+    let mut gates: Vec<ArrayViewMut3<F>> = ws.gates.iter_mut().map(view).collect();
+    let mut tanh_c: Vec<ArrayViewMut3<F>> = ws.tanh_c.iter_mut().map(view).collect();
     let mut probs = ws.probs.slice_mut(s![.., ..bsz, ..]);
-    hs.index_axis_mut(Axis(0), 0).fill(F::zero());
-    cs.index_axis_mut(Axis(0), 0).fill(F::zero());
+    for l in 0..layers {
+        hs[l].index_axis_mut(Axis(0), 0).fill(F::zero());
+        cs[l].index_axis_mut(Axis(0), 0).fill(F::zero());
+    }
     let mut result = BatchResult {
         loss: F::zero(),
         correct: 0,
@@ -420,58 +645,54 @@ pub fn forward_backward_with<F: Real>(
 
     // ---- forward ----
     for t in 0..tx {
-        // LSTM cell: z = b + x·W (a row lookup) + h·U, then the gates.
-        let mut z = gates.index_axis_mut(Axis(0), t);
-        for (b, mut row) in z.rows_mut().into_iter().enumerate() {
-            row.assign(&net.bias);
-            if let Some(x) = batch.inputs[t][b] {
-                row += &net.kernel.row(x);
+        for l in 0..layers {
+            let mut z = gates[l].index_axis_mut(Axis(0), t);
+            if l == 0 {
+                // LSTM cell: z = b + x·W (a row lookup) + h·U, then the gates.
+                for (b, mut row) in z.rows_mut().into_iter().enumerate() {
+                    row.assign(&net.bias);
+                    if let Some(x) = batch.inputs[t][b] {
+                        row += &net.kernel.row(x);
+                    }
+                }
+                general_mat_mul(
+                    F::one(),
+                    &hs[0].index_axis(Axis(0), t),
+                    &net.recurrent_kernel,
+                    F::one(),
+                    &mut z,
+                );
+                if c > 0 {
+                    fill_cond(&mut cond_t, &batch.cond[t]);
+                    general_mat_mul(F::one(), &cond_t, &net.cond_kernel, F::one(), &mut z);
+                }
+            } else {
+                // An upper layer: z = b + h_below·W + h·U.
+                let layer = &net.upper[l - 1];
+                for mut row in z.rows_mut() {
+                    row.assign(&layer.bias);
+                }
+                general_mat_mul(
+                    F::one(),
+                    &hs[l - 1].index_axis(Axis(0), t + 1),
+                    &layer.kernel,
+                    F::one(),
+                    &mut z,
+                );
+                general_mat_mul(
+                    F::one(),
+                    &hs[l].index_axis(Axis(0), t),
+                    &layer.recurrent_kernel,
+                    F::one(),
+                    &mut z,
+                );
             }
-        }
-        general_mat_mul(
-            F::one(),
-            &hs.index_axis(Axis(0), t),
-            &net.recurrent_kernel,
-            F::one(),
-            &mut z,
-        );
-        if c > 0 {
-            fill_cond(&mut cond_t, &batch.cond[t]);
-            general_mat_mul(F::one(), &cond_t, &net.cond_kernel, F::one(), &mut z);
-        }
-        let (before, mut after) = cs.view_mut().split_at(Axis(0), t + 1);
-        let c_prev = before.index_axis(Axis(0), t);
-        let mut c_next = after.index_axis_mut(Axis(0), 0);
-        let mut h_next = hs.index_axis_mut(Axis(0), t + 1);
-        let mut tc = tanh_c.index_axis_mut(Axis(0), t);
-        for b in 0..bsz {
-            let zrow = z.row_mut(b).into_slice().expect("contiguous row");
-            let (ifg, o) = zrow.split_at_mut(3 * h);
-            let (i_f, g) = ifg.split_at_mut(2 * h);
-            for v in i_f.iter_mut() {
-                *v = v.sigmoid_act();
-            }
-            for v in o.iter_mut() {
-                *v = v.sigmoid_act();
-            }
-            for v in g.iter_mut() {
-                *v = v.tanh_act();
-            }
-            let (i, f) = i_f.split_at(h);
-            let c_prev = c_prev.row(b);
-            let c_prev = c_prev.as_slice().expect("contiguous row");
-            let c_next = c_next.row_mut(b).into_slice().expect("contiguous row");
-            let tc = tc.row_mut(b).into_slice().expect("contiguous row");
-            let h_next = h_next.row_mut(b).into_slice().expect("contiguous row");
-            for u in 0..h {
-                c_next[u] = f[u] * c_prev[u] + i[u] * g[u];
-            }
-            for u in 0..h {
-                tc[u] = c_next[u].tanh_act();
-            }
-            for u in 0..h {
-                h_next[u] = o[u] * tc[u];
-            }
+            let (before, mut after) = cs[l].view_mut().split_at(Axis(0), t + 1);
+            let c_prev = before.index_axis(Axis(0), t);
+            let mut c_next = after.index_axis_mut(Axis(0), 0);
+            let mut h_next = hs[l].index_axis_mut(Axis(0), t + 1);
+            let mut tc = tanh_c[l].index_axis_mut(Axis(0), t);
+            cell_forward(&mut z, c_prev, &mut c_next, &mut tc, &mut h_next, h);
         }
 
         // Dense + softmax, cross-entropy and accuracy.
@@ -481,7 +702,7 @@ pub fn forward_backward_with<F: Real>(
         }
         general_mat_mul(
             F::one(),
-            &hs.index_axis(Axis(0), t + 1),
+            &hs[top].index_axis(Axis(0), t + 1),
             &net.dense_kernel,
             F::one(),
             &mut p,
@@ -518,13 +739,23 @@ pub fn forward_backward_with<F: Real>(
     for buf in grads.buffers_mut() {
         buf.fill(F::zero());
     }
-    let mut dh_next = ws.dh_next.slice_mut(s![..bsz, ..]);
-    let mut dc_next = ws.dc_next.slice_mut(s![..bsz, ..]);
+    let mut dh_next: Vec<ArrayViewMut2<F>> = ws
+        .dh_next
+        .iter_mut()
+        .map(|a| a.slice_mut(s![..bsz, ..]))
+        .collect();
+    let mut dc_next: Vec<ArrayViewMut2<F>> = ws
+        .dc_next
+        .iter_mut()
+        .map(|a| a.slice_mut(s![..bsz, ..]))
+        .collect();
     let mut dh = ws.dh.slice_mut(s![..bsz, ..]);
     let mut dlogits = ws.dlogits.slice_mut(s![..bsz, ..]);
     let mut dz = ws.dz.slice_mut(s![..bsz, ..]);
-    dh_next.fill(F::zero());
-    dc_next.fill(F::zero());
+    for l in 0..layers {
+        dh_next[l].fill(F::zero());
+        dc_next[l].fill(F::zero());
+    }
     for t in (0..tx).rev() {
         // Softmax + cross-entropy backward: (p − y) / B; zero for a zero target.
         dlogits.assign(&probs.index_axis(Axis(0), t));
@@ -545,76 +776,94 @@ pub fn forward_backward_with<F: Real>(
         // Dense backward.
         general_mat_mul(
             F::one(),
-            &hs.index_axis(Axis(0), t + 1).t(),
+            &hs[top].index_axis(Axis(0), t + 1).t(),
             &dlogits,
             F::one(),
             &mut grads.dense_kernel,
         );
-        dh.assign(&dh_next);
+        dh.assign(&dh_next[top]);
         general_mat_mul(F::one(), &dlogits, &net.dense_kernel.t(), F::one(), &mut dh);
 
-        // LSTM cell backward.
-        let g_t = gates.index_axis(Axis(0), t);
-        let tc = tanh_c.index_axis(Axis(0), t);
-        let c_prev = cs.index_axis(Axis(0), t);
-        let bias_grad = grads.bias.as_slice_mut().expect("contiguous");
-        for b in 0..bsz {
-            let g_row = g_t.row(b);
-            let g_row = g_row.as_slice().expect("contiguous row");
-            let (i, rest) = g_row.split_at(h);
-            let (f, rest) = rest.split_at(h);
-            let (g, o) = rest.split_at(h);
-            let tc = tc.row(b);
-            let tc = tc.as_slice().expect("contiguous row");
-            let c_prev = c_prev.row(b);
-            let c_prev = c_prev.as_slice().expect("contiguous row");
-            let dh = dh.row(b);
-            let dh = dh.as_slice().expect("contiguous row");
-            let dc_next = dc_next.row_mut(b).into_slice().expect("contiguous row");
-            let dz_row = dz.row_mut(b).into_slice().expect("contiguous row");
-            let (dzi, rest) = dz_row.split_at_mut(h);
-            let (dzf, rest) = rest.split_at_mut(h);
-            let (dzg, dzo) = rest.split_at_mut(h);
-            for u in 0..h {
-                let d_c = dh[u] * o[u] * (F::one() - tc[u] * tc[u]) + dc_next[u];
-                dzi[u] = d_c * g[u] * i[u] * (F::one() - i[u]);
-                dzf[u] = d_c * c_prev[u] * f[u] * (F::one() - f[u]);
-                dzg[u] = d_c * i[u] * (F::one() - g[u] * g[u]);
-                dzo[u] = dh[u] * tc[u] * o[u] * (F::one() - o[u]);
-                dc_next[u] = d_c * f[u];
-            }
-            for (gb, &d) in bias_grad.iter_mut().zip(dz_row.iter()) {
-                *gb += d;
-            }
-            if let Some(x) = batch.inputs[t][b] {
-                let k = grads
-                    .kernel
-                    .row_mut(x)
-                    .into_slice()
-                    .expect("contiguous row");
-                for (k, &d) in k.iter_mut().zip(dz_row.iter()) {
-                    *k += d;
+        // LSTM cells backward, from the top layer down.
+        for l in (0..layers).rev() {
+            if l == 0 {
+                let kernel_grad = &mut grads.kernel;
+                cell_backward(
+                    gates[0].index_axis(Axis(0), t),
+                    tanh_c[0].index_axis(Axis(0), t),
+                    cs[0].index_axis(Axis(0), t),
+                    dh.view(),
+                    &mut dc_next[0],
+                    &mut dz,
+                    grads.bias.as_slice_mut().expect("contiguous"),
+                    h,
+                    |b, dz_row| {
+                        if let Some(x) = batch.inputs[t][b] {
+                            let k = kernel_grad.row_mut(x).into_slice().expect("contiguous row");
+                            for (k, &d) in k.iter_mut().zip(dz_row.iter()) {
+                                *k += d;
+                            }
+                        }
+                    },
+                );
+                general_mat_mul(
+                    F::one(),
+                    &hs[0].index_axis(Axis(0), t).t(),
+                    &dz,
+                    F::one(),
+                    &mut grads.recurrent_kernel,
+                );
+                if c > 0 {
+                    fill_cond(&mut cond_t, &batch.cond[t]);
+                    general_mat_mul(F::one(), &cond_t.t(), &dz, F::one(), &mut grads.cond_kernel);
                 }
+                general_mat_mul(
+                    F::one(),
+                    &dz,
+                    &net.recurrent_kernel.t(),
+                    F::zero(),
+                    &mut dh_next[0],
+                );
+            } else {
+                let (layer, layer_grad) = (&net.upper[l - 1], &mut grads.upper[l - 1]);
+                cell_backward(
+                    gates[l].index_axis(Axis(0), t),
+                    tanh_c[l].index_axis(Axis(0), t),
+                    cs[l].index_axis(Axis(0), t),
+                    dh.view(),
+                    &mut dc_next[l],
+                    &mut dz,
+                    layer_grad.bias.as_slice_mut().expect("contiguous"),
+                    h,
+                    |_, _| {},
+                );
+                general_mat_mul(
+                    F::one(),
+                    &hs[l].index_axis(Axis(0), t).t(),
+                    &dz,
+                    F::one(),
+                    &mut layer_grad.recurrent_kernel,
+                );
+                general_mat_mul(
+                    F::one(),
+                    &hs[l - 1].index_axis(Axis(0), t + 1).t(),
+                    &dz,
+                    F::one(),
+                    &mut layer_grad.kernel,
+                );
+                general_mat_mul(
+                    F::one(),
+                    &dz,
+                    &layer.recurrent_kernel.t(),
+                    F::zero(),
+                    &mut dh_next[l],
+                );
+                // The gradient reaching the layer below's new h: from its own next step and
+                // through this layer's input kernel.
+                dh.assign(&dh_next[l - 1]);
+                general_mat_mul(F::one(), &dz, &layer.kernel.t(), F::one(), &mut dh);
             }
         }
-        general_mat_mul(
-            F::one(),
-            &hs.index_axis(Axis(0), t).t(),
-            &dz,
-            F::one(),
-            &mut grads.recurrent_kernel,
-        );
-        if c > 0 {
-            fill_cond(&mut cond_t, &batch.cond[t]);
-            general_mat_mul(F::one(), &cond_t.t(), &dz, F::one(), &mut grads.cond_kernel);
-        }
-        general_mat_mul(
-            F::one(),
-            &dz,
-            &net.recurrent_kernel.t(),
-            F::zero(),
-            &mut dh_next,
-        );
     }
     result
 }

@@ -16,8 +16,11 @@ pub struct TrainConfig {
     pub windows: usize,
     /// Time steps per window (`Tx`).
     pub tx: usize,
-    /// LSTM hidden units (`n_a`).
+    /// LSTM hidden units (`n_a`), in every layer.
     pub hidden: usize,
+    /// Stacked LSTM layers (the original's 1, which is not written into the hyper-parameters).
+    #[serde(skip_serializing_if = "is_one")]
+    pub layers: usize,
     /// Adam learning rate.
     pub lr: f64,
     pub beta1: f64,
@@ -67,6 +70,7 @@ impl Default for TrainConfig {
             windows: 60,
             tx: 30,
             hidden: 64,
+            layers: 1,
             lr: 0.01,
             beta1: 0.9,
             beta2: 0.999,
@@ -104,6 +108,13 @@ impl TrainConfig {
         }
         if self.hidden == 0 || self.hidden > 4096 {
             return bad(format!("hidden = {} must be from 1 to 4096", self.hidden));
+        }
+        if self.layers == 0 || self.layers > crate::model::lstm::MAX_LAYERS {
+            return bad(format!(
+                "layers = {} must be from 1 to {}",
+                self.layers,
+                crate::model::lstm::MAX_LAYERS
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr = {} must be a positive number", self.lr));
@@ -276,14 +287,19 @@ impl<F: Real> Adam<F> {
 
     /// [`Adam::new`] for a network with `cond` conditioning inputs.
     pub fn new_with(config: &TrainConfig, n_values: usize, hidden: usize, cond: usize) -> Adam<F> {
+        Adam::for_network(config, &Network::zeros_with(n_values, hidden, cond))
+    }
+
+    /// Adam with zero moments shaped like `net`.
+    pub fn for_network(config: &TrainConfig, net: &Network<F>) -> Adam<F> {
         Adam {
             lr: config.lr,
             beta1: config.beta1,
             beta2: config.beta2,
             decay: config.decay,
             iterations: 0,
-            m: Network::zeros_with(n_values, hidden, cond),
-            v: Network::zeros_with(n_values, hidden, cond),
+            m: net.zeros_like(),
+            v: net.zeros_like(),
         }
     }
 
@@ -521,13 +537,21 @@ impl<'a> Trainer<'a> {
             .collect();
         let baseline_accuracy = baseline_accuracy(&windows, n);
         let batch = config.batch.min(windows.len());
-        let mut net = Network::<f32>::keras_init_with(n, config.hidden, cond_size, &mut rng);
+        let mut net =
+            Network::<f32>::keras_init_layers(n, config.hidden, cond_size, config.layers, &mut rng);
         if let Some(start) = &config.start_from {
-            if start.n_values != n || start.hidden != config.hidden {
+            if start.n_values != n
+                || start.hidden != config.hidden
+                || start.layers() != config.layers
+            {
                 return Err(TrainError::Resume(format!(
-                    "the weights to resume from have {} values and {} hidden units; this run \
-                     has {n} values and {} hidden units",
-                    start.n_values, start.hidden, config.hidden
+                    "the weights to resume from have {} values, {} hidden units and {} LSTM \
+                     layers; this run has {n} values, {} hidden units and {} layers",
+                    start.n_values,
+                    start.hidden,
+                    start.layers(),
+                    config.hidden,
+                    config.layers
                 )));
             }
             let cond_kernel = std::mem::take(&mut net.cond_kernel);
@@ -574,14 +598,20 @@ impl<'a> Trainer<'a> {
             windows,
             baseline_accuracy,
             rng,
-            grads: Network::zeros_with(n, config.hidden, cond_size),
-            adam: Adam::new_with(config, n, config.hidden, cond_size),
-            workspace: Workspace::new(config.tx, batch, n, config.hidden),
+            grads: net.zeros_like(),
+            adam: Adam::for_network(config, &net),
+            workspace: Workspace::new_layers(config.tx, batch, n, config.hidden, config.layers),
             helpers: (1..config.threads)
                 .map(|_| {
                     (
-                        Network::zeros_with(n, config.hidden, cond_size),
-                        Workspace::new(config.tx, batch.div_ceil(config.threads), n, config.hidden),
+                        net.zeros_like(),
+                        Workspace::new_layers(
+                            config.tx,
+                            batch.div_ceil(config.threads),
+                            n,
+                            config.hidden,
+                            config.layers,
+                        ),
                     )
                 })
                 .collect(),
