@@ -6,6 +6,15 @@
 //! synthetic 100,000-value corpus with a 750-value vocabulary, on one and two threads; divide
 //! by 256 for the time per window (target ≤ 0.2 ms on 2 cores, ≥ 1.7× from 1 to 2 threads).
 //!
+//! `wjd_64_windows/{stepwise,fused}_h{H}_l{L}_t{T}`: 64 windows of the chord-aware model's
+//! shape on a corpus of the WJD's size (170,000 training values, a 1,673-value vocabulary, 79
+//! conditioning inputs, Tx 64, batches of 32), hidden 128, 256 and 512, one and two LSTM
+//! layers, one and two threads, with the kernel `jazz-train` uses on collections (fused) and,
+//! at hidden 256, the step-by-step one. An epoch of the WJD (`--preset jazz`, stride 32) is
+//! about 5,200 windows: multiply the time by 81 for an epoch. Targets (issue 21): at the
+//! default size (hidden 256, one layer, two threads) half of Keras's epoch time; at hidden 512
+//! no slower than Keras; ≥ 1.8× from one to two threads at hidden ≥ 128.
+//!
 //! `read_1000_files`: a folder of 1,000 small MIDI files (a melody track and a chord track, 8
 //! bars each, as a real collection of lead sheets has) read into one corpus the way `jazz-train`
 //! reads a folder (expand the folder, read, choose tracks, quantize, make values, hash).
@@ -13,7 +22,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jazz_synth::train::corpus::{expand_inputs, load_inputs, AutoOptions, Preset};
-use jazz_synth::train::{NumpyRandomState, TrainConfig, Trainer};
+use jazz_synth::train::{Kernel, NumpyRandomState, TrainConfig, Trainer};
 use midly::num::{u15, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
@@ -140,5 +149,59 @@ fn read_1000_files(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, train_epoch_seed, train_large, read_1000_files);
+fn train_wjd_sized(c: &mut Criterion) {
+    const N: usize = 1673;
+    const COND: usize = 79;
+    let corpus = synthetic_corpus(170_000, N);
+    // Conditioning like the real one: a few ones among zeros, changing along the corpus.
+    let cond: Vec<f32> = (0..corpus.len() * COND)
+        .map(|k| {
+            let (pos, input) = (k / COND, k % COND);
+            f32::from(u8::from((pos / 4 + input * 7) % 13 == 0))
+        })
+        .collect();
+    let mut group = c.benchmark_group("wjd_64_windows");
+    group.sample_size(10);
+    let mut cases = Vec::new();
+    for hidden in [128, 256, 512] {
+        for layers in [1, 2] {
+            for threads in [1, 2] {
+                cases.push((Kernel::Fused, hidden, layers, threads));
+            }
+        }
+    }
+    cases.push((Kernel::Stepwise, 256, 1, 1));
+    cases.push((Kernel::Stepwise, 256, 1, 2));
+    for (kernel, hidden, layers, threads) in cases {
+        let config = TrainConfig {
+            windows: 64,
+            tx: 64,
+            hidden,
+            layers,
+            threads,
+            kernel,
+            lr: 0.003,
+            decay: 0.0001,
+            ..TrainConfig::default()
+        };
+        let mut trainer =
+            Trainer::new_conditioned(&corpus, N, &config, &cond, COND).expect("valid setup");
+        let name = match kernel {
+            Kernel::Fused => "fused",
+            Kernel::Stepwise => "stepwise",
+        };
+        group.bench_function(format!("{name}_h{hidden}_l{layers}_t{threads}"), |b| {
+            b.iter(|| trainer.epoch().expect("finite loss"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    train_epoch_seed,
+    train_large,
+    train_wjd_sized,
+    read_1000_files
+);
 criterion_main!(benches);

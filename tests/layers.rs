@@ -342,6 +342,50 @@ fn jazz_train_layers_2_writes_a_model_jazz_synth_plays() {
     );
     assert!(fs::metadata(&mid).unwrap().len() > 100);
 
+    // Resuming continues the stack (its vocabulary, size and layers) with --preset jazz.
+    let resumed = dir.join("resumed.safetensors");
+    let run = Command::new(env!("CARGO_BIN_EXE_jazz-train"))
+        .args([
+            "--preset",
+            "jazz",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--tx",
+            "8",
+        ])
+        .args(["--validation", "0.2", "--test", "0", "--resume"])
+        .arg(&out)
+        .arg(&files)
+        .arg("--out")
+        .arg(&resumed)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("resuming from"), "{stdout}");
+    let again = weights::load_file(&resumed).expect("loads");
+    assert_eq!((again.layers(), again.hidden_size()), (2, 8));
+    assert_eq!(again.vocab(), model.vocab());
+    assert_ne!(again.params(), model.params(), "it trained on");
+    // A chord-aware file cannot continue as a model without the chord inputs.
+    let refused = Command::new(env!("CARGO_BIN_EXE_jazz-train"))
+        .args(["--preset", "jazz", "--no-chords", "--resume"])
+        .arg(&out)
+        .arg(&files)
+        .arg("--out")
+        .arg(dir.join("no.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("with the chord inputs"), "{err}");
+
     // Zero layers is refused with the range.
     let zero = Command::new(env!("CARGO_BIN_EXE_jazz-train"))
         .args(["--preset", "jazz", "--layers", "0"])

@@ -14,7 +14,7 @@ use jazz_synth::standalone::live::install_interrupt_handler;
 use jazz_synth::train::corpus::{self, AutoOptions, Preset};
 use jazz_synth::train::evaluate::{split_point, train_validated, Ended, Stopping};
 use jazz_synth::train::lines::{corpus_lines, joined};
-use jazz_synth::train::{self, TrainConfig};
+use jazz_synth::train::{self, Kernel, TrainConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PresetArg {
@@ -202,6 +202,11 @@ fn run(args: &Args) -> Result<(), String> {
         epochs: args.epochs,
         batch: args.batch,
         seed: args.seed,
+        // The seed setup keeps the original's arithmetic order (its weights bit for bit).
+        kernel: match args.preset {
+            PresetArg::Metheny => Kernel::Stepwise,
+            _ => Kernel::Fused,
+        },
         ..TrainConfig::default()
     };
     config.validate().map_err(|e| e.to_string())?;
@@ -299,7 +304,7 @@ fn run(args: &Args) -> Result<(), String> {
             config.tx
         );
     }
-    // Ctrl-C ends training after the epoch running and writes the best weights so far.
+    // Ctrl-C ends training before the next batch and writes the best weights so far.
     let interrupt = install_interrupt_handler().map_err(|e| e.to_string())?;
     let stopping = Stopping {
         patience: args.patience,
@@ -460,16 +465,29 @@ fn run_jazz(args: &Args) -> Result<(), String> {
             args.validation, args.test
         ));
     }
-    if args.resume.is_some() {
-        return Err("--resume is not available with --preset jazz yet; train afresh".into());
-    }
+    let resume = match &args.resume {
+        Some(path) => {
+            let model = weights::load_file(path)
+                .map_err(|e| format!("--resume: cannot use the weights file {e}"))?;
+            if (model.cond_size() > 0) == args.no_chords {
+                return Err(format!(
+                    "--resume: {} was trained {} the chord inputs; resume it {} --no-chords",
+                    path.display(),
+                    if args.no_chords { "with" } else { "without" },
+                    if args.no_chords { "without" } else { "with" }
+                ));
+            }
+            Some(model)
+        }
+        None => None,
+    };
     if args.patience == Some(0) {
         return Err(
             "--patience 0: give the epochs to wait for a better held-out loss, 1 or more".into(),
         );
     }
     let tx = args.tx.unwrap_or(64);
-    let config = TrainConfig {
+    let mut config = TrainConfig {
         windows: args.windows.unwrap_or(60),
         every_window: args.windows.is_none(),
         stride: args.stride.unwrap_or((tx / 2).max(1)),
@@ -482,8 +500,24 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         epochs: args.epochs,
         batch: args.batch,
         seed: args.seed,
+        kernel: Kernel::Fused,
         ..TrainConfig::default()
     };
+    if let Some(model) = &resume {
+        // The file's network and vocabulary are the start; Adam's moments start afresh.
+        config.hidden = model.hidden_size();
+        config.layers = model.layers();
+        config.start_from = Some(model.params().clone());
+        config.start_cond = model.conditioning().map(|c| c.kernel.clone());
+        println!(
+            "resuming from {}: {} values, {} LSTM layer(s) of {} hidden units; Adam's moments \
+             start afresh",
+            args.resume.as_deref().unwrap_or(Path::new("")).display(),
+            model.n_values(),
+            model.layers(),
+            model.hidden_size()
+        );
+    }
     config.validate().map_err(|e| e.to_string())?;
     check_out_folder(&args.out)?;
     let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
@@ -534,7 +568,11 @@ fn run_jazz(args: &Args) -> Result<(), String> {
             }
         ));
     }
-    let vocab = JazzVocab::build(&train_solos, args.min_count);
+    // Resuming keeps the file's vocabulary: values it never learned map to their nearest.
+    let vocab = match &resume {
+        Some(model) => JazzVocab::from_values(model.vocab().to_vec()),
+        None => JazzVocab::build(&train_solos, args.min_count),
+    };
     let train = Encoded::of(&train_solos, &vocab);
     let valid = Encoded::of(&valid_solos, &vocab);
     let test = Encoded::of(&test_solos, &vocab);

@@ -103,7 +103,8 @@ pub enum Ended {
 pub struct Stopping<'a> {
     /// Stop when the held-out loss has not improved for this many epochs.
     pub patience: Option<usize>,
-    /// Stop after the epoch running when this is set (checked between epochs).
+    /// Stop when this is set: checked between batches, so the epoch running ends early and the
+    /// best weights of the epochs before it are kept.
     pub stop: Option<&'a AtomicBool>,
 }
 
@@ -121,6 +122,9 @@ pub fn train_validated(
     mut on_epoch: impl FnMut(&EpochStats, Option<&Validation>),
 ) -> Result<(Model, ValidatedReport), TrainError> {
     let mut trainer = Trainer::new(train_part, vocab.len(), config)?;
+    if let Some(flag) = stopping.stop {
+        trainer.stop_when(flag);
+    }
     // (validation, params, epoch statistics) of the best epoch so far.
     let mut best: Option<(Validation, LstmParams, EpochStats)> = None;
     let mut ended = Ended::AllEpochs;
@@ -130,7 +134,13 @@ pub fn train_validated(
             ended = Ended::Interrupted;
             break;
         }
-        let stats = trainer.epoch()?;
+        let stats = match trainer.epoch() {
+            Err(TrainError::Interrupted) => {
+                ended = Ended::Interrupted;
+                break;
+            }
+            other => other?,
+        };
         let mut validation = None;
         if held_out.len() >= 2 {
             let params = trainer.params();

@@ -589,13 +589,22 @@ pub fn train_jazz(
     let mut ended = Ended::AllEpochs;
     let mut epochs = Vec::new();
     let Stopping { patience, stop } = stopping;
+    if let Some(flag) = stop {
+        trainer.stop_when(flag);
+    }
     let interrupted = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     for _ in 0..config.epochs {
         if interrupted() {
             ended = Ended::Interrupted;
             break;
         }
-        let stats = trainer.epoch()?;
+        let stats = match trainer.epoch() {
+            Err(TrainError::Interrupted) => {
+                ended = Ended::Interrupted;
+                break;
+            }
+            other => other?,
+        };
         let mut model = build(&trainer)?;
         let mut seen = None;
         if valid.indices.len() >= 2 {

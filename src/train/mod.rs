@@ -58,15 +58,17 @@ pub mod jazz;
 pub mod lines;
 pub mod ngram;
 
+mod fused;
 mod network;
 mod numpy_rng;
 mod trainer;
 
+pub use fused::{forward_backward_fused, FusedWorkspace};
 pub use network::{
     forward_backward, forward_backward_with, Batch, BatchResult, Network, Real, Workspace,
 };
 pub use numpy_rng::NumpyRandomState;
 pub use trainer::{
-    draw_window_starts, file_record, train, training_files, Adam, EpochStats, TrainConfig,
+    draw_window_starts, file_record, train, training_files, Adam, EpochStats, Kernel, TrainConfig,
     TrainError, TrainReport, Trainer, ADAM_EPSILON,
 };

@@ -508,7 +508,7 @@ pub fn forward_backward<F: Real>(
 
 /// The activations of one LSTM layer's step: `z` (pre-activations, `[batch, 4H]`) becomes the
 /// activated gates in place; the new cell state, its tanh and the new hidden state are written.
-fn cell_forward<F: Real>(
+pub(super) fn cell_forward<F: Real>(
     z: &mut ArrayViewMut2<F>,
     c_prev: ArrayView2<F>,
     c_next: &mut ArrayViewMut2<F>,
@@ -552,7 +552,7 @@ fn cell_forward<F: Real>(
 /// `dc_next` becomes the gradient reaching the previous cell state, and the bias gradient is
 /// accumulated. `on_row(b, dz_row)` sees each window's row (the first layer's one-hot kernel).
 #[allow(clippy::too_many_arguments)]
-fn cell_backward<F: Real>(
+pub(super) fn cell_backward<F: Real>(
     gates: ArrayView2<F>,
     tanh_c: ArrayView2<F>,
     c_prev: ArrayView2<F>,
@@ -869,13 +869,13 @@ pub fn forward_backward_with<F: Real>(
 }
 
 /// Copies one step's conditioning (f32, row-major) into `dst`.
-fn fill_cond<F: Real>(dst: &mut Array2<F>, src: &[f32]) {
+pub(super) fn fill_cond<F: Real>(dst: &mut Array2<F>, src: &[f32]) {
     for (d, &x) in dst.iter_mut().zip(src) {
         *d = F::of(f64::from(x));
     }
 }
 
-fn argmax<F: Real>(values: impl Iterator<Item = F>) -> usize {
+pub(super) fn argmax<F: Real>(values: impl Iterator<Item = F>) -> usize {
     let mut best = (0, F::neg_infinity());
     for (i, v) in values.enumerate() {
         if v > best.1 {

@@ -1,7 +1,8 @@
 //! A training run: configuration, the original's window draws, Adam with Keras's legacy decay,
 //! the epoch loop, statistics, errors and the provenance records of the training files.
 
-use super::network::{forward_backward_with, Batch, Network, Real, Workspace};
+use super::fused::{forward_backward_fused, FusedWorkspace};
+use super::network::{forward_backward_with, Batch, BatchResult, Network, Real, Workspace};
 use super::numpy_rng::NumpyRandomState;
 use crate::model::lstm::{LstmParams, Model, ModelError, Provenance, TrainingFile, Value};
 use rayon::prelude::*;
@@ -46,6 +47,11 @@ pub struct TrainConfig {
     /// the last bits differ. 1 (the seed setup) is not written into the hyper-parameters.
     #[serde(skip_serializing_if = "is_one")]
     pub threads: usize,
+    /// How a batch's gradient is computed: step by step (the seed setup, bit for bit the
+    /// original's arithmetic order) or fused into large products over all steps (collections;
+    /// the same gradient up to rounding, several times faster at large sizes). Not written.
+    #[serde(skip)]
+    pub kernel: Kernel,
     /// Weights to start from instead of Keras's random initialisation: `jazz-train --resume`
     /// continues a run from the file it wrote. Their vocabulary and hidden size must be the
     /// run's. Adam's moments start from zero (the file does not keep them).
@@ -81,8 +87,54 @@ impl Default for TrainConfig {
             every_window: false,
             stride: 1,
             threads: 1,
+            kernel: Kernel::Stepwise,
             start_from: None,
             start_cond: None,
+        }
+    }
+}
+
+/// The two ways of computing a batch's gradient (see [`TrainConfig::kernel`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernel {
+    /// [`forward_backward_with`]: step by step, as the seed's weights were computed.
+    #[default]
+    Stepwise,
+    /// [`forward_backward_fused`]: large products over all the steps of a batch.
+    Fused,
+}
+
+/// A part's scratch buffers for its kernel.
+#[derive(Clone, Debug)]
+enum Scratch {
+    Stepwise(Workspace<f32>),
+    Fused(FusedWorkspace<f32>),
+}
+
+impl Scratch {
+    fn new(config: &TrainConfig, batch: usize, n: usize) -> Scratch {
+        match config.kernel {
+            Kernel::Stepwise => Scratch::Stepwise(Workspace::new_layers(
+                config.tx,
+                batch,
+                n,
+                config.hidden,
+                config.layers,
+            )),
+            // Sized at the first batch (it knows the conditioning's width).
+            Kernel::Fused => Scratch::Fused(FusedWorkspace::default()),
+        }
+    }
+
+    fn run(
+        &mut self,
+        net: &Network<f32>,
+        batch: &Batch,
+        grads: &mut Network<f32>,
+    ) -> BatchResult<f32> {
+        match self {
+            Scratch::Stepwise(ws) => forward_backward_with(net, batch, grads, ws),
+            Scratch::Fused(ws) => forward_backward_fused(net, batch, grads, ws),
         }
     }
 }
@@ -438,7 +490,7 @@ impl<F: Real> AdamStep<F> {
 }
 
 /// One part's gradient buffer and workspace.
-type PartBuffers<'b> = (&'b mut Network<f32>, &'b mut Workspace<f32>);
+type PartBuffers<'b> = (&'b mut Network<f32>, &'b mut Scratch);
 
 /// The window start indices of the original: `np.random.seed(seed)` then
 /// `windows` draws of `np.random.choice(corpus_len - tx)`, continuing `rng`.
@@ -457,6 +509,8 @@ pub fn draw_window_starts(
 /// the random stream. [`train`] drives it; benchmarks and callers that want
 /// control between epochs can drive it themselves.
 pub struct Trainer<'a> {
+    /// Set from another thread (Ctrl-C) to end the epoch running before its next batch.
+    stop: Option<&'a std::sync::atomic::AtomicBool>,
     config: TrainConfig,
     corpus_len: usize,
     n_values: usize,
@@ -470,9 +524,9 @@ pub struct Trainer<'a> {
     net: Network<f32>,
     grads: Network<f32>,
     adam: Adam<f32>,
-    workspace: Workspace<f32>,
+    workspace: Scratch,
     /// Gradients and buffers of the threads after the first (`threads − 1` of them).
-    helpers: Vec<(Network<f32>, Workspace<f32>)>,
+    helpers: Vec<(Network<f32>, Scratch)>,
     /// The training threads (with more than one): started once, so a batch costs no spawns.
     pool: Option<rayon::ThreadPool>,
     order: Vec<usize>,
@@ -600,23 +654,18 @@ impl<'a> Trainer<'a> {
             rng,
             grads: net.zeros_like(),
             adam: Adam::for_network(config, &net),
-            workspace: Workspace::new_layers(config.tx, batch, n, config.hidden, config.layers),
+            workspace: Scratch::new(config, batch, n),
             helpers: (1..config.threads)
                 .map(|_| {
                     (
                         net.zeros_like(),
-                        Workspace::new_layers(
-                            config.tx,
-                            batch.div_ceil(config.threads),
-                            n,
-                            config.hidden,
-                            config.layers,
-                        ),
+                        Scratch::new(config, batch.div_ceil(config.threads), n),
                     )
                 })
                 .collect(),
             net,
             history: Vec::with_capacity(config.epochs),
+            stop: None,
         })
     }
 
@@ -630,6 +679,13 @@ impl<'a> Trainer<'a> {
         self.net.to_params()
     }
 
+    /// Ends an epoch before its next batch when `flag` is set (a batch takes well under a
+    /// second at any corpus size, so Ctrl-C is answered at once): the epoch returns
+    /// [`TrainError::Interrupted`] and the network keeps the updates made so far.
+    pub fn stop_when(&mut self, flag: &'a std::sync::atomic::AtomicBool) {
+        self.stop = Some(flag);
+    }
+
     /// Runs one epoch (shuffle, then one Adam update per batch) and returns
     /// its statistics. Epochs are numbered from 1; running more than
     /// `config.epochs` is allowed.
@@ -639,6 +695,13 @@ impl<'a> Trainer<'a> {
         let (mut loss_sum, mut correct, mut targets) = (0.0f64, 0usize, 0usize);
         let order = std::mem::take(&mut self.order);
         for chunk in order.chunks(self.config.batch) {
+            if self
+                .stop
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+            {
+                self.order = order;
+                return Err(TrainError::Interrupted);
+            }
             let batch_windows: Vec<&'a [usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
             let batch_starts: Vec<usize> = chunk.iter().map(|&i| self.starts[i]).collect();
             let (loss, hits, real_targets, shares) = self.gradients(&batch_windows, &batch_starts);
@@ -704,7 +767,7 @@ impl<'a> Trainer<'a> {
         let parts = (self.helpers.len() + 1).min(windows.len()).max(1);
         if parts == 1 {
             let batch = make_batch(windows, starts);
-            let r = forward_backward_with(&self.net, &batch, &mut self.grads, &mut self.workspace);
+            let r = self.workspace.run(&self.net, &batch, &mut self.grads);
             return (f64::from(r.loss), r.correct, r.targets, vec![1.0]);
         }
         let size = windows.len().div_ceil(parts);
@@ -719,7 +782,7 @@ impl<'a> Trainer<'a> {
                 .collect();
         let part =
             |((grads, ws), (chunk, starts)): (&mut PartBuffers<'_>, (&&[&[usize]], &&[usize]))| {
-                let r = forward_backward_with(net, &make_batch(chunk, starts), grads, ws);
+                let r = ws.run(net, &make_batch(chunk, starts), grads);
                 (r.loss, r.correct, r.targets)
             };
         let results: Vec<(f32, usize, usize)> = match &self.pool {
