@@ -5,8 +5,8 @@
 //! messages leave.
 
 use crate::engine::{
-    end_sample, samples_per_beat, Engine, Generated, MidiIn, NoteEvent, Output, Transport,
-    CALL_PORT_CHANNEL,
+    end_sample, samples_per_beat, BandPlayer, Engine, Generated, MidiIn, NoteEvent, Output,
+    Transport, CALL_PORT_CHANNEL, TICKS_PER_BEAT,
 };
 use crate::standalone::midiclock;
 use crate::standalone::session::Setup;
@@ -26,6 +26,9 @@ pub(crate) struct BlockDriver {
     bars_beats: Option<f64>,
     /// Where `--bars` end, in beats, once the transport has first played.
     end_beats: Option<f64>,
+    /// The rhythm section (`--band`) and its output for a block.
+    band: Option<BandPlayer>,
+    band_out: Output,
 }
 
 impl BlockDriver {
@@ -42,6 +45,8 @@ impl BlockDriver {
             clock_out,
             bars_beats: bars.map(|b| f64::from(b) * f64::from(setup.beats_per_bar())),
             end_beats: None,
+            band: setup.band_player(sample_rate),
+            band_out: Output::with_capacity(256),
         }
     }
 
@@ -145,19 +150,37 @@ impl BlockDriver {
                 }
             }
         }
-        let start = transport.position_beats.unwrap_or(0.0);
         for g in &self.out.generated {
-            value(g, start + f64::from(g.sample) / spb);
+            // Its place on the grid: a swung off-beat still prints as the eighth it is.
+            value(g, g.tick as f64 / TICKS_PER_BEAT as f64);
+        }
+        if let Some(band) = &mut self.band {
+            self.band_out.clear();
+            band.process(transport, n, &mut self.band_out);
+            for ev in &self.band_out.notes {
+                if scheduled.len() < max {
+                    scheduled.push(note_message(ev));
+                }
+            }
         }
     }
 
-    /// The messages that silence the solo channel on any synth, at offset `at`: the engine's
-    /// own note-off for what sounds, then All Notes Off (CC 123), then Stop.
+    /// The messages that silence the solo channel (and the band's) on any synth, at offset
+    /// `at`: the engine's own note-offs for what sounds, then All Notes Off (CC 123), then Stop.
     pub fn finish(&mut self, at: u32, scheduled: &mut Vec<Scheduled>) {
         self.out.clear();
         self.engine.all_notes_off(at, &mut self.out);
         scheduled.extend(self.out.notes.iter().map(note_message));
         scheduled.push(Scheduled::all_notes_off(at, self.channel));
+        if let Some(band) = &mut self.band {
+            self.band_out.clear();
+            band.all_notes_off(at, &mut self.band_out);
+            scheduled.extend(self.band_out.notes.iter().map(note_message));
+            let c = band.band().channels();
+            for channel in [c.bass, c.comping, c.drums] {
+                scheduled.push(Scheduled::all_notes_off(at, channel));
+            }
+        }
         scheduled.push(Scheduled::realtime(at, midiclock::STOP));
     }
 }
