@@ -233,8 +233,8 @@ impl<'a> PersistentField<'a, String> for CustomChanges {
     }
 }
 
-/// Default size of the editor window (logical pixels).
-pub const EDITOR_SIZE: (u32, u32) = (900, 640);
+/// Default size of the editor window (logical pixels): tall enough for every parameter row.
+pub const EDITOR_SIZE: (u32, u32) = (900, 720);
 /// Smallest and largest editor sizes a saved session or a host may ask for.
 pub const EDITOR_MIN: (u32, u32) = (640, 480);
 pub const EDITOR_MAX: (u32, u32) = (2400, 1800);
