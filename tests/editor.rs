@@ -101,7 +101,10 @@ fn the_editor_opens_in_a_window_and_draws_its_panels() {
     assert!(right > 0.02, "the live panel is empty ({right:.3})");
     // Every parameter row is whole: nothing is drawn into the window's bottom edge.
     let edge = ink(&shot, width, (0, h as usize - 10, width, h as usize));
-    assert!(edge == 0.0, "the bottom row is cut off ({edge:.3} of the edge inked)");
+    assert!(
+        edge == 0.0,
+        "the bottom row is cut off ({edge:.3} of the edge inked)"
+    );
     // The piano roll draws the notes played in their roles' colours.
     let notes = count(&shot, [240, 190, 60]) + count(&shot, [90, 170, 240]);
     assert!(notes > 100, "no notes in the piano roll ({notes} pixels)");

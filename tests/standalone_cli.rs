@@ -184,7 +184,10 @@ fn the_note_lines_of_command_1_show_roles_that_agree_with_their_pitches() {
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         let out = String::from_utf8(o.stdout).unwrap();
-        for line in out.lines().filter(|l| l.contains(':') && !l.contains("rest")) {
+        for line in out
+            .lines()
+            .filter(|l| l.contains(':') && !l.contains("rest"))
+        {
             // bar:beat  chord  role  note  value
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [_, symbol, role, note, value] = fields[..] else {

@@ -57,7 +57,11 @@ fn off_beat_eighths(setup: &Setup, bars: u32, name: &str) -> Vec<(i64, u64)> {
         .iter()
         .filter(|g| g.generated.note.is_some())
         .collect();
-    assert_eq!(notes.len(), onsets.len(), "one file note per note generated");
+    assert_eq!(
+        notes.len(),
+        onsets.len(),
+        "one file note per note generated"
+    );
     let found: Vec<(i64, u64)> = notes
         .iter()
         .zip(&onsets)
@@ -115,7 +119,11 @@ fn swing_moves_the_notes_in_time_and_changes_nothing_else() {
             .map(|g| (g.generated.tick, g.generated.value_index, g.generated.note))
             .collect()
     };
-    assert_eq!(what(&straight.1), what(&swung.1), "same values, notes, grid");
+    assert_eq!(
+        what(&straight.1),
+        what(&swung.1),
+        "same values, notes, grid"
+    );
     let ticks: Vec<i64> = straight
         .1
         .iter()

@@ -431,7 +431,11 @@ fn render_files(
         timeline
             .band
             .iter()
-            .map(|t| format!(", {}: {} notes", t.part.name().to_lowercase(), t.notes.len()))
+            .map(|t| format!(
+                ", {}: {} notes",
+                t.part.name().to_lowercase(),
+                t.notes.len()
+            ))
             .collect::<String>()
     );
     if let Some(wav) = wav {

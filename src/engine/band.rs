@@ -122,13 +122,15 @@ impl BandPlayer {
                 .filter_map(|(i, h)| h.map(|h| (offset(h.off_tick), i)))
                 .min();
             let on_tick = self.next_onset();
-            let on = on_tick.map(|t| offset(t));
+            let on = on_tick.map(offset);
             match (off, on) {
                 (Some((at, i)), on) if at < n && on.is_none_or(|o| at <= o) => {
                     if out.free_notes() == 0 {
                         return;
                     }
-                    let h = self.sounding[i].take().expect("chosen from the sounding notes");
+                    let h = self.sounding[i]
+                        .take()
+                        .expect("chosen from the sounding notes");
                     out.notes.push(NoteEvent::Off {
                         sample: at.clamp(0, n - 1) as u32,
                         channel: h.channel,

@@ -273,8 +273,7 @@ impl Band {
         if symbol.pitch_classes() == 0 {
             return None;
         }
-        let mut rng =
-            Xoshiro256PlusPlus::seed_from_u64(mix(self.seed ^ BAND_SALT, tick as u64, 4));
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(self.seed ^ BAND_SALT, tick as u64, 4));
         let root = i32::from(symbol.bass.unwrap_or(symbol.root));
         let u: f32 = rng.random();
         let changes = symbol != self.symbol_at(tick - TICKS_PER_BEAT);

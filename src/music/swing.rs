@@ -84,7 +84,11 @@ impl std::fmt::Display for Swing {
 /// The soloists' swing at `tempo_bpm`, in percent (see the module documentation). A tempo that
 /// is not a finite number gives the figure of the slowest group.
 pub fn auto_percent(tempo_bpm: f64) -> f64 {
-    let t = if tempo_bpm.is_finite() { tempo_bpm } else { 0.0 };
+    let t = if tempo_bpm.is_finite() {
+        tempo_bpm
+    } else {
+        0.0
+    };
     let (first, last) = (SOLOISTS[0], SOLOISTS[SOLOISTS.len() - 1]);
     if t <= first.0 {
         return first.1;
@@ -175,7 +179,10 @@ mod tests {
             let now = auto_percent(tempo);
             // No jumps: the steepest crossing (100 to 140 BPM, 6 points over 20 BPM with a
             // smooth curve) moves under 0.1 point per 0.1 BPM.
-            assert!((now - previous).abs() < 0.1, "{tempo} BPM: {previous} → {now}");
+            assert!(
+                (now - previous).abs() < 0.1,
+                "{tempo} BPM: {previous} → {now}"
+            );
             previous = now;
         }
         // Half-way between two middles lies half-way between their figures.
@@ -190,7 +197,10 @@ mod tests {
             for k in 0..120 {
                 let x = f64::from(k) / 120.0;
                 let y = swung(x, fraction);
-                assert!((straight(y, fraction) - x).abs() < 1e-12, "{x} at {fraction}");
+                assert!(
+                    (straight(y, fraction) - x).abs() < 1e-12,
+                    "{x} at {fraction}"
+                );
                 assert!((0.0..1.0).contains(&y));
             }
         }

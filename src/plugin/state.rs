@@ -421,7 +421,11 @@ mod tests {
 
     #[test]
     fn sessions_from_before_swing_keep_straight_eighths() {
-        for (format, expected) in [(None, 50), (Some(2), 50), (Some(3), crate::plugin::params::SWING_AUTO)] {
+        for (format, expected) in [
+            (None, 50),
+            (Some(2), 50),
+            (Some(3), crate::plugin::params::SWING_AUTO),
+        ] {
             let tag = format.map_or(String::new(), |f| format!(r#","state-format":"{f}""#));
             let mut s = state(&format!(
                 r#"{{"version":"0.1.0","params":{{"seed":{{"i32":3}}}},"fields":{{"weights-path":"\"\""{tag}}}}}"#

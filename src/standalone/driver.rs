@@ -310,3 +310,73 @@ fn midi_input(msg: &[u8], sample: u32, channel: u8) -> Option<MidiIn> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standalone::session::MusicOptions;
+
+    /// Note-ons not yet ended per (channel, key).
+    fn sounding(sent: &[Scheduled]) -> std::collections::BTreeMap<(u8, u8), i32> {
+        let mut open = std::collections::BTreeMap::new();
+        for m in sent {
+            let [status, key, _] = m.bytes;
+            match status & 0xF0 {
+                0x90 if m.note_on => *open.entry((status & 0x0F, key)).or_insert(0) += 1,
+                0x80 => *open.entry((status & 0x0F, key)).or_insert(0) -= 1,
+                _ => {}
+            }
+        }
+        open.retain(|_, n| *n != 0);
+        open
+    }
+
+    #[test]
+    fn a_followed_transport_that_stops_leaves_no_band_note_sounding() {
+        let setup = Setup::from_options(&MusicOptions {
+            progression: Some("blues".into()),
+            band: true,
+            seed: Some(6),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut driver = BlockDriver::new(&setup, 48_000.0, None, false);
+        let spb = samples_per_beat(48_000.0, 130.0);
+        let mut sent = Vec::new();
+        let mut scheduled = Vec::new();
+        let mut position = 0.0;
+        for round in 0..3 {
+            // Play about 5.3 bars (to stop in the middle of notes), then stop for a while.
+            for _ in 0..(5.3 * 4.0 * spb / 256.0) as usize {
+                let t = driver.transport(true, Some(position), 130.0);
+                scheduled.clear();
+                driver.play(&t, 256, &[], &mut scheduled, usize::MAX, |_, _| {});
+                sent.extend_from_slice(&scheduled);
+                position += 256.0 / spb;
+            }
+            let band_channels = [3u8, 4, 9];
+            assert!(
+                sent.iter()
+                    .any(|m| m.note_on && band_channels.contains(&(m.bytes[0] & 0x0F))),
+                "round {round}: the band played"
+            );
+            assert!(!sounding(&sent).is_empty(), "notes sound when it stops");
+            for _ in 0..10 {
+                let t = driver.transport(false, None, 130.0);
+                scheduled.clear();
+                driver.play(&t, 256, &[], &mut scheduled, usize::MAX, |_, _| {});
+                sent.extend_from_slice(&scheduled);
+            }
+            assert_eq!(
+                sounding(&sent),
+                Default::default(),
+                "round {round}: all ended"
+            );
+        }
+        // And at the end of a run.
+        let t = driver.transport(true, Some(position), 130.0);
+        driver.play(&t, 4096, &[], &mut sent, usize::MAX, |_, _| {});
+        driver.finish(0, &mut sent);
+        assert_eq!(sounding(&sent), Default::default());
+    }
+}

@@ -388,7 +388,10 @@ pub fn render_audio(t: &Timeline) -> Vec<i16> {
             }
             next += 1;
         }
-        let mix: f32 = voices.iter_mut().map(PreviewVoice::next_sample).sum::<f32>()
+        let mix: f32 = voices
+            .iter_mut()
+            .map(PreviewVoice::next_sample)
+            .sum::<f32>()
             + kit.next_sample();
         // Headroom for the solo at full velocity over a four-note chord (and the band).
         out.push(((mix * gain).clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16);
@@ -863,7 +866,11 @@ fn chord_spans(setup: &Setup, total_beats: f64, voiced: bool) -> Vec<ChordSpan> 
                 break;
             }
             let mut notes = [0u8; 13];
-            let k = if voiced { symbol.voicing(&mut notes) } else { 0 };
+            let k = if voiced {
+                symbol.voicing(&mut notes)
+            } else {
+                0
+            };
             // Voiced an octave below the chart's octave-4 voicing, under the solo.
             let voicing = notes[..k].iter().map(|n| n.saturating_sub(12)).collect();
             spans.push(ChordSpan {

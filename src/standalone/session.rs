@@ -153,9 +153,11 @@ impl Setup {
             settings.swing = swing;
         }
         if o.band && o.chords_from_midi {
-            return Err("--band needs the changes ahead of time, which chords played on \
+            return Err(
+                "--band needs the changes ahead of time, which chords played on \
                         --chords-in are not: give --chords or --progression"
-                .into());
+                    .into(),
+            );
         }
 
         // The meter: --meter, or a time signature heading the chord text.
