@@ -175,7 +175,7 @@ fn process_never_allocates_under_a_restless_host() {
 fn process_never_allocates_with_the_editor_open() {
     let _turn =
         common::display::gui_turn("the alloc check with the editor", Duration::from_secs(300));
-    let window = common::display::HostWindow::new(900, 640);
+    let window = common::display::HostWindow::new(900, 720);
     let mut host = Host::new(48_000.0);
     assert!(host.gui(GuiCall::Create).0, "the editor is created");
     assert!(host.gui(GuiCall::SetParent(window.window)).0);

@@ -949,6 +949,27 @@ fn measures_follow_the_files_time_signatures() {
     assert_eq!(corpus.values.len(), 8 + 12);
 }
 
+/// What `jazz-train` prints for each file of the automatic preset names its meter.
+#[test]
+fn each_files_line_names_its_meter() {
+    for (name, bars, meters, meter) in [
+        ("waltz.mid", vec![3; 4], vec![(0, 3, 2)], "meter: 3/4"),
+        ("four.mid", vec![4; 4], vec![(0, 4, 2)], "meter: 4/4"),
+        ("none.mid", vec![4; 2], vec![], "meter: 4/4"),
+        (
+            "change.mid",
+            vec![4, 4, 3, 3],
+            vec![(0, 4, 2), (8 * 96, 3, 2)],
+            "meter: 4/4, 3/4",
+        ),
+    ] {
+        let file = TempFile::new(name, &tune_in(&bars, &meters));
+        let corpus = load_auto(&file.0, &AutoOptions::default()).unwrap();
+        let line = corpus.source[0].tracks.clone().expect("a line per file");
+        assert!(line.ends_with(meter), "{name}: {line}");
+    }
+}
+
 /// `jazz-synth quality` reads a single piano track as the trainer does: the top voice is the
 /// line, the notes below it the chords (not the line's own notes).
 #[test]

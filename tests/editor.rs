@@ -47,7 +47,7 @@ fn the_editor_opens_in_a_window_and_draws_its_panels() {
     );
     let mut host = Host::with_state(SR, Some(&state));
     settle(&mut host, TEMPO);
-    let window = HostWindow::new(1000, 720);
+    let window = HostWindow::new(1000, 800);
 
     assert!(
         host.gui(GuiCall::Create).0,
@@ -56,7 +56,11 @@ fn the_editor_opens_in_a_window_and_draws_its_panels() {
     let (ok, size) = host.gui(GuiCall::GetSize);
     assert!(ok);
     let (w, h) = size.unwrap();
-    assert_eq!((w, h), (900, 640), "the default size");
+    assert_eq!(
+        (w, h),
+        jazz_synth::plugin::params::EDITOR_SIZE,
+        "the default size"
+    );
     assert!(host.gui(GuiCall::CanResize).0, "the window can be resized");
     assert!(host.gui(GuiCall::SetParent(window.window)).0);
     assert!(host.gui(GuiCall::Show).0);
@@ -95,6 +99,12 @@ fn the_editor_opens_in_a_window_and_draws_its_panels() {
     );
     assert!(left > 0.02, "the model panel is empty ({left:.3})");
     assert!(right > 0.02, "the live panel is empty ({right:.3})");
+    // Every parameter row is whole: nothing is drawn into the window's bottom edge.
+    let edge = ink(&shot, width, (0, h as usize - 10, width, h as usize));
+    assert!(
+        edge == 0.0,
+        "the bottom row is cut off ({edge:.3} of the edge inked)"
+    );
     // The piano roll draws the notes played in their roles' colours.
     let notes = count(&shot, [240, 190, 60]) + count(&shot, [90, 170, 240]);
     assert!(notes > 100, "no notes in the piano roll ({notes} pixels)");
@@ -198,7 +208,10 @@ fn a_restored_project_opens_the_editor_at_its_saved_size() {
     let _turn = gui_turn("the restored-size test", Duration::from_secs(120));
     let mut host = Host::new(SR);
     assert!(host.gui(GuiCall::Create).0);
-    assert_eq!(host.gui(GuiCall::GetSize).1, Some((900, 640)));
+    assert_eq!(
+        host.gui(GuiCall::GetSize).1,
+        Some(jazz_synth::plugin::params::EDITOR_SIZE)
+    );
     let window = HostWindow::new(1100, 800);
     assert!(host.gui(GuiCall::SetParent(window.window)).0);
     host.gui(GuiCall::Destroy);

@@ -8,7 +8,7 @@ mod common;
 
 use jazz_synth::engine::{
     sample_sequence, samples_per_beat, ChordSource, Contour, Engine, Generated, MidiIn, NoteEvent,
-    Output, Rhythm, Settings, Transport,
+    Output, Rhythm, Settings, Swing, Transport,
 };
 use jazz_synth::model::lstm::{self, sample_with, Model};
 use jazz_synth::model::weights;
@@ -62,13 +62,15 @@ fn model() -> Model {
 }
 
 /// The timing rules are tested on the original's engine: a value per beat, pitches drawn like
-/// the original. (The learned contour is tested on its own below and in style_fidelity.rs.)
+/// the original, straight eighths. (The learned contour is tested on its own below and in
+/// style_fidelity.rs; swing in tests/swing.rs.)
 fn settings() -> Settings {
     Settings {
         temperature: 0.8,
         seed: 42,
         rhythm: Rhythm::Beat,
         contour: Contour::Original,
+        swing: Swing::STRAIGHT,
         ..Settings::default()
     }
 }

@@ -282,6 +282,7 @@ fn phrase_rhythm_notes_land_on_sixteenths_and_triplets() {
         seed: Some(2),
         rhythm: Some(jazz_synth::engine::Rhythm::Phrase),
         weights: Some("metheny".into()),
+        swing: Some(jazz_synth::engine::Swing::STRAIGHT),
         ..Default::default()
     })
     .unwrap();

@@ -151,6 +151,66 @@ fn with_no_output_chosen_it_renders_files_and_explains_how_to_play_live() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A note as `note_line` prints it (`G#4`, `E-4`) as a MIDI note number.
+fn midi_of(name: &str) -> Option<u8> {
+    let (pc_name, octave) = jazz_synth::music::theory::PITCH_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| name.starts_with(**n))
+        .max_by_key(|(_, n)| n.len())?;
+    let octave: i32 = name[octave.len()..].parse().ok()?;
+    u8::try_from((octave + 1) * 12 + pc_name as i32).ok()
+}
+
+#[test]
+fn the_note_lines_of_command_1_show_roles_that_agree_with_their_pitches() {
+    use jazz_synth::music::changes::parse_symbol;
+    use jazz_synth::music::grammar::role_by_pitch_class;
+    let dir = std::env::temp_dir().join(format!("jazz-synth-roles-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let mut checked = 0;
+    for (progression, seed) in [
+        ("ii-V-I", "0"),
+        ("ii-V-I", "7"),
+        ("blues", "1"),
+        ("autumn", "2"),
+        ("rhythm", "3"),
+        ("metheny", "4"),
+    ] {
+        let o = Command::new(BIN)
+            .args(["--bars", "8", "--progression", progression, "--seed", seed])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8(o.stdout).unwrap();
+        for line in out
+            .lines()
+            .filter(|l| l.contains(':') && !l.contains("rest"))
+        {
+            // bar:beat  chord  role  note  value
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, symbol, role, note, value] = fields[..] else {
+                panic!("a note line has five fields: {line:?}");
+            };
+            let chord = parse_symbol(symbol)
+                .unwrap_or_else(|e| panic!("{line}: {e:?}"))
+                .to_chord();
+            let midi = midi_of(note).unwrap_or_else(|| panic!("{line}: a note name"));
+            let heard = role_by_pitch_class(midi, &chord);
+            assert_eq!(
+                heard.to_string(),
+                role,
+                "{progression}: {line} ({note} over {symbol} is {heard:?})"
+            );
+            assert!(value.starts_with(role), "{line}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked} note lines checked");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bad_options_exit_2_and_say_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[

@@ -2,7 +2,7 @@
 //! jazz-synth's own bars, and an answer that depends on the call.
 
 use jazz_synth::engine::{
-    CallInput, Engine, MidiIn, Mode, NoteEvent, Output, Rhythm, Settings, Transport,
+    CallInput, Engine, MidiIn, Mode, NoteEvent, Output, Rhythm, Settings, Swing, Transport,
 };
 use jazz_synth::model::weights::{default_model, metheny_model};
 use jazz_synth::music::changes::{parse_changes, Progression};
@@ -192,6 +192,9 @@ fn trade_settings(seed: u64) -> Settings {
         mode: Mode::Trade,
         trade_bars: 4,
         rhythm: Rhythm::Phrase,
+        // The calls here are played straight, as the corpus reader reads them (tests/swing.rs
+        // hears swung ones).
+        swing: Swing::STRAIGHT,
         ..Settings::default()
     }
 }

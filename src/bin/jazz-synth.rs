@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use jazz_synth::engine::{Contour, Rhythm};
+use jazz_synth::engine::{Contour, Rhythm, Swing};
 use jazz_synth::model::weights;
 use jazz_synth::music::quality::compare;
 use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
@@ -122,6 +122,14 @@ struct MusicArgs {
     /// to the call (--call-in, or render --call) and answers
     #[arg(long, value_name = "N")]
     trade: Option<u8>,
+    /// Swing: where the off-beat eighths fall, 50 (straight) to 75 percent of the beat, or auto
+    /// (as jazz soloists swing at the tempo: about 59 % at 120-200 BPM, lighter when fast)
+    #[arg(long, value_name = "PERCENT|auto", value_parser = Swing::parse)]
+    swing: Option<Swing>,
+    /// Add a rhythm section: walking bass, comping and drums (General MIDI channel 10), each on
+    /// its own channel (and track, when rendering)
+    #[arg(long)]
+    band: bool,
     /// Do not print a line per note
     #[arg(long, short)]
     quiet: bool,
@@ -170,6 +178,8 @@ impl MusicArgs {
             chords_from_midi,
             trade: self.trade,
             listen: false,
+            swing: self.swing,
+            band: self.band,
         }
     }
 }
@@ -408,7 +418,7 @@ fn render_files(
     }
     render::write_midi(&timeline, mid).map_err(|e| runtime(e.to_string()))?;
     eprintln!(
-        "wrote {}: {bars} bar{} at {} BPM, {} notes (tracks: tempo, chords, solo{})",
+        "wrote {}: {bars} bar{} at {} BPM, {} notes (tracks: tempo, chords, solo{}{})",
         mid.display(),
         if bars == 1 { "" } else { "s" },
         setup.tempo_bpm,
@@ -417,7 +427,16 @@ fn render_files(
             String::new()
         } else {
             format!(", call: {} notes", timeline.call.len())
-        }
+        },
+        timeline
+            .band
+            .iter()
+            .map(|t| format!(
+                ", {}: {} notes",
+                t.part.name().to_lowercase(),
+                t.notes.len()
+            ))
+            .collect::<String>()
     );
     if let Some(wav) = wav {
         render::write_wav(&timeline, wav).map_err(|e| runtime(e.to_string()))?;
@@ -461,8 +480,12 @@ fn describe(setup: &Setup) -> String {
             .unwrap_or_default()
     };
     format!(
-        "{} BPM, {changes}, seed {}, temperature {}",
-        setup.tempo_bpm, setup.settings.seed, setup.settings.temperature
+        "{} BPM, {changes}, seed {}, temperature {}, swing {}{}",
+        setup.tempo_bpm,
+        setup.settings.seed,
+        setup.settings.temperature,
+        setup.settings.swing,
+        if setup.band { ", with the band" } else { "" }
     )
 }
 

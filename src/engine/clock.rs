@@ -2,6 +2,7 @@
 //! and the tick grid.
 
 use super::*;
+use crate::music::swing;
 
 /// Samples per quarter-note beat at `sample_rate` Hz and `tempo_bpm`.
 pub fn samples_per_beat(sample_rate: f64, tempo_bpm: f64) -> f64 {
@@ -13,6 +14,27 @@ pub fn samples_per_beat(sample_rate: f64, tempo_bpm: f64) -> f64 {
 /// computed as 23999.999999 still counts as 24000.
 pub fn end_sample(beats: f64, samples_per_beat: f64) -> u64 {
     (beats * samples_per_beat + 1e-6).floor().max(0.0) as u64
+}
+
+/// Where grid tick `tick` sounds, in quarter-note beats, with the first eighth of each beat
+/// lasting `swing` of it (0.5 = straight; see [`crate::music::swing`]). Beats never move.
+pub fn tick_beats(tick: i64, swing: f64) -> f64 {
+    let within = tick.rem_euclid(TICKS_PER_BEAT);
+    if swing == swing::STRAIGHT || within == 0 {
+        // Straight timing keeps the exact arithmetic it always had.
+        tick as f64 / TICKS_PER_BEAT as f64
+    } else {
+        tick.div_euclid(TICKS_PER_BEAT) as f64
+            + swing::swung(within as f64 / TICKS_PER_BEAT as f64, swing)
+    }
+}
+
+/// The offset (samples, from the first sample of a block that starts at position `p` beats, at
+/// `spb` samples per beat) of the sample grid tick `tick` rounds to, swung by `swing`; negative
+/// before the block, `n` or more after an `n`-sample block (see the module documentation of
+/// [`crate::engine`] for the rule).
+pub fn tick_offset(tick: i64, p: f64, spb: f64, swing: f64) -> i64 {
+    ((tick_beats(tick, swing) - p) * spb + 0.5).floor() as i64
 }
 
 /// A value's duration (quarter notes) on the grid: at least one tick, at

@@ -8,7 +8,13 @@
 //! samples from the host's position at its first sample, never by counting
 //! samples across blocks.
 //!
-//! A grid position `t` (in beats) falls in the block whose first sample is at
+//! Swing lives in that mapping alone ([`tick_beats`]): the grid and the model
+//! stay straight, and a tick inside a beat sounds where [`Settings::swing`] at
+//! the block's tempo puts it (the off-beat eighth at 0.6 of the beat at 60 %).
+//! Beats never move, so the rules below hold for swung positions unchanged;
+//! a player's call is brought back to the straight grid before it is heard.
+//!
+//! A grid position `t` (in beats, swung) falls in the block whose first sample is at
 //! position `p` (beats), `n` samples long, when its offset
 //! `floor((t - p) · samples_per_beat + 0.5)` lies in `[0, n)`: the beat
 //! belongs to the block that holds the sample it rounds to. So a beat exactly
@@ -25,6 +31,7 @@
 //! stream therefore equals [`sample_sequence`] for the same model, seed and
 //! temperature, and the notes are the same for any block size.
 
+mod band;
 mod chords;
 mod clock;
 mod model_slot;
@@ -33,9 +40,10 @@ mod trade;
 use trade::bar_of_meter;
 mod types;
 
+pub use band::BandPlayer;
 pub use chords::transpose;
 use clock::{ceil_to_beat, duration_ticks, sanitize_sample_rate, FreeClock, Meter};
-pub use clock::{end_sample, samples_per_beat};
+pub use clock::{end_sample, samples_per_beat, tick_beats, tick_offset};
 use model_slot::RETIRED_SLOTS;
 pub use types::*;
 
@@ -50,6 +58,7 @@ pub use crate::music::contour::Contour;
 use crate::music::contour::{decode_learned, encoded_interval, lean_weights, RecentNotes};
 use crate::music::grammar::decode_pitch;
 use crate::music::listen::Listener;
+pub use crate::music::swing::Swing;
 use crate::music::theory::Chord;
 
 /// Grid ticks per quarter-note beat (lcm of 4 sixteenths and 3 triplets).
@@ -245,6 +254,12 @@ impl Engine {
         &self.model
     }
 
+    /// The share of the beat the first eighth lasts now (0.5 to 0.75): the swing setting at
+    /// the tempo of the last block the clock ran in.
+    pub fn swing_fraction(&self) -> f64 {
+        self.settings.swing.fraction(self.tempo_bpm)
+    }
+
     /// The MIDI note sounding now, if any.
     pub fn sounding_note(&self) -> Option<u8> {
         self.sounding.map(|s| s.note)
@@ -294,10 +309,8 @@ impl Engine {
         self.running = true;
         self.expected_position = p + n_samples as f64 / spb;
 
-        let offset = |tick: i64| -> i64 {
-            let beats = tick as f64 / TICKS_PER_BEAT as f64;
-            ((beats - p) * spb + 0.5).floor() as i64
-        };
+        let swing = self.swing_fraction();
+        let offset = |tick: i64| tick_offset(tick, p, spb, swing);
         if offset(self.next_tick) < -(JUMP_TOLERANCE_SAMPLES as i64) - 1 {
             // Only a settings change could leave the schedule in the past;
             // never burst the missed values out.
@@ -547,6 +560,7 @@ impl Engine {
             out.generated.push(Generated {
                 sample,
                 beat,
+                tick,
                 value_index: index,
                 note,
                 chord,

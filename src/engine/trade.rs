@@ -15,6 +15,7 @@
 use super::*;
 use crate::music::contour::Echo;
 use crate::music::listen::{live_ticks, nearest_value, quantize_position, Bar, Heard};
+use crate::music::swing::straighten_position;
 
 /// Bars of solo that lean towards what the player just played, when listening while soloing.
 const SOLO_ECHO_BARS: i64 = 2;
@@ -105,6 +106,8 @@ impl Engine {
 
     /// A call note pressed (`on`) or released at host position `position` (quarter notes).
     pub(super) fn hear_note(&mut self, position: f64, note: u8, on: bool) {
+        // A swung off-beat is heard as the straight eighth it means, as the answer is played.
+        let position = straighten_position(position, self.swing_fraction());
         let ticks = live_ticks(position);
         if !on {
             self.listener.release(ticks, note);

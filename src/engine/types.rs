@@ -117,6 +117,9 @@ pub struct Generated {
     pub sample: u32,
     /// The quarter-note beat (floor of the grid position) it was generated on.
     pub beat: i64,
+    /// The grid position it was generated on, in [`TICKS_PER_BEAT`] ticks from host beat 0:
+    /// its place on the straight grid, before swing moves it.
+    pub tick: i64,
     /// Index into the model's vocabulary.
     pub value_index: usize,
     /// The MIDI note played, None for a rest.
@@ -220,6 +223,8 @@ pub struct Settings {
     pub listen: bool,
     /// Which input notes are the call.
     pub call_input: CallInput,
+    /// Where the off-beat eighths fall (notes on and off inside a beat; beats never move).
+    pub swing: Swing,
 }
 
 impl Default for Settings {
@@ -242,6 +247,7 @@ impl Default for Settings {
             trade_bars: 4,
             listen: false,
             call_input: CallInput::ANY,
+            swing: Swing::Auto,
         }
     }
 }

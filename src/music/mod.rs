@@ -1,7 +1,10 @@
 //! The musical floor: pitch spelling and intervals (`theory`), the grammar of generated values
-//! (`grammar`), chord progressions (`changes`), the learned pitch decoder (`contour`), a player's notes heard as values (`listen`) and the
-//! figures that describe a melodic line (`quality`). Plain Rust; depends on nothing else here.
+//! (`grammar`), chord progressions (`changes`), the learned pitch decoder (`contour`), a
+//! player's notes heard as values (`listen`), where swung eighths fall (`swing`), the rhythm
+//! section's parts (`band`) and the figures that describe a melodic line (`quality`). Plain
+//! Rust; depends on nothing else here.
 
+pub mod band;
 pub mod changes;
 pub mod conditioning;
 pub mod contour;
@@ -9,4 +12,5 @@ pub mod grammar;
 pub mod listen;
 pub mod pitch;
 pub mod quality;
+pub mod swing;
 pub mod theory;

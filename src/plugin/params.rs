@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 
-use crate::engine::{self, CallInput, ChordSource, Contour, Mode, Rhythm, Settings};
+use crate::engine::{self, CallInput, ChordSource, Contour, Mode, Rhythm, Settings, Swing};
 
 /// Highest value of the `seed` parameter (inclusive). Seeds are small integers so a musician
 /// can write one down and type it back in a host's generic UI.
@@ -23,6 +23,10 @@ pub const SEED_MAX: i32 = 65_535;
 pub const PREVIEW_MIN_DB: f32 = -60.0;
 /// Default preview volume in decibels: audible next to a drum loop without clipping a mix bus.
 pub const PREVIEW_DEFAULT_DB: f32 = -12.0;
+
+/// The `swing` parameter's value for "auto" (as the soloists swing at the host's tempo): one
+/// below the straight 50 %, so the knob runs Auto, 50 %, 51 % … 75 %.
+pub const SWING_AUTO: i32 = 49;
 
 /// How a generated value becomes rhythm (see `engine::Rhythm`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,8 +233,8 @@ impl<'a> PersistentField<'a, String> for CustomChanges {
     }
 }
 
-/// Default size of the editor window (logical pixels).
-pub const EDITOR_SIZE: (u32, u32) = (900, 640);
+/// Default size of the editor window (logical pixels): tall enough for every parameter row.
+pub const EDITOR_SIZE: (u32, u32) = (900, 720);
 /// Smallest and largest editor sizes a saved session or a host may ask for.
 pub const EDITOR_MIN: (u32, u32) = (640, 480);
 pub const EDITOR_MAX: (u32, u32) = (2400, 1800);
@@ -287,8 +291,9 @@ impl<'a> PersistentField<'a, (u32, u32)> for EditorSize {
 
 /// The layout of the saved state this version writes and reads. Raise it when a parameter
 /// changes meaning; states with a higher number fall back to the defaults. Format 2 added the
-/// `contour` parameter: older sessions keep the original decoder they were made with.
-pub const STATE_FORMAT: u32 = 2;
+/// `contour` parameter: older sessions keep the original decoder they were made with. Format 3
+/// added `swing`: older sessions keep their straight eighths.
+pub const STATE_FORMAT: u32 = 3;
 
 /// The `state-format` persisted field: saves [`STATE_FORMAT`].
 /// Loading reads nothing from it here; [`crate::plugin::state::sanitize`] has judged it already.
@@ -368,6 +373,10 @@ pub struct JazzSynthParams {
     /// Notes at or above this key are the call, the ones below it chords; 0 = no split.
     #[id = "split-point"]
     pub split_point: IntParam,
+    /// Where the off-beat eighths fall, percent of the beat (50 straight to 75);
+    /// [`SWING_AUTO`] = as jazz soloists swing at the host's tempo.
+    #[id = "swing"]
+    pub swing: IntParam,
 
     /// The weights file of this session (see [`WeightsPath`]).
     #[persist = "weights-path"]
@@ -523,6 +532,29 @@ impl Default for JazzSynthParams {
                     }
                 })
             }),
+            swing: IntParam::new(
+                "Swing",
+                match d.swing {
+                    Swing::Auto => SWING_AUTO,
+                    Swing::Percent(p) => (p.round() as i32).clamp(50, 75),
+                },
+                IntRange::Linear {
+                    min: SWING_AUTO,
+                    max: 75,
+                },
+            )
+            .with_value_to_string(Arc::new(|v| match v {
+                SWING_AUTO => "Auto".to_string(),
+                v => format!("{v} %"),
+            }))
+            .with_string_to_value(Arc::new(|s| {
+                let s = s.trim();
+                if s.eq_ignore_ascii_case("auto") {
+                    Some(SWING_AUTO)
+                } else {
+                    s.trim_end_matches('%').trim().parse().ok()
+                }
+            })),
             weights_path: WeightsPath::default(),
             custom_changes: CustomChanges::default(),
             editor_size: EditorSize::default(),
@@ -574,6 +606,10 @@ impl JazzSynthParams {
                 },
                 split: self.split_point.value().clamp(0, 127) as u8,
             },
+            swing: match self.swing.value() {
+                v if v <= SWING_AUTO => Swing::Auto,
+                v => Swing::Percent(v.min(75) as f32),
+            },
         }
     }
 }
@@ -624,6 +660,7 @@ mod tests {
                 "rhythm",
                 "seed",
                 "split-point",
+                "swing",
                 "temperature",
                 "trade-bars",
                 "transpose",
@@ -671,6 +708,22 @@ mod tests {
             "C4"
         );
         assert_eq!(Settings::default().call_input, CallInput::ANY);
+    }
+
+    #[test]
+    fn swing_reads_auto_and_percentages() {
+        let params = JazzSynthParams::default();
+        assert_eq!(params.swing.to_string(), "Auto");
+        assert_eq!(params.engine_settings().swing, Swing::Auto);
+        let sixty = params.swing.string_to_normalized_value("60 %").unwrap();
+        assert_eq!(params.swing.preview_plain(sixty), 60);
+        assert_eq!(params.swing.normalized_value_to_string(sixty, true), "60 %");
+        let auto = params.swing.string_to_normalized_value("auto").unwrap();
+        assert_eq!(params.swing.preview_plain(auto), SWING_AUTO);
+        let ptrs = params.param_map();
+        let (_, ptr, _) = ptrs.iter().find(|(i, ..)| i == "swing").unwrap();
+        unsafe { ptr._internal_set_normalized_value(sixty) };
+        assert_eq!(params.engine_settings().swing, Swing::Percent(60.0));
     }
 
     #[test]

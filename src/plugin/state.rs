@@ -31,6 +31,9 @@ use crate::plugin::params::{JazzSynthParams, STATE_FORMAT};
 /// The parameter format 2 added, and the value sessions saved before it get.
 const CONTOUR_PARAM: &str = "contour";
 const CONTOUR_BEFORE_FORMAT_2: &str = "original";
+/// The parameter format 3 added, and the value sessions saved before it get: straight eighths.
+const SWING_PARAM: &str = "swing";
+const SWING_BEFORE_FORMAT_3: i32 = 50;
 
 /// The persisted field holding [`STATE_FORMAT`].
 pub const FORMAT_FIELD: &str = "state-format";
@@ -240,6 +243,12 @@ pub fn sanitize(state: &mut PluginState) -> Vec<String> {
             .entry(CONTOUR_PARAM.to_string())
             .or_insert_with(|| ParamValue::String(CONTOUR_BEFORE_FORMAT_2.to_string()));
     }
+    if saved_format < 3 {
+        // Sessions from before swing keep their straight eighths.
+        clean
+            .entry(SWING_PARAM.to_string())
+            .or_insert(ParamValue::I32(SWING_BEFORE_FORMAT_3));
+    }
     for (id, value) in defaults {
         clean.entry(id).or_insert(value);
     }
@@ -407,6 +416,24 @@ mod tests {
             let params = JazzSynthParams::default();
             apply(&params, &s);
             assert_eq!(params.contour.value(), expected, "format {format:?}");
+        }
+    }
+
+    #[test]
+    fn sessions_from_before_swing_keep_straight_eighths() {
+        for (format, expected) in [
+            (None, 50),
+            (Some(2), 50),
+            (Some(3), crate::plugin::params::SWING_AUTO),
+        ] {
+            let tag = format.map_or(String::new(), |f| format!(r#","state-format":"{f}""#));
+            let mut s = state(&format!(
+                r#"{{"version":"0.1.0","params":{{"seed":{{"i32":3}}}},"fields":{{"weights-path":"\"\""{tag}}}}}"#
+            ));
+            assert_eq!(sanitize(&mut s), Vec::<String>::new());
+            let params = JazzSynthParams::default();
+            apply(&params, &s);
+            assert_eq!(params.swing.value(), expected, "format {format:?}");
         }
     }
 

@@ -5,8 +5,8 @@
 //! messages leave.
 
 use crate::engine::{
-    end_sample, samples_per_beat, Engine, Generated, MidiIn, NoteEvent, Output, Transport,
-    CALL_PORT_CHANNEL,
+    end_sample, samples_per_beat, BandPlayer, Engine, Generated, MidiIn, NoteEvent, Output,
+    Transport, CALL_PORT_CHANNEL, TICKS_PER_BEAT,
 };
 use crate::standalone::midiclock;
 use crate::standalone::session::Setup;
@@ -26,6 +26,9 @@ pub(crate) struct BlockDriver {
     bars_beats: Option<f64>,
     /// Where `--bars` end, in beats, once the transport has first played.
     end_beats: Option<f64>,
+    /// The rhythm section (`--band`) and its output for a block.
+    band: Option<BandPlayer>,
+    band_out: Output,
 }
 
 impl BlockDriver {
@@ -42,6 +45,8 @@ impl BlockDriver {
             clock_out,
             bars_beats: bars.map(|b| f64::from(b) * f64::from(setup.beats_per_bar())),
             end_beats: None,
+            band: setup.band_player(sample_rate),
+            band_out: Output::with_capacity(256),
         }
     }
 
@@ -145,19 +150,37 @@ impl BlockDriver {
                 }
             }
         }
-        let start = transport.position_beats.unwrap_or(0.0);
         for g in &self.out.generated {
-            value(g, start + f64::from(g.sample) / spb);
+            // Its place on the grid: a swung off-beat still prints as the eighth it is.
+            value(g, g.tick as f64 / TICKS_PER_BEAT as f64);
+        }
+        if let Some(band) = &mut self.band {
+            self.band_out.clear();
+            band.process(transport, n, &mut self.band_out);
+            for ev in &self.band_out.notes {
+                if scheduled.len() < max {
+                    scheduled.push(note_message(ev));
+                }
+            }
         }
     }
 
-    /// The messages that silence the solo channel on any synth, at offset `at`: the engine's
-    /// own note-off for what sounds, then All Notes Off (CC 123), then Stop.
+    /// The messages that silence the solo channel (and the band's) on any synth, at offset
+    /// `at`: the engine's own note-offs for what sounds, then All Notes Off (CC 123), then Stop.
     pub fn finish(&mut self, at: u32, scheduled: &mut Vec<Scheduled>) {
         self.out.clear();
         self.engine.all_notes_off(at, &mut self.out);
         scheduled.extend(self.out.notes.iter().map(note_message));
         scheduled.push(Scheduled::all_notes_off(at, self.channel));
+        if let Some(band) = &mut self.band {
+            self.band_out.clear();
+            band.all_notes_off(at, &mut self.band_out);
+            scheduled.extend(self.band_out.notes.iter().map(note_message));
+            let c = band.band().channels();
+            for channel in [c.bass, c.comping, c.drums] {
+                scheduled.push(Scheduled::all_notes_off(at, channel));
+            }
+        }
         scheduled.push(Scheduled::realtime(at, midiclock::STOP));
     }
 }
@@ -285,5 +308,75 @@ fn midi_input(msg: &[u8], sample: u32, channel: u8) -> Option<MidiIn> {
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standalone::session::MusicOptions;
+
+    /// Note-ons not yet ended per (channel, key).
+    fn sounding(sent: &[Scheduled]) -> std::collections::BTreeMap<(u8, u8), i32> {
+        let mut open = std::collections::BTreeMap::new();
+        for m in sent {
+            let [status, key, _] = m.bytes;
+            match status & 0xF0 {
+                0x90 if m.note_on => *open.entry((status & 0x0F, key)).or_insert(0) += 1,
+                0x80 => *open.entry((status & 0x0F, key)).or_insert(0) -= 1,
+                _ => {}
+            }
+        }
+        open.retain(|_, n| *n != 0);
+        open
+    }
+
+    #[test]
+    fn a_followed_transport_that_stops_leaves_no_band_note_sounding() {
+        let setup = Setup::from_options(&MusicOptions {
+            progression: Some("blues".into()),
+            band: true,
+            seed: Some(6),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut driver = BlockDriver::new(&setup, 48_000.0, None, false);
+        let spb = samples_per_beat(48_000.0, 130.0);
+        let mut sent = Vec::new();
+        let mut scheduled = Vec::new();
+        let mut position = 0.0;
+        for round in 0..3 {
+            // Play about 5.3 bars (to stop in the middle of notes), then stop for a while.
+            for _ in 0..(5.3 * 4.0 * spb / 256.0) as usize {
+                let t = driver.transport(true, Some(position), 130.0);
+                scheduled.clear();
+                driver.play(&t, 256, &[], &mut scheduled, usize::MAX, |_, _| {});
+                sent.extend_from_slice(&scheduled);
+                position += 256.0 / spb;
+            }
+            let band_channels = [3u8, 4, 9];
+            assert!(
+                sent.iter()
+                    .any(|m| m.note_on && band_channels.contains(&(m.bytes[0] & 0x0F))),
+                "round {round}: the band played"
+            );
+            assert!(!sounding(&sent).is_empty(), "notes sound when it stops");
+            for _ in 0..10 {
+                let t = driver.transport(false, None, 130.0);
+                scheduled.clear();
+                driver.play(&t, 256, &[], &mut scheduled, usize::MAX, |_, _| {});
+                sent.extend_from_slice(&scheduled);
+            }
+            assert_eq!(
+                sounding(&sent),
+                Default::default(),
+                "round {round}: all ended"
+            );
+        }
+        // And at the end of a run.
+        let t = driver.transport(true, Some(position), 130.0);
+        driver.play(&t, 4096, &[], &mut sent, usize::MAX, |_, _| {});
+        driver.finish(0, &mut sent);
+        assert_eq!(sounding(&sent), Default::default());
     }
 }

@@ -1,6 +1,7 @@
-//! Offline rendering: the engine on a simulated transport, written to a
-//! format-1 Standard MIDI File (tempo, chords, solo) and optionally to a WAV
-//! file through the plugin's preview voice. Files are written atomically.
+//! Offline rendering: the engine (and with `--band` the rhythm section) on a simulated
+//! transport, written to a format-1 Standard MIDI File (tempo, chords, solo, band) and
+//! optionally to a WAV file through the plugin's preview voice and a few drum sounds. Files are
+//! written atomically.
 
 use std::fmt;
 use std::io;
@@ -12,8 +13,9 @@ use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, T
 use crate::engine::preview::PreviewVoice;
 use crate::engine::{
     end_sample, samples_per_beat, Generated, MidiIn, NoteEvent, Output, Transport,
-    CALL_PORT_CHANNEL,
+    CALL_PORT_CHANNEL, TICKS_PER_BEAT,
 };
+use crate::music::band::{Part, DRUM_CHANNEL};
 use crate::standalone::session::Setup;
 use crate::train::corpus::{choose_melody_track, read_midi, AutoOptions};
 
@@ -65,9 +67,23 @@ pub struct Timeline {
     pub solo: Vec<RenderedNote>,
     /// The player's call jazz-synth answered (`render --call`), written on a track of its own.
     pub call: Vec<RenderedNote>,
+    /// The chords; with a band their voicings are empty (the comping plays the harmony) and
+    /// the chord track holds only the symbols.
     pub chords: Vec<ChordSpan>,
     /// MIDI channel (0–15) of the chord track's notes.
     pub chord_channel: u8,
+    /// The rhythm section (`--band`), one track per part; empty without a band.
+    pub band: Vec<BandTrack>,
+}
+
+/// One part of the rhythm section as rendered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BandTrack {
+    pub part: Part,
+    /// MIDI channel, 0–15 (9, channel 10 as synths count, for the drums).
+    pub channel: u8,
+    /// In order of onset; chords are notes starting together.
+    pub notes: Vec<RenderedNote>,
 }
 
 impl Timeline {
@@ -111,7 +127,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
 
 /// A format-1 Standard MIDI File: track 0 tempo and time signature, track 1
 /// the chords (a text event with the symbol and the voicing's notes), track
-/// 2 the solo, and track 3 the call it answered when there was one.
+/// 2 the solo, then the call it answered when there was one, then the band's
+/// parts (bass, comping, drums), a track each.
 pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
     let end_tick = t.sample_to_tick(t.length_samples);
     let micros_per_quarter = (60_000_000.0 / t.tempo_bpm)
@@ -201,6 +218,10 @@ pub fn midi_file_bytes(t: &Timeline) -> Vec<u8> {
     if !t.call.is_empty() {
         tracks.push(to_track(&mut call, end_tick));
     }
+    for part in &t.band {
+        let mut events = note_track(t, part.part.name().as_bytes(), &part.notes);
+        tracks.push(to_track(&mut events, end_tick));
+    }
     let smf = Smf {
         header: Header::new(
             Format::Parallel,
@@ -284,10 +305,13 @@ pub fn write_midi(t: &Timeline, path: &Path) -> Result<(), RenderError> {
 /// Gain of the summed voices: a full-velocity solo note (≤ 1) over a chord
 /// of up to five tones at velocity 40 (≤ 0.32 each) stays below full scale.
 const MIX_GAIN: f32 = 0.35;
+/// Gain with the band: the solo, a four-note comping voicing, the bass and the drums.
+const BAND_MIX_GAIN: f32 = 0.25;
 
 /// Renders the timeline to 16-bit mono PCM samples through the plugin's
 /// preview voice: the solo through one voice, the chords softer through one
-/// voice per chord tone.
+/// voice per chord tone; the band's bass and comping through voices of their
+/// own and its drums through [`DrumKit`].
 pub fn render_audio(t: &Timeline) -> Vec<i16> {
     let sr = t.sample_rate as f32;
     let spb = t.samples_per_beat();
@@ -308,15 +332,53 @@ pub fn render_audio(t: &Timeline) -> Vec<i16> {
         }
         slots = slots.max(1 + span.voicing.len());
     }
+    // The band's pitched parts: a voice per note sounding at once, allotted in time order.
+    let mut drum_hits: Vec<(u64, u8, u8)> = Vec::new();
+    for part in &t.band {
+        if part.part == Part::Drums || part.channel == DRUM_CHANNEL {
+            drum_hits.extend(part.notes.iter().map(|n| (n.start, n.note, n.velocity)));
+            continue;
+        }
+        // Quieter than the solo: the bass a little, the comping more.
+        let scale = if part.part == Part::Bass { 0.8 } else { 0.55 };
+        let mut free_at: Vec<u64> = Vec::new();
+        for n in &part.notes {
+            let voice = match free_at.iter().position(|&end| end <= n.start) {
+                Some(v) => v,
+                None => {
+                    free_at.push(0);
+                    free_at.len() - 1
+                }
+            };
+            free_at[voice] = n.end;
+            let slot = slots + voice;
+            let velocity = (f32::from(n.velocity) * scale).round().clamp(1.0, 127.0) as u8;
+            events.push((n.end, false, slot, n.note, 0));
+            events.push((n.start, true, slot, n.note, velocity));
+        }
+        slots += free_at.len();
+    }
+    drum_hits.sort_unstable();
     // Offs before ons at the same sample.
     events.sort_by_key(|&(s, on, _, _, _)| (s, on));
     // A release tail after the last note.
     let tail = (0.5 * t.sample_rate) as u64;
     let total = t.length_samples + tail;
     let mut voices = vec![PreviewVoice::new(sr); slots];
+    let mut kit = DrumKit::new(sr);
+    let gain = if t.band.is_empty() {
+        MIX_GAIN
+    } else {
+        BAND_MIX_GAIN
+    };
     let mut out = Vec::with_capacity(total as usize);
     let mut next = 0;
+    let mut next_hit = 0;
     for s in 0..total {
+        while let Some(&(_, note, velocity)) = drum_hits.get(next_hit).filter(|h| h.0 <= s) {
+            kit.hit(note, velocity);
+            next_hit += 1;
+        }
         while next < events.len() && events[next].0 <= s {
             let (_, on, slot, note, vel) = events[next];
             if on {
@@ -326,11 +388,97 @@ pub fn render_audio(t: &Timeline) -> Vec<i16> {
             }
             next += 1;
         }
-        let mix: f32 = voices.iter_mut().map(PreviewVoice::next_sample).sum();
-        // Headroom for the solo at full velocity over a four-note chord.
-        out.push(((mix * MIX_GAIN).clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16);
+        let mix: f32 = voices
+            .iter_mut()
+            .map(PreviewVoice::next_sample)
+            .sum::<f32>()
+            + kit.next_sample();
+        // Headroom for the solo at full velocity over a four-note chord (and the band).
+        out.push(((mix * gain).clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16);
     }
     out
+}
+
+/// The drums of a rendered WAV: a ride and a hi-hat of filtered noise, a thumping bass drum and
+/// a snare of noise over a tone, all from a fixed noise sequence so a render is always the same.
+pub struct DrumKit {
+    sample_rate: f32,
+    noise: u32,
+    /// Per sound: level and its fall per sample.
+    ride: (f32, f32),
+    hat: (f32, f32),
+    kick: (f32, f32),
+    snare: (f32, f32),
+    kick_phase: f32,
+    snare_phase: f32,
+    /// One-pole high-pass state for the cymbals' noise.
+    last_noise: f32,
+    high: f32,
+}
+
+impl DrumKit {
+    pub fn new(sample_rate: f32) -> DrumKit {
+        DrumKit {
+            sample_rate: sample_rate.max(1.0),
+            noise: 0x1234_5678,
+            ride: (0.0, 0.0),
+            hat: (0.0, 0.0),
+            kick: (0.0, 0.0),
+            snare: (0.0, 0.0),
+            kick_phase: 0.0,
+            snare_phase: 0.0,
+            last_noise: 0.0,
+            high: 0.0,
+        }
+    }
+
+    /// Strikes the General MIDI drum `note` at `velocity` (ride 51 and its kin, hi-hats 42/44/46,
+    /// bass drums 35/36, snares 38/40; anything else sounds as the ride).
+    pub fn hit(&mut self, note: u8, velocity: u8) {
+        let level = f32::from(velocity.min(127)) / 127.0;
+        // Fall per sample for a decay time constant in seconds.
+        let fall = |seconds: f32| (-1.0 / (seconds * self.sample_rate)).exp();
+        match note {
+            42 | 44 | 46 => self.hat = (0.5 * level, fall(0.03)),
+            35 | 36 => {
+                self.kick = (0.9 * level, fall(0.12));
+                self.kick_phase = 0.0;
+            }
+            38 | 40 => {
+                self.snare = (0.5 * level, fall(0.08));
+                self.snare_phase = 0.0;
+            }
+            _ => self.ride = (0.25 * level, fall(0.35)),
+        }
+    }
+
+    /// The next sample of the kit (about -1 to 1).
+    pub fn next_sample(&mut self) -> f32 {
+        // xorshift32: white noise without a random source.
+        self.noise ^= self.noise << 13;
+        self.noise ^= self.noise >> 17;
+        self.noise ^= self.noise << 5;
+        let white = (self.noise as f32 / u32::MAX as f32) * 2.0 - 1.0;
+        self.high = 0.7 * (self.high + white - self.last_noise);
+        self.last_noise = white;
+        let sr = self.sample_rate;
+        let kick_hz = 55.0 + 60.0 * self.kick.0;
+        self.kick_phase = (self.kick_phase + kick_hz / sr).fract();
+        self.snare_phase = (self.snare_phase + 190.0 / sr).fract();
+        let tau = std::f32::consts::TAU;
+        let out = (self.ride.0 + self.hat.0) * self.high
+            + self.kick.0 * (tau * self.kick_phase).sin()
+            + self.snare.0 * (0.7 * white + 0.3 * (tau * self.snare_phase).sin());
+        for (level, fall) in [
+            &mut self.ride,
+            &mut self.hat,
+            &mut self.kick,
+            &mut self.snare,
+        ] {
+            *level *= *fall;
+        }
+        out
+    }
 }
 
 /// Writes the timeline's audio as a 16-bit mono WAV file, atomically.
@@ -370,7 +518,7 @@ pub const RENDER_BLOCK: u32 = 512;
 pub struct GeneratedAt {
     /// Samples from the start of the render.
     pub sample: u64,
-    /// Quarter notes from the start of the render.
+    /// Quarter notes from the start of the render, on the straight grid (before swing).
     pub position_beats: f64,
     pub generated: Generated,
 }
@@ -459,6 +607,9 @@ pub fn render_answering(
     let length = end_sample(total_beats, spb);
     let mut out = Output::with_capacity(256);
     let mut solo = SoloCollector::default();
+    let mut band = setup.band_player(sample_rate);
+    let mut band_out = Output::with_capacity(256);
+    let mut band_notes = BandCollector::default();
     let mut generated = Vec::new();
     // The call as input events at absolute samples, releases first at one sample.
     let mut input: Vec<(u64, MidiIn)> = Vec::with_capacity(call.len() * 2);
@@ -527,11 +678,17 @@ pub fn render_answering(
         out.clear();
         engine.process(&transport, n, &midi, &mut out);
         solo.add(&out, s);
+        if let Some(band) = &mut band {
+            band_out.clear();
+            band.process(&transport, n, &mut band_out);
+            band_notes.add(&band_out, s);
+        }
         generated.extend(out.generated.iter().map(|g| {
             let sample = s + u64::from(g.sample);
             GeneratedAt {
                 sample,
-                position_beats: sample as f64 / spb,
+                // Its place on the grid: a swung off-beat still prints as the eighth it is.
+                position_beats: g.tick as f64 / TICKS_PER_BEAT as f64,
                 generated: *g,
             }
         }));
@@ -541,6 +698,26 @@ pub fn render_answering(
     engine.all_notes_off(0, &mut out);
     solo.add(&out, length);
     let solo = solo.finish(length);
+    let band = match &mut band {
+        Some(player) => {
+            band_out.clear();
+            player.all_notes_off(0, &mut band_out);
+            band_notes.add(&band_out, length);
+            let channels = player.band().channels();
+            Part::ALL
+                .iter()
+                .map(|&part| {
+                    let channel = channels.of(part);
+                    BandTrack {
+                        part,
+                        channel,
+                        notes: band_notes.take(channel),
+                    }
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
 
     let solo_channel = setup.settings.channel;
     let chord_channel = if solo_channel == 1 { 0 } else { 1 };
@@ -568,8 +745,9 @@ pub fn render_answering(
         length_samples: length,
         solo,
         call,
-        chords: chord_spans(setup, total_beats),
+        chords: chord_spans(setup, total_beats, band.is_empty()),
         chord_channel,
+        band,
     };
     (timeline, generated)
 }
@@ -625,8 +803,56 @@ impl SoloCollector {
     }
 }
 
-/// The setup's changes laid over `total_beats`, repeating the progression.
-fn chord_spans(setup: &Setup, total_beats: f64) -> Vec<ChordSpan> {
+/// Pairs the band's note-ons and note-offs into notes, per channel and key.
+#[derive(Default)]
+struct BandCollector {
+    notes: Vec<RenderedNote>,
+    /// Start sample and velocity of the note sounding on (channel, key).
+    open: std::collections::BTreeMap<(u8, u8), (u64, u8)>,
+}
+
+impl BandCollector {
+    fn add(&mut self, out: &Output, block_start: u64) {
+        for ev in &out.notes {
+            let at = block_start + u64::from(ev.sample());
+            match *ev {
+                NoteEvent::Off { channel, note, .. } => {
+                    if let Some((start, velocity)) = self.open.remove(&(channel, note)) {
+                        self.notes.push(RenderedNote {
+                            start,
+                            end: at.max(start + 1),
+                            note,
+                            velocity,
+                            channel,
+                        });
+                    }
+                }
+                NoteEvent::On {
+                    channel,
+                    note,
+                    velocity,
+                    ..
+                } => {
+                    self.open.insert((channel, note), (at, velocity));
+                }
+            }
+        }
+    }
+
+    /// The notes of `channel`, in order of onset.
+    fn take(&mut self, channel: u8) -> Vec<RenderedNote> {
+        let (mut mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.notes)
+            .into_iter()
+            .partition(|n| n.channel == channel);
+        self.notes = rest;
+        mine.sort_by_key(|n| (n.start, n.note));
+        mine
+    }
+}
+
+/// The setup's changes laid over `total_beats`, repeating the progression; `voiced`: with the
+/// voicings (without, when the band's comping plays the harmony).
+fn chord_spans(setup: &Setup, total_beats: f64, voiced: bool) -> Vec<ChordSpan> {
     let pass = setup.progression.len_beats();
     let mut spans = Vec::new();
     if pass <= 0.0 {
@@ -640,7 +866,11 @@ fn chord_spans(setup: &Setup, total_beats: f64) -> Vec<ChordSpan> {
                 break;
             }
             let mut notes = [0u8; 13];
-            let k = symbol.voicing(&mut notes);
+            let k = if voiced {
+                symbol.voicing(&mut notes)
+            } else {
+                0
+            };
             // Voiced an octave below the chart's octave-4 voicing, under the solo.
             let voicing = notes[..k].iter().map(|n| n.saturating_sub(12)).collect();
             spans.push(ChordSpan {
@@ -706,6 +936,7 @@ mod tests {
                 },
             ],
             chord_channel: 1,
+            band: vec![],
         }
     }
 

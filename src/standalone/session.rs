@@ -4,9 +4,12 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{ChordSource, Contour, Engine, Generated, Mode, Rhythm, Settings};
+use crate::engine::{
+    BandPlayer, ChordSource, Contour, Engine, Generated, Mode, Rhythm, Settings, Swing,
+};
 use crate::model::lstm::Model;
 use crate::model::weights;
+use crate::music::band::{Band, BandChannels};
 use crate::music::changes::{self, Progression};
 use crate::music::theory;
 
@@ -48,6 +51,10 @@ pub struct MusicOptions {
     pub trade: Option<u8>,
     /// While soloing, hear the player's notes.
     pub listen: bool,
+    /// Where the off-beat eighths fall (`--swing`); None = auto.
+    pub swing: Option<Swing>,
+    /// Add the rhythm section (`--band`): walking bass, comping, drums.
+    pub band: bool,
 }
 
 /// A validated setup: the model, the engine settings and the changes.
@@ -63,6 +70,8 @@ pub struct Setup {
     pub progression: Progression,
     /// True when `--chords` replaced the built-in progression.
     pub custom_changes: bool,
+    /// Whether the rhythm section plays (`--band`).
+    pub band: bool,
 }
 
 impl Setup {
@@ -140,6 +149,16 @@ impl Setup {
             settings.trade_bars = bars;
         }
         settings.listen = o.listen;
+        if let Some(swing) = o.swing {
+            settings.swing = swing;
+        }
+        if o.band && o.chords_from_midi {
+            return Err(
+                "--band needs the changes ahead of time, which chords played on \
+                        --chords-in are not: give --chords or --progression"
+                    .into(),
+            );
+        }
 
         // The meter: --meter, or a time signature heading the chord text.
         let (head, chord_text) = match o.chords.as_deref().map(str::trim_start) {
@@ -205,6 +224,22 @@ impl Setup {
             time_sig: (numerator, denominator),
             progression,
             custom_changes,
+            band: o.band,
+        })
+    }
+
+    /// The rhythm section at `sample_rate` Hz when `--band` asked for it: over the setup's
+    /// changes, with its seed and swing, on channels clear of the solo's.
+    pub fn band_player(&self, sample_rate: f64) -> Option<BandPlayer> {
+        self.band.then(|| {
+            let (n, d) = self.time_sig;
+            let band = Band::new(
+                self.progression.clone(),
+                f64::from(n) * 4.0 / f64::from(d.max(1)),
+                self.settings.seed,
+                BandChannels::around_solo(self.settings.channel),
+            );
+            BandPlayer::new(band, self.settings.swing, sample_rate)
         })
     }
 

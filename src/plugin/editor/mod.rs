@@ -530,6 +530,7 @@ impl JazzEditor {
                 }
                 row!(p.temperature, p.seed);
                 row!(p.rhythm, p.contour);
+                row!(p.swing);
                 row!(p.low_note, p.high_note);
                 row!(p.velocity, p.midi_channel);
                 row!(p.chord_source, p.transpose);

@@ -410,14 +410,15 @@ pub(super) fn auto_corpus(song: &MidiSong, options: &AutoOptions) -> Result<Corp
         };
     }
     let tracks = format!(
-        "melody: track {} ({}); chords: {}",
+        "melody: track {} ({}); chords: {}; meter: {}",
         melody.label(),
         choice.why,
         if chords_from.is_empty() {
             "none"
         } else {
             &chords_from
-        }
+        },
+        super::jazz::meter_text(song)
     );
 
     let grid = BarGrid::of(song);

@@ -111,7 +111,9 @@ pub fn load_solos(inputs: &[Input], options: &AutoOptions) -> (Vec<Solo>, Vec<Co
     (solos, errors)
 }
 
-fn meter_text(song: &MidiSong) -> String {
+/// The file's meters as musicians write them (`3/4`; `4/4, 3/4` when it changes), from the
+/// bar lengths: whole quarter notes as `/4`, the rest as `/8`.
+pub(super) fn meter_text(song: &MidiSong) -> String {
     let mut seen: Vec<String> = Vec::new();
     for m in &song.meters {
         let text = if m.bar_twelfths % 12 == 0 {
