@@ -149,8 +149,20 @@ pub fn forward_backward_fused<F: Real>(
                         *d = F::of(f64::from(x));
                     }
                 }
-                let cond = mat(&ws.cond, rows, c);
-                general_mat_mul(F::one(), &cond, &net.cond_kernel, F::one(), &mut z_all);
+                // The conditioning is mostly zeros (one-hot blocks): adding the kernel rows of
+                // the inputs that are set costs a fraction of the dense product.
+                let kernel = net.cond_kernel.as_slice().expect("standard layout");
+                for (r, x_row) in ws.cond[..rows * c].chunks_exact(c).enumerate() {
+                    let z = z_all.row_mut(r).into_slice().expect("contiguous row");
+                    for (k, &x) in x_row.iter().enumerate() {
+                        if x != F::zero() {
+                            let w = &kernel[k * 4 * h..(k + 1) * 4 * h];
+                            for (z, &w) in z.iter_mut().zip(w) {
+                                *z += x * w;
+                            }
+                        }
+                    }
+                }
             }
         } else {
             let layer = &net.upper[l - 1];
@@ -309,13 +321,21 @@ pub fn forward_backward_fused<F: Real>(
                 &mut grads.recurrent_kernel,
             );
             if c > 0 {
-                general_mat_mul(
-                    F::one(),
-                    &mat(&ws.cond, rows, c).t(),
-                    &dz_all,
-                    F::zero(),
-                    &mut grads.cond_kernel,
-                );
+                let grad = grads.cond_kernel.as_slice_mut().expect("standard layout");
+                let dz = &ws.dz[..rows * 4 * h];
+                for (x_row, dz_row) in ws.cond[..rows * c]
+                    .chunks_exact(c)
+                    .zip(dz.chunks_exact(4 * h))
+                {
+                    for (k, &x) in x_row.iter().enumerate() {
+                        if x != F::zero() {
+                            let g = &mut grad[k * 4 * h..(k + 1) * 4 * h];
+                            for (g, &d) in g.iter_mut().zip(dz_row) {
+                                *g += x * d;
+                            }
+                        }
+                    }
+                }
             }
         } else {
             let layer_grad = &mut grads.upper[l - 1];
