@@ -57,6 +57,7 @@ pub mod evaluate;
 pub mod jazz;
 pub mod lines;
 pub mod ngram;
+pub mod reference;
 
 mod network;
 mod numpy_rng;
