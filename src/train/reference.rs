@@ -141,7 +141,10 @@ impl JazzCorpus {
                     enc.cond.len()
                 ));
             }
-            let mut put = |suffix: &str, dtype: &str, shape: Json, bytes: &mut dyn Iterator<Item = [u8; 4]>| {
+            let mut put = |suffix: &str,
+                           dtype: &str,
+                           shape: Json,
+                           bytes: &mut dyn Iterator<Item = [u8; 4]>| {
                 pad(&mut data);
                 let offset = data.len();
                 for b in bytes {
@@ -152,7 +155,12 @@ impl JazzCorpus {
                     json!({"dtype": dtype, "shape": shape, "offset": offset}),
                 );
             };
-            put("values", "<u4", json!([n]), &mut values.iter().map(|v| v.to_le_bytes()));
+            put(
+                "values",
+                "<u4",
+                json!([n]),
+                &mut values.iter().map(|v| v.to_le_bytes()),
+            );
             put(
                 "cond",
                 "<f4",
@@ -228,9 +236,8 @@ pub fn part_name(part: Part) -> &'static str {
 fn u32s(xs: &[usize], what: &str) -> Result<Vec<u32>, String> {
     xs.iter()
         .map(|&x| {
-            u32::try_from(x).map_err(|_| {
-                format!("the {what} go past 2^32 - 1; export a smaller collection")
-            })
+            u32::try_from(x)
+                .map_err(|_| format!("the {what} go past 2^32 - 1; export a smaller collection"))
         })
         .collect()
 }
@@ -281,8 +288,12 @@ impl EpochClock {
         validation_seconds: f64,
     ) -> RunReport {
         let epochs = self.laps.len();
-        let with_validation = self.laps.iter().sum::<f64>() / epochs.max(1) as f64;
-        let seconds_per_epoch = (with_validation - validation_seconds).max(0.0);
+        let training: Vec<f64> = self
+            .laps
+            .iter()
+            .map(|l| (l - validation_seconds).max(0.0))
+            .collect();
+        let seconds_per_epoch = steady_mean(&training);
         let config_json = serde_json::to_value(config).unwrap_or(Json::Null);
         // The stacked-layer count, once the configuration has one; a single layer until then.
         let layers = config_json
@@ -294,11 +305,7 @@ impl EpochClock {
             seconds_per_epoch,
             heldout_nll: self.heldout.last().copied(),
             epochs,
-            epoch_seconds: self
-                .laps
-                .iter()
-                .map(|l| (l - validation_seconds).max(0.0))
-                .collect(),
+            epoch_seconds: training,
             heldout_nll_per_epoch: self.heldout.clone(),
             validation_seconds,
             windows_per_epoch,
@@ -317,13 +324,25 @@ impl EpochClock {
     }
 }
 
+/// The mean of `seconds` without the first when there are more: the first epoch also pays for
+/// warming up (a framework's graph building, the first touch of every buffer), which a longer
+/// run spreads thin.
+pub fn steady_mean(seconds: &[f64]) -> f64 {
+    let steady = if seconds.len() > 1 {
+        &seconds[1..]
+    } else {
+        seconds
+    };
+    steady.iter().sum::<f64>() / steady.len().max(1) as f64
+}
+
 /// What `jazz-train --report FILE` writes (one JSON object), the keys
 /// `benches/keras_reference.py` prints too.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub program: String,
     /// Mean wall seconds of an epoch's training pass (the held-out scoring after it not
-    /// counted).
+    /// counted), the first epoch left out when more ran ([`steady_mean`]).
     pub seconds_per_epoch: f64,
     /// Held-out negative log-likelihood per value (nats) after the last epoch; `null` when
     /// nothing was held out.
@@ -352,5 +371,39 @@ impl RunReport {
         bytes.push(b'\n');
         crate::files::write_atomic(path, &bytes)
             .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_epoch_is_left_out_of_the_mean_when_more_ran() {
+        assert_eq!(steady_mean(&[9.0, 2.0, 4.0]), 3.0);
+        assert_eq!(steady_mean(&[5.0]), 5.0);
+        assert_eq!(steady_mean(&[]), 0.0);
+    }
+
+    #[test]
+    fn the_report_takes_the_scoring_off_each_epoch() {
+        let mut clock = EpochClock {
+            last: Instant::now(),
+            laps: vec![10.0, 6.0, 8.0],
+            heldout: vec![4.0, 3.5, 3.25],
+        };
+        let config = TrainConfig {
+            hidden: 16,
+            threads: 2,
+            ..TrainConfig::default()
+        };
+        let r = clock.report(&config, 100, 1.0);
+        assert_eq!(r.epoch_seconds, vec![9.0, 5.0, 7.0]);
+        assert_eq!(r.seconds_per_epoch, 6.0);
+        assert_eq!(r.windows_per_second, 100.0 / 6.0);
+        assert_eq!(r.heldout_nll, Some(3.25));
+        assert_eq!((r.epochs, r.hidden, r.threads, r.layers), (3, 16, 2, 1));
+        clock.epoch_done(None);
+        assert_eq!(clock.report(&config, 100, 0.0).epochs, 4);
     }
 }
