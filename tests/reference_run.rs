@@ -270,13 +270,17 @@ fn the_exported_dataset_is_what_jazz_training_reads_and_the_report_scores_it() {
     assert_eq!(report["epoch_seconds"][0].as_f64(), Some(seconds));
     let rate = report["windows_per_second"].as_f64().unwrap();
     assert!((rate * seconds - windows as f64).abs() < 1e-6 * windows as f64);
-    let validation = model.provenance().validation.clone().expect("a validation");
+    let validation = model.provenance().validation.expect("a validation");
     let nll = report["heldout_nll"].as_f64().unwrap();
     assert_eq!(nll, validation.nll, "{report_text}");
     assert_eq!(report["heldout_nll_per_epoch"][0].as_f64(), Some(nll));
     let valid_values = h["parts"]["validation"]["values"].as_u64().unwrap() as usize;
     assert_eq!(validation.values, valid_values);
     assert!(report["validation_seconds"].as_f64().unwrap() >= 0.0);
+    let cpu = report["cpu_seconds_per_epoch"]
+        .as_f64()
+        .expect("CPU time on Linux");
+    assert!(cpu > 0.0 && cpu < 60.0, "{report_text}");
 }
 
 #[test]

@@ -254,6 +254,9 @@ pub struct EpochClock {
     last: Instant,
     /// Wall seconds of each epoch, its held-out scoring included.
     laps: Vec<f64>,
+    /// The process's CPU seconds (all threads) when the last epoch ended, and each epoch's.
+    last_cpu: Option<f64>,
+    cpu_laps: Vec<f64>,
     heldout: Vec<f64>,
 }
 
@@ -263,6 +266,8 @@ impl EpochClock {
         EpochClock {
             last: Instant::now(),
             laps: Vec::new(),
+            last_cpu: process_cpu_seconds(),
+            cpu_laps: Vec::new(),
             heldout: Vec::new(),
         }
     }
@@ -272,6 +277,11 @@ impl EpochClock {
         let now = Instant::now();
         self.laps.push(now.duration_since(self.last).as_secs_f64());
         self.last = now;
+        let cpu = process_cpu_seconds();
+        if let (Some(a), Some(b)) = (self.last_cpu, cpu) {
+            self.cpu_laps.push(b - a);
+        }
+        self.last_cpu = cpu;
         if let Some(nll) = heldout_nll {
             self.heldout.push(nll);
         }
@@ -294,6 +304,12 @@ impl EpochClock {
             .map(|l| (l - validation_seconds).max(0.0))
             .collect();
         let seconds_per_epoch = steady_mean(&training);
+        // The held-out scoring runs on one thread, so its CPU time is about its wall time.
+        let cpu_seconds: Vec<f64> = self
+            .cpu_laps
+            .iter()
+            .map(|c| (c - validation_seconds).max(0.0))
+            .collect();
         let config_json = serde_json::to_value(config).unwrap_or(Json::Null);
         // The stacked-layer count, once the configuration has one; a single layer until then.
         let layers = config_json
@@ -306,6 +322,9 @@ impl EpochClock {
             heldout_nll: self.heldout.last().copied(),
             epochs,
             epoch_seconds: training,
+            cpu_seconds_per_epoch: (cpu_seconds.len() == epochs && epochs > 0)
+                .then(|| steady_mean(&cpu_seconds)),
+            epoch_cpu_seconds: cpu_seconds,
             heldout_nll_per_epoch: self.heldout.clone(),
             validation_seconds,
             windows_per_epoch,
@@ -321,6 +340,24 @@ impl EpochClock {
             batch: config.batch,
             config: config_json,
         }
+    }
+}
+
+/// CPU seconds the process has used (user and system, every thread), where the system says.
+fn process_cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+            return None;
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        Some(secs(usage.ru_utime) + secs(usage.ru_stime))
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -350,6 +387,11 @@ pub struct RunReport {
     pub epochs: usize,
     /// Each epoch's training seconds.
     pub epoch_seconds: Vec<f64>,
+    /// CPU seconds of the whole process (every thread) per epoch, counted as
+    /// `seconds_per_epoch` is: on a machine others share, the work done, which wall time is
+    /// not. `null` where the system does not say.
+    pub cpu_seconds_per_epoch: Option<f64>,
+    pub epoch_cpu_seconds: Vec<f64>,
     pub heldout_nll_per_epoch: Vec<f64>,
     /// Seconds of one held-out scoring.
     pub validation_seconds: f64,
@@ -390,6 +432,8 @@ mod tests {
         let mut clock = EpochClock {
             last: Instant::now(),
             laps: vec![10.0, 6.0, 8.0],
+            last_cpu: Some(0.0),
+            cpu_laps: vec![20.0, 12.0, 14.0],
             heldout: vec![4.0, 3.5, 3.25],
         };
         let config = TrainConfig {
@@ -400,6 +444,8 @@ mod tests {
         let r = clock.report(&config, 100, 1.0);
         assert_eq!(r.epoch_seconds, vec![9.0, 5.0, 7.0]);
         assert_eq!(r.seconds_per_epoch, 6.0);
+        assert_eq!(r.epoch_cpu_seconds, vec![19.0, 11.0, 13.0]);
+        assert_eq!(r.cpu_seconds_per_epoch, Some(12.0));
         assert_eq!(r.windows_per_second, 100.0 / 6.0);
         assert_eq!(r.heldout_nll, Some(3.25));
         assert_eq!((r.epochs, r.hidden, r.threads, r.layers), (3, 16, 2, 1));
