@@ -12,8 +12,9 @@ use jazz_synth::music::contour::IntervalProfile;
 use jazz_synth::music::quality::Figures;
 use jazz_synth::standalone::live::install_interrupt_handler;
 use jazz_synth::train::corpus::{self, AutoOptions, Preset};
-use jazz_synth::train::evaluate::{split_point, train_validated, Ended, Stopping};
+use jazz_synth::train::evaluate::{split_point, train_validated, validate, Ended, Stopping};
 use jazz_synth::train::lines::{corpus_lines, joined};
+use jazz_synth::train::reference::{EpochClock, JazzCorpus};
 use jazz_synth::train::{self, Kernel, TrainConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -129,6 +130,11 @@ struct Args {
     /// No progress bar; one line per epoch instead.
     #[arg(long)]
     quiet: bool,
+    /// After training, write one JSON object here: seconds_per_epoch (the training pass),
+    /// heldout_nll (nats per held-out value after the last epoch), each epoch's figures and the
+    /// sizes, the keys `benches/keras_reference.py` prints.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -138,6 +144,16 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(msg) => {
                 eprintln!("jazz-train evaluate: {msg}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if std::env::args().nth(1).as_deref() == Some("export-dataset") {
+        let args = ExportArgs::parse_from(std::env::args().skip(1));
+        return match export_dataset(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                eprintln!("jazz-train export-dataset: {msg}");
                 ExitCode::FAILURE
             }
         };
@@ -328,6 +344,7 @@ fn run(args: &Args) -> Result<(), String> {
         config.windows
     };
     let started = std::time::Instant::now();
+    let mut clock = EpochClock::start();
     let (mut model, validated) = train_validated(
         train_part,
         held_out,
@@ -335,6 +352,7 @@ fn run(args: &Args) -> Result<(), String> {
         &config,
         stopping,
         |s, validation| {
+            clock.epoch_done(validation.map(|v| v.nll));
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let per_second = (s.epoch * windows_per_epoch) as f64 / seconds;
             let left = seconds / s.epoch as f64 * (s.epochs - s.epoch) as f64;
@@ -411,6 +429,20 @@ fn run(args: &Args) -> Result<(), String> {
         model.layers(),
         model.hidden_size()
     );
+    if let Some(path) = &args.report {
+        // One held-out scoring, timed, so the report's epoch time is the training pass alone.
+        let timed = std::time::Instant::now();
+        let _ = validate(&mut model, train_part, held_out, config.tx);
+        let seconds = if held_out.len() >= 2 {
+            timed.elapsed().as_secs_f64()
+        } else {
+            0.0
+        };
+        clock
+            .report(&config, windows_per_epoch, seconds)
+            .write(path)?;
+        println!("wrote the report {}", path.display());
+    }
     Ok(())
 }
 
@@ -632,6 +664,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
     );
     let interrupt = install_interrupt_handler().map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
+    let mut clock = EpochClock::start();
     let trained = jazz::train_jazz(
         &train,
         &valid,
@@ -643,6 +676,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
             stop: Some(interrupt),
         },
         |s, v| {
+            clock.epoch_done(v.map(|(nll, _)| nll));
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let per_second = (s.epoch * windows) as f64 / seconds;
             let left = seconds / s.epoch as f64 * (s.epochs - s.epoch) as f64;
@@ -757,6 +791,18 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         peak_memory_mb().unwrap_or(f64::NAN),
         args.out.display()
     );
+    if let Some(path) = &args.report {
+        // One held-out scoring, timed, so the report's epoch time is the training pass alone.
+        let timed = std::time::Instant::now();
+        let _ = jazz::value_nll(&mut model, &valid);
+        let seconds = if valid.indices.len() >= 2 {
+            timed.elapsed().as_secs_f64()
+        } else {
+            0.0
+        };
+        clock.report(&config, windows, seconds).write(path)?;
+        println!("wrote the report {}", path.display());
+    }
     Ok(())
 }
 
@@ -892,5 +938,80 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
     for e in &errors {
         println!("skipped {e}");
     }
+    Ok(())
+}
+
+/// Write a collection as `--preset jazz` training reads it (the same split by file hash, the
+/// same vocabulary, the same conditioning), for a reference run in another framework
+/// (`benches/keras_reference.py`). The format is described in `jazz_synth::train::reference`.
+#[derive(Parser, Debug)]
+#[command(name = "jazz-train export-dataset")]
+struct ExportArgs {
+    /// The collection (files, folders, patterns), as given to `jazz-train --preset jazz`.
+    #[arg(required = true, value_name = "FILES")]
+    files: Vec<PathBuf>,
+    /// Where to write the dataset. Written atomically.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Share of the solos held out for validation (as training's --validation).
+    #[arg(long, default_value_t = 0.1)]
+    validation: f64,
+    /// Share of the solos held out for testing (as training's --test).
+    #[arg(long, default_value_t = 0.2)]
+    test: f64,
+    /// Values seen fewer times than this in the training solos go to their nearest value.
+    #[arg(long, default_value_t = 3)]
+    min_count: usize,
+    /// Zero-based MIDI track index of the melody.
+    #[arg(long)]
+    melody_track: Option<usize>,
+    /// Zero-based MIDI track index to take chords from.
+    #[arg(long)]
+    chord_track: Option<usize>,
+}
+
+fn export_dataset(args: &ExportArgs) -> Result<(), String> {
+    use jazz_synth::train::jazz::Split;
+    use jazz_synth::train::reference::{part_name, PARTS};
+    check_share("validation", args.validation)?;
+    check_share("test", args.test)?;
+    if args.validation + args.test >= 0.9 {
+        return Err(format!(
+            "--validation {} and --test {} leave almost nothing to train on",
+            args.validation, args.test
+        ));
+    }
+    check_out_folder(&args.out)?;
+    let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
+    let options = AutoOptions {
+        melody_track: args.melody_track,
+        chord_track: args.chord_track,
+    };
+    let split = Split {
+        validation: args.validation,
+        test: args.test,
+    };
+    let data = JazzCorpus::read(&inputs, &options, split, args.min_count)?;
+    data.write_dataset(&args.out)?;
+    for e in &data.skipped {
+        println!("skipped {e}");
+    }
+    let parts: Vec<String> = PARTS
+        .iter()
+        .map(|&p| {
+            format!(
+                "{} {} solos ({} values)",
+                part_name(p),
+                data.solos_of(p).len(),
+                data.encoded(p).indices.len()
+            )
+        })
+        .collect();
+    println!(
+        "wrote {}: {}; {} values in the vocabulary",
+        args.out.display(),
+        parts.join(", "),
+        data.vocab.len()
+    );
     Ok(())
 }

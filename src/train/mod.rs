@@ -57,6 +57,7 @@ pub mod evaluate;
 pub mod jazz;
 pub mod lines;
 pub mod ngram;
+pub mod reference;
 
 mod fused;
 mod network;
