@@ -460,3 +460,26 @@ fn slots_place_chords_inside_a_bar() {
     assert!(err(". . | .").reason.starts_with("no chords"));
     assert!(parse_changes("C | . | %").is_ok());
 }
+
+#[test]
+fn lead_sheet_regulars_print_by_name_and_read_back() {
+    for (written, printed) in [
+        ("C-11", "Cm11"),
+        ("C-13", "Cm13"),
+        ("C-69", "Cm69"),
+        ("C-^9", "CmMaj9"),
+        ("C^13", "Cmaj13"),
+        ("C^7#11", "Cmaj7#11"),
+        ("C^7#5", "Cmaj7#5"),
+        ("C9sus", "C9sus4"),
+        ("C13sus", "C13sus4"),
+        ("C7b9sus", "C7b9sus4"),
+        ("C7b9b13", "C7b9b13"),
+        ("C7#9#5", "C7#9#5"),
+        ("C13#11", "C13#11"),
+    ] {
+        let s = parse_symbol(written).unwrap();
+        assert_eq!(s.to_string(), printed, "{written}");
+        assert_eq!(parse_symbol(printed).unwrap(), s, "{printed}");
+    }
+}

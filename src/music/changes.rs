@@ -203,6 +203,20 @@ const NAMED: &[(&str, u16)] = &[
     ("7b13", mask(&[MAJ3, FIFTH, SHARP5, MIN7])),
     ("13", mask(&[NINE, MAJ3, FIFTH, SIXTH, MIN7])),
     ("7alt", mask(&[B9, MIN3, MAJ3, FLAT5, SHARP5, MIN7])),
+    // Lead-sheet regulars, so they print as musicians write them rather than as `{…}` lists.
+    ("m11", mask(&[NINE, MIN3, FOURTH, FIFTH, MIN7])),
+    ("m13", mask(&[NINE, MIN3, FIFTH, SIXTH, MIN7])),
+    ("m69", mask(&[NINE, MIN3, FIFTH, SIXTH])),
+    ("mMaj9", mask(&[NINE, MIN3, FIFTH, MAJ7])),
+    ("maj13", mask(&[NINE, MAJ3, FIFTH, SIXTH, MAJ7])),
+    ("maj7#11", mask(&[MAJ3, FLAT5, FIFTH, MAJ7])),
+    ("maj7#5", mask(&[MAJ3, SHARP5, MAJ7])),
+    ("9sus4", mask(&[NINE, FOURTH, FIFTH, MIN7])),
+    ("13sus4", mask(&[NINE, FOURTH, FIFTH, SIXTH, MIN7])),
+    ("7b9sus4", mask(&[B9, FOURTH, FIFTH, MIN7])),
+    ("7b9b13", mask(&[B9, MAJ3, FIFTH, SHARP5, MIN7])),
+    ("7#9#5", mask(&[MIN3, MAJ3, SHARP5, MIN7])),
+    ("13#11", mask(&[NINE, MAJ3, FLAT5, FIFTH, SIXTH, MIN7])),
 ];
 
 /// Why a chord text was refused, with where: the bad symbol, its bar and its

@@ -209,7 +209,7 @@ impl Songbook {
             }
             None => Err(format!(
                 "the playlist holds {} songs: choose one with --tune NAME:\n{}",
-                self.songs.len(),
+                self.songs.len() + self.refused.len(),
                 titles()
             )),
             Some(name) => {
