@@ -746,3 +746,102 @@ fn corrupted_musicxml_gives_errors_never_panics() {
     assert!(errors * 10 >= total * 6, "{errors} errors of {total}");
     common::summary::report("leadsheet_musicxml_corruptions_refused", errors as f64);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The standalone's --changes and --tune
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn changes_load_into_the_setup_with_their_meter_and_tempo() {
+    use jazz_synth::standalone::changes;
+    use jazz_synth::standalone::session::{MusicOptions, Setup};
+    let link = pro_playlist("Book");
+    let loaded = changes::load(&link, Some("little waltz")).unwrap();
+    assert_eq!(loaded.chord_text, CHARTS[2].expect);
+    assert_eq!(loaded.tempo_bpm, Some(180.0));
+    let setup = Setup::from_options(&MusicOptions {
+        chords: Some(loaded.chord_text.clone()),
+        tempo_bpm: loaded.tempo_bpm,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(setup.time_sig, (3, 4));
+    assert_eq!(setup.tempo_bpm, 180.0);
+    assert_eq!(setup.progression.bars(), 11);
+    assert_eq!(setup.progression.symbol_at(3.0 * 8.0 + 2.0).to_string(), "A7");
+    let e = changes::load(&link, None).unwrap_err();
+    assert!(e.contains("--tune"), "{e}");
+    let e = changes::load("/nonexistent/tune.musicxml", None).unwrap_err();
+    assert!(e.contains("cannot read /nonexistent/tune.musicxml"), "{e}");
+}
+
+#[test]
+fn render_plays_a_lead_sheet_and_refuses_a_bad_one() {
+    let dir = common::temp_dir("leadsheet-cli");
+    let (_, xml, _, _) = musicxml_files().remove(0);
+    let score_path = dir.join("plain.musicxml");
+    std::fs::write(&score_path, xml).unwrap();
+    let playlist = dir.join("book.html");
+    std::fs::write(
+        &playlist,
+        format!("<a href=\"{}\">Book</a>", pro_playlist("Book")),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jazz-synth"))
+            .arg("render")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out_mid = dir.join("over.mid");
+    let out = run(&[
+        "--changes",
+        score_path.to_str().unwrap(),
+        "--bars",
+        "4",
+        "--out",
+        out_mid.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("changes of Plain Four: Dm7 G7 | Cmaj7 | Am7 D9 . . | G7/B"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("at 132 BPM"), "the lead sheet's tempo: {stderr}");
+    let out = run(&[
+        "--changes",
+        playlist.to_str().unwrap(),
+        "--tune",
+        "five four",
+        "--tempo",
+        "150",
+        "--bars",
+        "2",
+        "--quiet",
+        "--out",
+        out_mid.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("at 150 BPM"), "--tempo wins: {stderr}");
+    let bad = dir.join("bad.html");
+    let bad_chart = Chart {
+        title: "Broken",
+        composer: "X",
+        chart: "T44[C^7   |F7   |C12   Z",
+        tempo: 0,
+        expect: "",
+    };
+    let href = url_encode(&book_song(&bad_chart));
+    std::fs::write(&bad, format!("<a href=\"irealbook://{href}\">Broken</a>")).unwrap();
+    let out = run(&["--changes", bad.to_str().unwrap(), "--out", out_mid.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--changes: \"Broken\", bar 3: chord symbol \"C12\""),
+        "{stderr}"
+    );
+}
