@@ -845,3 +845,59 @@ fn render_plays_a_lead_sheet_and_refuses_a_bad_one() {
         "{stderr}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The plugin: a pasted link in the changes field, "Load lead sheet…"
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_plugin_takes_a_pasted_link_and_loads_lead_sheet_files() {
+    use jazz_synth::plugin::editor::lead_sheet_songs;
+    use jazz_synth::plugin::parse_typed_changes;
+    // One song's link plays its changes, meter included.
+    let waltz = format!("irealb://{}", url_encode(&pro_song(&CHARTS[2])));
+    let progression = parse_typed_changes(&waltz).unwrap().unwrap();
+    assert_eq!(progression, parse_changes_with_meter(CHARTS[2].expect).unwrap());
+    assert_eq!(progression.beats_per_bar(), 3);
+    // Meter-headed chord text is typed changes too.
+    assert_eq!(
+        parse_typed_changes("3/4 Am | E7").unwrap().unwrap().beats_per_bar(),
+        3
+    );
+    // A playlist names its songs: paste one of them.
+    let e = parse_typed_changes(&pro_playlist("Book")).unwrap_err();
+    assert!(e.contains("11 songs") && e.contains("Little Waltz"), "{e}");
+    // A broken chart is refused with song, bar and symbol.
+    let broken = Chart {
+        title: "Broken",
+        composer: "X",
+        chart: "T44[C^7   |Fq7   Z",
+        tempo: 0,
+        expect: "",
+    };
+    let e = parse_typed_changes(&format!("irealbook://{}", book_song(&broken))).unwrap_err();
+    assert!(e.starts_with("\"Broken\", bar 2"), "{e}");
+
+    let dir = common::temp_dir("leadsheet-plugin");
+    let book = dir.join("book.html");
+    std::fs::write(&book, format!("<a href=\"{}\">Book</a>", pro_playlist("Book"))).unwrap();
+    let songs = lead_sheet_songs(&book).unwrap();
+    assert_eq!(songs.len(), CHARTS.len());
+    for ((title, chords), c) in songs.iter().zip(CHARTS) {
+        assert_eq!(title, c.title);
+        // What the editor puts in the changes field parses as typed changes.
+        let text = chords.as_ref().unwrap();
+        assert_eq!(text, c.expect);
+        assert!(parse_typed_changes(text).unwrap().is_some());
+    }
+    let (_, xml, expect, _) = musicxml_files().remove(4);
+    let zipped = dir.join("five.mxl");
+    std::fs::write(&zipped, mxl(&xml)).unwrap();
+    assert_eq!(
+        lead_sheet_songs(&zipped).unwrap(),
+        [("Zipped Five".to_string(), Ok(expect.to_string()))]
+    );
+    assert!(lead_sheet_songs(&dir.join("missing.xml"))
+        .unwrap_err()
+        .contains("cannot read"));
+}

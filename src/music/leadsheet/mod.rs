@@ -208,7 +208,7 @@ impl Songbook {
                 Err(self.refused[0].to_string())
             }
             None => Err(format!(
-                "the playlist holds {} songs: choose one with --tune NAME:\n{}",
+                "the playlist holds {} songs: choose one by its title (--tune NAME):\n{}",
                 self.songs.len() + self.refused.len(),
                 titles()
             )),
