@@ -411,7 +411,11 @@ fn lead_sheet_spellings() {
         assert_eq!(s.pitch_classes(), 0);
         assert!(s.to_chord().is_empty());
         assert_eq!(s.to_string(), "NC");
-        assert_eq!(s.voicing(&mut [0; 13]), 0, "no chord sounds in the chord track");
+        assert_eq!(
+            s.voicing(&mut [0; 13]),
+            0,
+            "no chord sounds in the chord track"
+        );
     }
     let p = parse_changes("Bbj7 | F-7 Bb7 | Eb7/G | NC").unwrap();
     assert_eq!(p.to_string(), "Bbmaj7 | Fm7 Bb7 | Eb7/G | NC");

@@ -181,7 +181,10 @@ fn every_chart_plays_its_bars_as_written_out_by_hand() {
         for (form, link) in [
             ("irealb", format!("irealb://{}", url_encode(&pro_song(c)))),
             ("irealb raw", format!("irealb://{}", pro_song(c))),
-            ("irealbook", format!("irealbook://{}", url_encode(&book_song(c)))),
+            (
+                "irealbook",
+                format!("irealbook://{}", url_encode(&book_song(c))),
+            ),
             ("irealbook raw", format!("irealbook://{}", book_song(c))),
         ] {
             let book = ireal::read_playlists(&link)
@@ -233,16 +236,17 @@ fn a_hand_made_scrambled_link_reads() {
     // The test's own encoder agrees with the hand-made string.
     assert!(HAND_MADE.contains(&url_encode(&scramble(CHARTS[1].chart))));
     assert_eq!(
-        ireal::unscramble(
-            &scramble(CHARTS[1].chart)[ireal::MUSIC_PREFIX.len()..]
-        ),
+        ireal::unscramble(&scramble(CHARTS[1].chart)[ireal::MUSIC_PREFIX.len()..]),
         CHARTS[1].chart
     );
 }
 
 fn pro_playlist(name: &str) -> String {
     let songs: Vec<String> = CHARTS.iter().map(pro_song).collect();
-    format!("irealb://{}", url_encode(&format!("{}==={name}", songs.join("==="))))
+    format!(
+        "irealb://{}",
+        url_encode(&format!("{}==={name}", songs.join("===")))
+    )
 }
 
 #[test]
@@ -264,7 +268,10 @@ fn a_whole_playlist_loads_and_songs_are_picked_by_name() {
         assert_eq!(book.pick(Some("little waltz")).unwrap().meter, (3, 4));
         assert_eq!(book.pick(Some("five")).unwrap().meter, (5, 4));
         let e = book.pick(None).unwrap_err();
-        assert!(e.contains("--tune") && e.contains("Blues For Testing"), "{e}");
+        assert!(
+            e.contains("--tune") && e.contains("Blues For Testing"),
+            "{e}"
+        );
         let e = book.pick(Some("endings")).unwrap_err();
         assert!(e.contains("matches 2 songs"), "{e}");
         let e = book.pick(Some("autumn")).unwrap_err();
@@ -334,7 +341,11 @@ fn unreadable_chords_name_song_bar_and_symbol() {
         ..c
     };
     let book = ireal::read_playlists(&format!("irealbook://{}", book_song(&seven_eight))).unwrap();
-    assert!(book.refused[0].to_string().contains("\"T78\""), "{:?}", book.refused);
+    assert!(
+        book.refused[0].to_string().contains("\"T78\""),
+        "{:?}",
+        book.refused
+    );
 }
 
 /// Seeded corruptions of `good`: characters replaced, cut out, doubled or the text cut short.
@@ -371,7 +382,9 @@ fn corruptions(good: &str, seed: u64, alphabet: &[char]) -> Vec<String> {
 
 #[test]
 fn corrupted_ireal_links_give_errors_never_panics() {
-    let alphabet: Vec<char> = "=%*<>{}[]|ZQSxrnpWT0123456789HKwq&\"é\u{0}".chars().collect();
+    let alphabet: Vec<char> = "=%*<>{}[]|ZQSxrnpWT0123456789HKwq&\"é\u{0}"
+        .chars()
+        .collect();
     let mut errors = 0;
     for (k, c) in CHARTS.iter().enumerate() {
         let link = format!("irealb://{}", pro_song(c));
@@ -381,7 +394,10 @@ fn corrupted_ireal_links_give_errors_never_panics() {
         for text in bad.iter().chain(&bad_book) {
             let outcome = ireal::read_playlists(text)
                 .map_err(|e| e.to_string())
-                .and_then(|book| book.pick(None).map(|s| s.chord_text().map_err(|e| e.to_string())))
+                .and_then(|book| {
+                    book.pick(None)
+                        .map(|s| s.chord_text().map_err(|e| e.to_string()))
+                })
                 .and_then(|r| r);
             match outcome {
                 Ok(chords) => {
@@ -389,7 +405,10 @@ fn corrupted_ireal_links_give_errors_never_panics() {
                     parse_changes_with_meter(&chords).unwrap();
                 }
                 Err(e) => {
-                    assert!(e.starts_with('"') || e.contains("--tune"), "unclear error: {e}");
+                    assert!(
+                        e.starts_with('"') || e.contains("--tune"),
+                        "unclear error: {e}"
+                    );
                     errors += 1;
                 }
             }
@@ -465,7 +484,12 @@ fn musicxml_files() -> Vec<(&'static str, String, &'static str, Vec<usize>)> {
             note(2),
             harmony("D", 0, "dominant-ninth", ""),
             note(6),
-            harmony("G", 0, "dominant", r#"<bass><bass-step>B</bass-step></bass>"#),
+            harmony(
+                "G",
+                0,
+                "dominant",
+                r#"<bass><bass-step>B</bass-step></bass>"#
+            ),
             note(8),
         ),
     );
@@ -590,7 +614,8 @@ fn mxl(xml: &str) -> Vec<u8> {
         let deflated = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
         zip.start_file("mimetype", stored).unwrap();
-        zip.write_all(b"application/vnd.recordare.musicxml").unwrap();
+        zip.write_all(b"application/vnd.recordare.musicxml")
+            .unwrap();
         zip.start_file("META-INF/container.xml", deflated).unwrap();
         zip.write_all(
             br#"<?xml version="1.0" encoding="UTF-8"?>
@@ -665,7 +690,10 @@ fn musicxml_it_cannot_play_is_reported_with_bar_and_symbol() {
         ),
     );
     let e = musicxml::read_xml("changing.xml", &meter_change).unwrap_err();
-    assert!(e.to_string().contains("bar 2") && e.to_string().contains("4/4 to 3/4"), "{e}");
+    assert!(
+        e.to_string().contains("bar 2") && e.to_string().contains("4/4 to 3/4"),
+        "{e}"
+    );
     let roman = score(
         "Roman",
         &format!(
@@ -768,7 +796,10 @@ fn changes_load_into_the_setup_with_their_meter_and_tempo() {
     assert_eq!(setup.time_sig, (3, 4));
     assert_eq!(setup.tempo_bpm, 180.0);
     assert_eq!(setup.progression.bars(), 11);
-    assert_eq!(setup.progression.symbol_at(3.0 * 8.0 + 2.0).to_string(), "A7");
+    assert_eq!(
+        setup.progression.symbol_at(3.0 * 8.0 + 2.0).to_string(),
+        "A7"
+    );
     let e = changes::load(&link, None).unwrap_err();
     assert!(e.contains("--tune"), "{e}");
     let e = changes::load("/nonexistent/tune.musicxml", None).unwrap_err();
@@ -810,7 +841,10 @@ fn render_plays_a_lead_sheet_and_refuses_a_bad_one() {
         stdout.contains("changes of Plain Four: Dm7 G7 | Cmaj7 | Am7 D9 . . | G7/B"),
         "{stdout}"
     );
-    assert!(stderr.contains("at 132 BPM"), "the lead sheet's tempo: {stderr}");
+    assert!(
+        stderr.contains("at 132 BPM"),
+        "the lead sheet's tempo: {stderr}"
+    );
     let out = run(&[
         "--changes",
         playlist.to_str().unwrap(),
@@ -837,7 +871,12 @@ fn render_plays_a_lead_sheet_and_refuses_a_bad_one() {
     };
     let href = url_encode(&book_song(&bad_chart));
     std::fs::write(&bad, format!("<a href=\"irealbook://{href}\">Broken</a>")).unwrap();
-    let out = run(&["--changes", bad.to_str().unwrap(), "--out", out_mid.to_str().unwrap()]);
+    let out = run(&[
+        "--changes",
+        bad.to_str().unwrap(),
+        "--out",
+        out_mid.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -857,11 +896,17 @@ fn the_plugin_takes_a_pasted_link_and_loads_lead_sheet_files() {
     // One song's link plays its changes, meter included.
     let waltz = format!("irealb://{}", url_encode(&pro_song(&CHARTS[2])));
     let progression = parse_typed_changes(&waltz).unwrap().unwrap();
-    assert_eq!(progression, parse_changes_with_meter(CHARTS[2].expect).unwrap());
+    assert_eq!(
+        progression,
+        parse_changes_with_meter(CHARTS[2].expect).unwrap()
+    );
     assert_eq!(progression.beats_per_bar(), 3);
     // Meter-headed chord text is typed changes too.
     assert_eq!(
-        parse_typed_changes("3/4 Am | E7").unwrap().unwrap().beats_per_bar(),
+        parse_typed_changes("3/4 Am | E7")
+            .unwrap()
+            .unwrap()
+            .beats_per_bar(),
         3
     );
     // A playlist names its songs: paste one of them.
@@ -880,7 +925,11 @@ fn the_plugin_takes_a_pasted_link_and_loads_lead_sheet_files() {
 
     let dir = common::temp_dir("leadsheet-plugin");
     let book = dir.join("book.html");
-    std::fs::write(&book, format!("<a href=\"{}\">Book</a>", pro_playlist("Book"))).unwrap();
+    std::fs::write(
+        &book,
+        format!("<a href=\"{}\">Book</a>", pro_playlist("Book")),
+    )
+    .unwrap();
     let songs = lead_sheet_songs(&book).unwrap();
     assert_eq!(songs.len(), CHARTS.len());
     for ((title, chords), c) in songs.iter().zip(CHARTS) {

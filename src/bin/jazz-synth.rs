@@ -142,7 +142,9 @@ impl MusicArgs {
             (Some(source), _) => ("--changes", source.clone()),
             (None, Some(path)) => ("--changes-from", path.to_string_lossy().into_owned()),
             (None, None) if self.tune.is_some() => {
-                return Err(usage("--tune picks a song of the playlist given with --changes"))
+                return Err(usage(
+                    "--tune picks a song of the playlist given with --changes",
+                ))
             }
             (None, None) => return Ok(()),
         };

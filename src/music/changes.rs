@@ -539,7 +539,12 @@ impl SymbolReading {
                     Some(3) => self.extra |= 1 << MAJ3,
                     Some(4) | Some(11) => self.extra |= 1 << FOURTH,
                     Some(6) | Some(13) => self.extra |= 1 << SIXTH,
-                    _ => return Err((at, "write add2, add9, add3, add4, add11, add6 or add13".into())),
+                    _ => {
+                        return Err((
+                            at,
+                            "write add2, add9, add3, add4, add11, add6 or add13".into(),
+                        ))
+                    }
                 }
             } else if p.peek() == Some('+') && !p.c.get(p.i + 1).is_some_and(char::is_ascii_digit) {
                 // C7+: a '+' without a degree raises the fifth.
@@ -837,7 +842,9 @@ pub fn bar_text(chords: &[(f64, ChordSymbol)], beats_per_bar: u32) -> String {
         .unwrap_or(max_slots);
     let mut cells = vec![String::from("."); slots as usize];
     for ((at, _), name) in chords.iter().zip(names) {
-        let slot = (at * f64::from(slots) / bpb).round().clamp(0.0, f64::from(slots - 1));
+        let slot = (at * f64::from(slots) / bpb)
+            .round()
+            .clamp(0.0, f64::from(slots - 1));
         cells[slot as usize] = name;
     }
     cells.join(" ")

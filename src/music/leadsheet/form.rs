@@ -134,7 +134,10 @@ pub fn expand(
         after_close = i + 1;
     }
     for (g, group) in groups.iter_mut().enumerate() {
-        let last_close = (0..n).rev().find(|&i| close_group[i] == Some(g)).unwrap_or(0);
+        let last_close = (0..n)
+            .rev()
+            .find(|&i| close_group[i] == Some(g))
+            .unwrap_or(0);
         let mut j = group.start;
         while j < n && (j <= last_close || bars[j].ending.is_some()) {
             if let Some(e) = &bars[j].ending {

@@ -32,7 +32,11 @@ const MAX_SONGS: usize = 5000;
 
 /// True when `text` starts like an iReal Pro link.
 pub fn is_link(text: &str) -> bool {
-    let head: String = text.chars().take(12).collect::<String>().to_ascii_lowercase();
+    let head: String = text
+        .chars()
+        .take(12)
+        .collect::<String>()
+        .to_ascii_lowercase();
     head.starts_with("irealb://") || head.starts_with("irealbook://")
 }
 
@@ -194,7 +198,11 @@ fn read_pro_fields(fields: &[&str]) -> Result<(Option<String>, Vec<SongResult>),
             title,
             Some(field(m - 5)),
             &music,
-            if tempo.is_empty() { Some("0") } else { Some(tempo) },
+            if tempo.is_empty() {
+                Some("0")
+            } else {
+                Some(tempo)
+            },
         );
         songs.push(song);
     }
@@ -348,7 +356,9 @@ fn read_chart(
         Some(t) => match t.parse::<f64>() {
             Ok(bpm) if (20.0..=400.0).contains(&bpm) => Some(bpm),
             _ => {
-                notes.push(format!("its tempo \"{t}\" is left out (20 to 400 BPM are played)"));
+                notes.push(format!(
+                    "its tempo \"{t}\" is left out (20 to 400 BPM are played)"
+                ));
                 None
             }
         },
@@ -406,9 +416,8 @@ fn read_chart(
                     ));
                 }
                 let (n, d) = time_signature(&digits);
-                parse_meter(&format!("{n}/{d}")).map_err(|e| {
-                    LeadSheetError::symbol(title, here, &format!("T{digits}"), e)
-                })?;
+                parse_meter(&format!("{n}/{d}"))
+                    .map_err(|e| LeadSheetError::symbol(title, here, &format!("T{digits}"), e))?;
                 match meter {
                     None => meter = Some((n, d)),
                     Some(m) if m == (n, d) => {}
@@ -516,9 +525,8 @@ fn read_chart(
                 let symbol = if c == 'W' {
                     invisible_root(title, here, &text, &bars, &cur)?
                 } else {
-                    parse_symbol(&text).map_err(|(_, reason)| {
-                        LeadSheetError::symbol(title, here, &text, reason)
-                    })?
+                    parse_symbol(&text)
+                        .map_err(|(_, reason)| LeadSheetError::symbol(title, here, &text, reason))?
                 };
                 cur.cells.push(Cell::Chord(symbol));
                 cur.written = true;
@@ -722,7 +730,12 @@ fn invisible_root(
             _ => None,
         })
         .ok_or_else(|| {
-            LeadSheetError::symbol(title, bar, text, "W repeats the chord before, and there is none")
+            LeadSheetError::symbol(
+                title,
+                bar,
+                text,
+                "W repeats the chord before, and there is none",
+            )
         })?;
     match text.strip_prefix("W/") {
         None if text == "W" => Ok(before),
@@ -785,7 +798,9 @@ mod tests {
 
     #[test]
     fn the_block_shuffle_is_its_own_inverse() {
-        let text: String = (0..173).map(|i| char::from(b'!' + (i % 90) as u8)).collect();
+        let text: String = (0..173)
+            .map(|i| char::from(b'!' + (i % 90) as u8))
+            .collect();
         assert_ne!(scramble_blocks(&text), text);
         assert_eq!(scramble_blocks(&scramble_blocks(&text)), text);
         // A last full block with fewer than two characters after it stays as it is.
@@ -803,11 +818,23 @@ mod tests {
                 .map(|(t, _)| t / 12)
                 .collect()
         };
-        assert_eq!(at(&[c.clone(), Cell::Space, f.clone(), Cell::Space], 4), [0, 2]);
+        assert_eq!(
+            at(&[c.clone(), Cell::Space, f.clone(), Cell::Space], 4),
+            [0, 2]
+        );
         assert_eq!(at(&[c.clone(), f.clone()], 4), [0, 2]);
-        assert_eq!(at(&[c.clone(), Cell::Space, Cell::Space, f.clone()], 3), [0, 2]);
-        assert_eq!(at(&[c.clone(), f.clone(), c.clone(), f.clone()], 3), [0, 1, 2]);
-        assert_eq!(at(&[c.clone(), Cell::Space, f.clone(), Cell::Space], 5), [0, 2]);
+        assert_eq!(
+            at(&[c.clone(), Cell::Space, Cell::Space, f.clone()], 3),
+            [0, 2]
+        );
+        assert_eq!(
+            at(&[c.clone(), f.clone(), c.clone(), f.clone()], 3),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            at(&[c.clone(), Cell::Space, f.clone(), Cell::Space], 5),
+            [0, 2]
+        );
     }
 
     #[test]

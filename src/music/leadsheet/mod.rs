@@ -224,10 +224,18 @@ impl Songbook {
                     .collect();
                 match found.as_slice() {
                     [one] => Ok(one),
-                    [] => Err(match self.refused.iter().find(|e| norm(&e.song).contains(&wanted)) {
-                        Some(e) => e.to_string(),
-                        None => format!("no song \"{name}\" here; the songs are:\n{}", titles()),
-                    }),
+                    [] => Err(
+                        match self
+                            .refused
+                            .iter()
+                            .find(|e| norm(&e.song).contains(&wanted))
+                        {
+                            Some(e) => e.to_string(),
+                            None => {
+                                format!("no song \"{name}\" here; the songs are:\n{}", titles())
+                            }
+                        },
+                    ),
                     many => Err(format!(
                         "\"{name}\" matches {} songs; give more of the title:\n{}",
                         many.len(),

@@ -46,10 +46,11 @@ pub fn read_mxl(name: &str, bytes: &[u8]) -> Result<LeadSheet, LeadSheetError> {
             })
             .map(|f| f.to_string());
     }
-    let path = score_path.ok_or_else(|| {
-        bad("holds no MusicXML score (no META-INF/container.xml rootfile, no .musicxml or .xml)"
+    let path =
+        score_path.ok_or_else(|| {
+            bad("holds no MusicXML score (no META-INF/container.xml rootfile, no .musicxml or .xml)"
             .into())
-    })?;
+        })?;
     let text = read_entry(&mut archive, &path).map_err(bad)?;
     read_xml(name, &text)
 }
@@ -171,14 +172,15 @@ pub fn read_xml(name: &str, text: &str) -> Result<LeadSheet, LeadSheetError> {
                                 LeadSheetError::at_bar(
                                     &title,
                                     number,
-                                    format!("<divisions>{d}</divisions> is not a count of 1 or more"),
+                                    format!(
+                                        "<divisions>{d}</divisions> is not a count of 1 or more"
+                                    ),
                                 )
                             })?;
                     }
                     if let Some(time) = child.children().find(|n| n.has_tag_name("time")) {
-                        let read = read_time(time).map_err(|e| {
-                            LeadSheetError::at_bar(&title, number, e)
-                        })?;
+                        let read = read_time(time)
+                            .map_err(|e| LeadSheetError::at_bar(&title, number, e))?;
                         match meter {
                             None => meter = Some(read),
                             Some(old) if old.2 == read.2 && (old.0, old.1) == (read.0, read.1) => {}
@@ -314,7 +316,10 @@ pub fn read_xml(name: &str, text: &str) -> Result<LeadSheet, LeadSheetError> {
         })
         .collect();
     if bars.iter().all(|b| b.chords.is_empty()) {
-        return Err(LeadSheetError::new(&title, "has no chord symbols in the bars played"));
+        return Err(LeadSheetError::new(
+            &title,
+            "has no chord symbols in the bars played",
+        ));
     }
     let (numerator, denominator, _) = meter.unwrap_or((4, 4, 4));
     Ok(LeadSheet {
@@ -566,7 +571,11 @@ fn pitch(step: &str, alter: Option<&str>) -> Option<u8> {
     };
     let alter = match alter {
         None => 0.0,
-        Some(a) => a.trim().parse::<f64>().ok().filter(|a| a.is_finite() && a.abs() <= 4.0)?,
+        Some(a) => a
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|a| a.is_finite() && a.abs() <= 4.0)?,
     };
     Some((base + alter.round() as i32).rem_euclid(12) as u8)
 }
@@ -590,12 +599,18 @@ fn read_harmony(h: Node) -> Result<ChordSymbol, (String, String)> {
     let written = format!(
         "{}{}",
         root_step.clone().unwrap_or_default(),
-        if kind_text.is_empty() { &kind } else { kind_text }
+        if kind_text.is_empty() {
+            &kind
+        } else {
+            kind_text
+        }
     );
     if kind == "none" {
         return Ok(ChordSymbol::NO_CHORD);
     }
-    if h.children().any(|n| n.has_tag_name("function") || n.has_tag_name("numeral")) {
+    if h.children()
+        .any(|n| n.has_tag_name("function") || n.has_tag_name("numeral"))
+    {
         return Err((
             written,
             "roman-numeral harmony is not read: write chord symbols with a root".into(),
@@ -616,7 +631,9 @@ fn read_harmony(h: Node) -> Result<ChordSymbol, (String, String)> {
         }
         None if kind == "other" || kind.is_empty() => {
             // Written out only as text: read it as chord text would be.
-            let names = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"];
+            let names = [
+                "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
+            ];
             let spelled = format!("{}{}", names[usize::from(root)], kind_text);
             let parsed = parse_symbol(&spelled).map_err(|(_, why)| (written.clone(), why))?;
             intervals = parsed.intervals;
@@ -670,7 +687,10 @@ fn read_harmony(h: Node) -> Result<ChordSymbol, (String, String)> {
                 &text_of(b, "bass-step").unwrap_or_default(),
                 text_of(b, "bass-alter").as_deref(),
             )
-            .ok_or((written.clone(), "its bass is not a note name A–G".to_string()))?,
+            .ok_or((
+                written.clone(),
+                "its bass is not a note name A–G".to_string(),
+            ))?,
         ),
     };
     Ok(ChordSymbol {

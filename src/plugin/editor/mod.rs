@@ -22,8 +22,8 @@ use nice_plug_egui::{Frame, RepaintNotifier};
 
 use crate::model::weights;
 use crate::music::changes::BUILTIN;
-use crate::music::leadsheet::{self, Format};
 use crate::music::grammar::Role;
+use crate::music::leadsheet::{self, Format};
 use crate::music::theory::{pitch_name, Chord, Quality};
 use crate::plugin::params::{JazzSynthParams, ProgressionChoice, EDITOR_MAX, EDITOR_MIN};
 use crate::plugin::parse_typed_changes;
@@ -123,9 +123,10 @@ pub fn choose_weights(params: &JazzSynthParams, path: &str) -> Result<(), String
 /// or HTML export, MusicXML, `.mxl`) or a MIDI file's chords, as the standalone's `--changes`.
 pub fn lead_sheet_songs(path: &Path) -> Result<Vec<(String, Result<String, String>)>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     if leadsheet::sniff("", Some(&bytes)) == Some(Format::Midi) {
         let text = corpus::changes_text(path, &Default::default()).map_err(|e| e.to_string())?;
         return Ok(vec![(name, Ok(text))]);
@@ -136,7 +137,11 @@ pub fn lead_sheet_songs(path: &Path) -> Result<Vec<(String, Result<String, Strin
         .iter()
         .map(|s| (s.title.clone(), s.chord_text().map_err(|e| e.to_string())))
         .collect();
-    songs.extend(book.refused.iter().map(|e| (e.song.clone(), Err(e.to_string()))));
+    songs.extend(
+        book.refused
+            .iter()
+            .map(|e| (e.song.clone(), Err(e.to_string()))),
+    );
     Ok(songs)
 }
 
