@@ -43,6 +43,8 @@ struct Cli {
     live: LiveArgs,
 }
 
+// Parsed once per run: the render variant's size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Render a solo to a MIDI file (tempo, chord and solo tracks) and optionally a WAV file

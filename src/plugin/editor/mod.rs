@@ -118,10 +118,13 @@ pub fn choose_weights(params: &JazzSynthParams, path: &str) -> Result<(), String
     Ok(())
 }
 
+/// A song of a lead-sheet file: its title, and its chord text or why it cannot be played.
+pub type SongChoice = (String, Result<String, String>);
+
 /// What "Load lead sheet…" reads from a file: each song with its chord text (the meter first
 /// unless 4/4), or why it cannot be played (song, bar, symbol). A lead sheet (iReal Pro playlist
 /// or HTML export, MusicXML, `.mxl`) or a MIDI file's chords, as the standalone's `--changes`.
-pub fn lead_sheet_songs(path: &Path) -> Result<Vec<(String, Result<String, String>)>, String> {
+pub fn lead_sheet_songs(path: &Path) -> Result<Vec<SongChoice>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
@@ -132,7 +135,7 @@ pub fn lead_sheet_songs(path: &Path) -> Result<Vec<(String, Result<String, Strin
         return Ok(vec![(name, Ok(text))]);
     }
     let book = leadsheet::read_bytes(&name, &bytes).map_err(|e| e.to_string())?;
-    let mut songs: Vec<(String, Result<String, String>)> = book
+    let mut songs: Vec<SongChoice> = book
         .songs
         .iter()
         .map(|s| (s.title.clone(), s.chord_text().map_err(|e| e.to_string())))
@@ -192,8 +195,8 @@ pub struct JazzEditor {
     browsing: Option<(PathBuf, Vec<Entry>)>,
     /// What the browser chooses: weights or a lead sheet.
     browse_for: BrowseFor,
-    /// The songs of the playlist loaded last, to choose from: title, chord text or why not.
-    songs: Vec<(String, Result<String, String>)>,
+    /// The songs of the playlist loaded last, to choose from.
+    songs: Vec<SongChoice>,
     /// Why the last weights file chosen here was refused.
     pick_error: Option<String>,
     /// The changes being typed.
