@@ -368,3 +368,122 @@ fn random_text_never_panics_and_errors_point_inside_it() {
     }
     assert!(ok > 100, "some random texts are valid chords: {ok}");
 }
+
+#[test]
+fn lead_sheet_spellings() {
+    // Minor, major seventh, half-diminished and diminished as lead sheets write them.
+    assert_eq!(pcs("C-7"), pcs("Cm7"));
+    assert_eq!(pcs("F-7"), [C, EB, F, AB]);
+    assert_eq!(pcs("C^7"), pcs("Cmaj7"));
+    assert_eq!(pcs("C^"), pcs("Cmaj7"));
+    assert_eq!(pcs("CΔ7"), pcs("Cmaj7"));
+    assert_eq!(pcs("Cj7"), pcs("Cmaj7"));
+    assert_eq!(pcs("Bbj7"), [D, F, A, BB]);
+    assert_eq!(pcs("Cø"), pcs("Cm7b5"));
+    assert_eq!(pcs("Ch7"), pcs("Cm7b5"));
+    assert_eq!(pcs("Ch"), pcs("Cm7b5"));
+    assert_eq!(pcs("Co7"), pcs("Cdim7"));
+    assert_eq!(pcs("Co"), pcs("Cdim"));
+    assert_eq!(pcs("C+"), pcs("Caug"));
+    assert_eq!(pcs("C7+"), pcs("C7#5"));
+    assert_eq!(pcs("C7alt"), [C, DB, EB, E, GB, AB, BB]);
+    assert_eq!(pcs("C7sus"), pcs("C7sus4"));
+    assert_eq!(pcs("C-^7"), pcs("CmMaj7"));
+    assert_eq!(pcs("C-^"), pcs("CmMaj7"));
+    assert_eq!(pcs("C-j7"), pcs("CmMaj7"));
+    assert_eq!(pcs("C69"), pcs("C6/9"));
+    assert_eq!(pcs("C-69"), [C, D, EB, G, A]);
+    assert_eq!(pcs("C2"), pcs("Cadd9"));
+    assert_eq!(pcs("C-b6"), [C, EB, G, AB]);
+    assert_eq!(pcs("Co^7"), [C, EB, GB, B]);
+    assert_eq!(pcs("C7susadd3"), [C, E, F, G, BB]);
+    assert_eq!(pcs("Ch9"), [C, D, EB, GB, BB]);
+    assert_eq!(pcs("C^9#11"), [C, D, E, GB, G, B]);
+    assert_eq!(pcs("C7b9sus"), [C, DB, F, G, BB]);
+    // Slash basses.
+    let eb7_over_g = parse_symbol("Eb7/G").unwrap();
+    assert_eq!((eb7_over_g.root, eb7_over_g.bass), (EB, Some(G)));
+    assert_eq!(parse_symbol("F-7/Eb").unwrap().bass, Some(EB));
+    // No chord.
+    for nc in ["NC", "N.C.", "N.C"] {
+        let s = parse_symbol(nc).unwrap();
+        assert!(s.is_no_chord(), "{nc}");
+        assert_eq!(s.pitch_classes(), 0);
+        assert!(s.to_chord().is_empty());
+        assert_eq!(s.to_string(), "NC");
+        assert_eq!(
+            s.voicing(&mut [0; 13]),
+            0,
+            "no chord sounds in the chord track"
+        );
+    }
+    let p = parse_changes("Bbj7 | F-7 Bb7 | Eb7/G | NC").unwrap();
+    assert_eq!(p.to_string(), "Bbmaj7 | Fm7 Bb7 | Eb7/G | NC");
+    assert!(p.chord_at(12.5).is_empty(), "NC is no harmony");
+    assert_eq!(parse_changes(&p.to_string()).unwrap(), p);
+}
+
+#[test]
+fn slots_place_chords_inside_a_bar() {
+    let p = parse_changes("C7 . F7 G7 | Dm7 / / G7 | Cmaj7").unwrap();
+    let chords: Vec<(f64, f64, String)> = p
+        .chords()
+        .map(|(start, length, s)| (start, length, s.to_string()))
+        .collect();
+    let expect = [
+        (0.0, 2.0, "C7"),
+        (2.0, 1.0, "F7"),
+        (3.0, 1.0, "G7"),
+        (4.0, 3.0, "Dm7"),
+        (7.0, 1.0, "G7"),
+        (8.0, 4.0, "Cmaj7"),
+    ];
+    assert_eq!(chords.len(), expect.len());
+    for ((s, l, name), (es, el, en)) in chords.iter().zip(expect) {
+        assert_eq!((*s, *l, name.as_str()), (es, el, en));
+    }
+    assert_eq!(p.to_string(), "C7 . F7 G7 | Dm7 . . G7 | Cmaj7");
+    assert_eq!(parse_changes(&p.to_string()).unwrap(), p);
+    // Even slots print as the plain bar, and equal positions on other grids are equal.
+    let halves = parse_changes("C . F . | G").unwrap();
+    assert_eq!(halves.to_string(), "C F | G");
+    assert_eq!(halves, parse_changes("C F | G").unwrap());
+    // A bar opening with a hold keeps the chord before it; the first bar keeps the last one.
+    let held = parse_changes(". . Bb7 . | F7 | . Gm7 C7 .").unwrap();
+    assert_eq!(held.symbol_at(0.0).to_string(), "C7");
+    assert_eq!(held.symbol_at(2.0).to_string(), "Bb7");
+    assert_eq!(held.symbol_at(8.0).to_string(), "F7");
+    assert_eq!(held.symbol_at(9.0).to_string(), "Gm7");
+    assert_eq!(held.to_string(), "C7 Bb7 | F7 | F7 Gm7 C7 .");
+    assert_eq!(parse_changes(&held.to_string()).unwrap(), held);
+    // Triplet placement in a waltz: three slots of one beat.
+    let waltz = parse_changes_in("Am . E7 | Am", 3).unwrap();
+    assert_eq!(waltz.symbol_at(2.0).to_string(), "E7");
+    assert_eq!(waltz.to_string(), "Am . E7 | Am");
+    // Holds alone are not chords.
+    assert!(err(". . | .").reason.starts_with("no chords"));
+    assert!(parse_changes("C | . | %").is_ok());
+}
+
+#[test]
+fn lead_sheet_regulars_print_by_name_and_read_back() {
+    for (written, printed) in [
+        ("C-11", "Cm11"),
+        ("C-13", "Cm13"),
+        ("C-69", "Cm69"),
+        ("C-^9", "CmMaj9"),
+        ("C^13", "Cmaj13"),
+        ("C^7#11", "Cmaj7#11"),
+        ("C^7#5", "Cmaj7#5"),
+        ("C9sus", "C9sus4"),
+        ("C13sus", "C13sus4"),
+        ("C7b9sus", "C7b9sus4"),
+        ("C7b9b13", "C7b9b13"),
+        ("C7#9#5", "C7#9#5"),
+        ("C13#11", "C13#11"),
+    ] {
+        let s = parse_symbol(written).unwrap();
+        assert_eq!(s.to_string(), printed, "{written}");
+        assert_eq!(parse_symbol(printed).unwrap(), s, "{printed}");
+    }
+}

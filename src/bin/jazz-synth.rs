@@ -11,11 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use jazz_synth::engine::{Contour, Rhythm, Swing};
 use jazz_synth::model::weights;
 use jazz_synth::music::quality::compare;
+use jazz_synth::standalone::changes;
 use jazz_synth::standalone::jackio::{self, JackError, JackOptions};
 use jazz_synth::standalone::live::{self, ClockSource, LiveOptions, StopReason};
 use jazz_synth::standalone::ports::{self, OpenError};
 use jazz_synth::standalone::render::{self, RENDER_BLOCK, RENDER_SAMPLE_RATE};
-use jazz_synth::standalone::session::{self, MusicOptions, Setup};
+use jazz_synth::standalone::session::{MusicOptions, Setup};
 use jazz_synth::train::lines::{file_line, LineTracks};
 
 /// Exit code for a bad command line or a port that does not exist.
@@ -42,6 +43,8 @@ struct Cli {
     live: LiveArgs,
 }
 
+// Parsed once per run: the render variant's size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Render a solo to a MIDI file (tempo, chord and solo tracks) and optionally a WAV file
@@ -84,19 +87,26 @@ struct MusicArgs {
     /// Sampling temperature; 0 always takes the most likely value (the original's argmax)
     #[arg(long, allow_negative_numbers = true)]
     temperature: Option<f32>,
-    /// Tempo in quarter notes per minute
-    #[arg(long, default_value_t = session::DEFAULT_TEMPO_BPM)]
-    tempo: f64,
+    /// Tempo in quarter notes per minute [default: the lead sheet's (--changes), else 120]
+    #[arg(long)]
+    tempo: Option<f64>,
     /// Chord changes: bars separated by |, chords in a bar share it, e.g. "Dm7 G7 | Cmaj7"
     #[arg(long, value_name = "CHANGES")]
     chords: Option<String>,
     /// A built-in progression by name or part of it: "ii-V-I", "blues", "autumn", "rhythm", "metheny"
     #[arg(long, value_name = "NAME", conflicts_with = "chords")]
     progression: Option<String>,
-    /// Play over the chords of a MIDI file: what its tracks other than the melody sound on
-    /// each beat (a chord track, a piano part), bar by bar as the file has them
-    #[arg(long, value_name = "FILE.mid", conflicts_with_all = ["chords", "progression"])]
+    /// Play over a lead sheet: an iReal Pro link or playlist (irealb://, irealbook://, an
+    /// exported .html), MusicXML (.musicxml, .xml, .mxl), or a MIDI file's chords (what its
+    /// tracks other than the melody sound on each beat)
+    #[arg(long, value_name = "FILE|LINK", conflicts_with_all = ["chords", "progression"])]
+    changes: Option<String>,
+    /// The same as --changes (its older name, for MIDI files)
+    #[arg(long, value_name = "FILE.mid", hide = true, conflicts_with_all = ["chords", "progression", "changes"])]
     changes_from: Option<PathBuf>,
+    /// With --changes: the song of a playlist to play (its title, or a unique part of it)
+    #[arg(long, value_name = "NAME")]
+    tune: Option<String>,
     /// Lowest MIDI note of the solo (60 = middle C)
     #[arg(long, value_name = "NOTE")]
     low: Option<u8>,
@@ -136,19 +146,29 @@ struct MusicArgs {
 }
 
 impl MusicArgs {
-    /// The chord text of `--changes-from`, or `--chords` as given.
-    fn chords(&self) -> Result<Option<String>, Failure> {
-        match &self.changes_from {
-            Some(path) => {
-                let text = jazz_synth::train::corpus::changes_text(path, &Default::default())
-                    .map_err(|e| usage(format!("--changes-from: {e}")))?;
-                if !self.quiet {
-                    println!("changes from {}: {text}", path.display());
-                }
-                Ok(Some(text))
+    /// The chords of `--changes` (and its tempo, unless --tempo is given), or `--chords` as given.
+    fn apply_changes(&self, options: &mut MusicOptions) -> Result<(), Failure> {
+        let (flag, source) = match (&self.changes, &self.changes_from) {
+            (Some(source), _) => ("--changes", source.clone()),
+            (None, Some(path)) => ("--changes-from", path.to_string_lossy().into_owned()),
+            (None, None) if self.tune.is_some() => {
+                return Err(usage(
+                    "--tune picks a song of the playlist given with --changes",
+                ))
             }
-            None => Ok(self.chords.clone()),
+            (None, None) => return Ok(()),
+        };
+        let loaded = changes::load(&source, self.tune.as_deref())
+            .map_err(|e| usage(format!("{flag}: {e}")))?;
+        if !self.quiet {
+            println!("changes of {}: {}", loaded.title, loaded.chord_text);
+            for note in &loaded.notes {
+                println!("  ({note})");
+            }
         }
+        options.chords = Some(loaded.chord_text);
+        options.tempo_bpm = options.tempo_bpm.or(loaded.tempo_bpm);
+        Ok(())
     }
 
     fn options(&self, chords_from_midi: bool) -> MusicOptions {
@@ -159,7 +179,7 @@ impl MusicArgs {
                 .or_else(|| self.model.clone().map(PathBuf::from)),
             seed: self.seed,
             temperature: self.temperature,
-            tempo_bpm: Some(self.tempo),
+            tempo_bpm: self.tempo,
             chords: self.chords.clone(),
             progression: self.progression.clone(),
             low: self.low,
@@ -375,7 +395,7 @@ fn cmd_quality(args: &QualityArgs) -> Result<(), Failure> {
 
 fn cmd_render(args: &RenderArgs) -> Result<(), Failure> {
     let mut options = args.music.options(false);
-    options.chords = args.music.chords()?;
+    args.music.apply_changes(&mut options)?;
     if args.call.is_some() && options.trade.is_none() {
         options.trade = Some(4);
     }
@@ -495,7 +515,7 @@ fn cmd_live(args: &LiveArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let mut options = args.music.options(args.chords_in.is_some());
-    options.chords = args.music.chords()?;
+    args.music.apply_changes(&mut options)?;
     options.listen = args.listen;
     if options.trade.is_some() && args.call_in.is_none() {
         return Err(usage(

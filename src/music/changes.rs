@@ -2,7 +2,12 @@
 //! built-in progressions the engine cycles through.
 //!
 //! Bars are separated by `|`; the chords written in one bar share it evenly
-//! (two chords in a 4/4 bar get two beats each). `%` repeats the previous bar.
+//! (two chords in a 4/4 bar get two beats each). A `.` (or a lone `/`) is a
+//! slot that holds the chord before it, so `C7 . F7 G7` gives C7 two beats and
+//! the others one; a bar may start with `.` to hold the previous bar's last
+//! chord (the first bar holds the chord the progression ends on, as it
+//! cycles). `%` repeats the previous bar. `NC` (or `N.C.`) is "no chord": the
+//! empty chord, over which every pitch class is a scale tone.
 //! Parsing happens once, off the audio thread; `Progression::chord_at` then
 //! only reads a table.
 
@@ -42,6 +47,20 @@ pub struct ChordSymbol {
 }
 
 impl ChordSymbol {
+    /// "No chord" (`NC`, `N.C.`): no root, no pitch class. It becomes [`Chord::EMPTY`], which
+    /// the engine reads as no harmony (every pitch class a scale tone, none a chord tone), and it
+    /// voices as silence in the chord track.
+    pub const NO_CHORD: ChordSymbol = ChordSymbol {
+        root: 0,
+        intervals: 0,
+        bass: None,
+    };
+
+    /// True for [`ChordSymbol::NO_CHORD`] (every real chord has its root, bit 0, in `intervals`).
+    pub fn is_no_chord(&self) -> bool {
+        self.intervals == 0
+    }
+
     /// The chord's absolute pitch classes (bit `pc` set), bass included.
     pub fn pitch_classes(&self) -> u16 {
         let mut mask = 0u16;
@@ -108,6 +127,9 @@ impl fmt::Display for ChordSymbol {
     /// A canonical spelling (`Dm7`, `G7b9`, `Bbmaj7/D`); it parses back to the
     /// same pitch classes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_no_chord() {
+            return write!(f, "NC");
+        }
         write!(f, "{}", NAMES[self.root as usize])?;
         let body = self.intervals & !1;
         let named = NAMED.iter().find(|(_, mask)| *mask == self.intervals | 1);
@@ -181,6 +203,20 @@ const NAMED: &[(&str, u16)] = &[
     ("7b13", mask(&[MAJ3, FIFTH, SHARP5, MIN7])),
     ("13", mask(&[NINE, MAJ3, FIFTH, SIXTH, MIN7])),
     ("7alt", mask(&[B9, MIN3, MAJ3, FLAT5, SHARP5, MIN7])),
+    // Lead-sheet regulars, so they print as musicians write them rather than as `{…}` lists.
+    ("m11", mask(&[NINE, MIN3, FOURTH, FIFTH, MIN7])),
+    ("m13", mask(&[NINE, MIN3, FIFTH, SIXTH, MIN7])),
+    ("m69", mask(&[NINE, MIN3, FIFTH, SIXTH])),
+    ("mMaj9", mask(&[NINE, MIN3, FIFTH, MAJ7])),
+    ("maj13", mask(&[NINE, MAJ3, FIFTH, SIXTH, MAJ7])),
+    ("maj7#11", mask(&[MAJ3, FLAT5, FIFTH, MAJ7])),
+    ("maj7#5", mask(&[MAJ3, SHARP5, MAJ7])),
+    ("9sus4", mask(&[NINE, FOURTH, FIFTH, MIN7])),
+    ("13sus4", mask(&[NINE, FOURTH, FIFTH, SIXTH, MIN7])),
+    ("7b9sus4", mask(&[B9, FOURTH, FIFTH, MIN7])),
+    ("7b9b13", mask(&[B9, MAJ3, FIFTH, SHARP5, MIN7])),
+    ("7#9#5", mask(&[MIN3, MAJ3, SHARP5, MIN7])),
+    ("13#11", mask(&[NINE, MAJ3, FLAT5, FIFTH, SIXTH, MIN7])),
 ];
 
 /// Why a chord text was refused, with where: the bad symbol, its bar and its
@@ -218,11 +254,16 @@ impl fmt::Display for ChangesError {
 impl std::error::Error for ChangesError {}
 
 /// Parses one chord symbol such as `Dm7`, `G7b9`, `Bbmaj7/D`, `F#m7b5`,
-/// `C6/9`, `Ebø`, `Bdim7`, `Gsus4`, `Am(maj7)`, `C7alt`, `C{3,5,b7,9}`.
+/// `C6/9`, `Ebø`, `Bdim7`, `Gsus4`, `Am(maj7)`, `C7alt`, `C{3,5,b7,9}`, and the
+/// lead-sheet spellings `C-7`, `C^7`, `CΔ7`, `Cj7`, `Ch7` (half-diminished),
+/// `Co7`, `C+`, `C-^7`, `C2` (add 9), `C-b6`, `Co^7`, `NC` / `N.C.` (no chord).
 ///
 /// On error returns the reason and the character index inside `symbol` where
 /// the problem starts.
 pub fn parse_symbol(symbol: &str) -> Result<ChordSymbol, (usize, String)> {
+    if matches!(symbol, "NC" | "N.C." | "N.C" | "N/C") {
+        return Ok(ChordSymbol::NO_CHORD);
+    }
     let chars: Vec<char> = symbol.chars().collect();
     let mut p = Cursor { c: &chars, i: 0 };
     let root = read_root(&mut p)?;
@@ -373,7 +414,7 @@ impl SymbolReading {
     fn read_triad(&mut self, p: &mut Cursor) -> ParseResult<()> {
         if p.eat_any(&["maj", "Maj", "MAJ"]) {
             self.major_marker = true;
-        } else if p.eat_any(&["Δ", "^"]) {
+        } else if p.eat_any(&["Δ", "^", "j"]) {
             self.major_marker = true;
             self.seventh = Seventh::Major;
         } else if p.eat_any(&["M"]) {
@@ -382,8 +423,12 @@ impl SymbolReading {
             self.third = Third::Minor;
             // Minor-major seventh: mMaj7, m(maj7), mM7, -Δ7.
             let paren = p.eat("(");
-            if p.eat_any(&["maj", "Maj", "M", "Δ", "^"]) {
+            if p.eat_any(&["maj", "Maj", "M"]) {
                 self.major_marker = true;
+            } else if p.eat_any(&["Δ", "^", "j"]) {
+                // The triangle alone means the major seventh: C-^ is C-^7.
+                self.major_marker = true;
+                self.seventh = Seventh::Major;
             } else if paren {
                 p.i -= 1;
             }
@@ -398,7 +443,13 @@ impl SymbolReading {
             self.third = Third::Minor;
             self.fifth = Some(FLAT5);
             self.diminished = true;
-        } else if p.eat_any(&["ø", "Ø"]) {
+            // Diminished with a major seventh: Co^7, CoΔ.
+            if p.eat_any(&["Δ", "^", "j"]) {
+                self.diminished = false;
+                self.major_marker = true;
+                self.seventh = Seventh::Major;
+            }
+        } else if p.eat_any(&["ø", "Ø", "h"]) {
             self.third = Third::Minor;
             self.fifth = Some(FLAT5);
             self.seventh = Seventh::Minor;
@@ -429,6 +480,8 @@ impl SymbolReading {
                 }
             }
             Some(69) => self.extra |= (1 << SIXTH) | (1 << NINE),
+            // C2: the added ninth, third kept (as iReal Pro's "2").
+            Some(2) => self.extra |= 1 << NINE,
             Some(7) => self.seventh = seventh,
             Some(9) => {
                 self.seventh = seventh;
@@ -445,7 +498,7 @@ impl SymbolReading {
             Some(n) => {
                 return Err((
                     at,
-                    format!("{n} is not a chord extension (use 5, 6, 6/9, 7, 9, 11 or 13)"),
+                    format!("{n} is not a chord extension (use 2, 5, 6, 6/9, 7, 9, 11 or 13)"),
                 ))
             }
         }
@@ -482,10 +535,21 @@ impl SymbolReading {
             } else if p.eat("add") {
                 match p.number() {
                     Some(2) | Some(9) => self.extra |= 1 << NINE,
+                    // 7susadd3: the third over a suspended fourth.
+                    Some(3) => self.extra |= 1 << MAJ3,
                     Some(4) | Some(11) => self.extra |= 1 << FOURTH,
                     Some(6) | Some(13) => self.extra |= 1 << SIXTH,
-                    _ => return Err((at, "write add2, add9, add4, add11, add6 or add13".into())),
+                    _ => {
+                        return Err((
+                            at,
+                            "write add2, add9, add3, add4, add11, add6 or add13".into(),
+                        ))
+                    }
                 }
+            } else if p.peek() == Some('+') && !p.c.get(p.i + 1).is_some_and(char::is_ascii_digit) {
+                // C7+: a '+' without a degree raises the fifth.
+                p.i += 1;
+                self.fifth = Some(SHARP5);
             } else if let Some(sign) = p.accidental() {
                 self.read_altered(p, at, sign)?;
             } else if let Some(n) = p.number() {
@@ -523,11 +587,16 @@ impl SymbolReading {
             (Some(9), 1) => self.extra |= 1 << MIN3,
             (Some(11), 1) => self.extra |= 1 << FLAT5,
             (Some(13), -1) => self.extra |= 1 << SHARP5,
+            // C-b6: a minor triad with the flat sixth, no seventh implied.
+            (Some(6), -1) => {
+                self.extra |= 1 << SHARP5;
+                return Ok(());
+            }
             (Some(n), _) => {
                 return Err((
                     n_at,
                     format!(
-                        "{}{n} is not an alteration (use b5, #5, b9, #9, #11 or b13)",
+                        "{}{n} is not an alteration (use b5, #5, b6, b9, #9, #11 or b13)",
                         if sign < 0 { "b" } else { "#" }
                     ),
                 ))
@@ -721,27 +790,74 @@ impl Progression {
 }
 
 impl fmt::Display for Progression {
-    /// Prints the progression as chord text (`Dm7 G7 | Cmaj7 | Cmaj7`) that
+    /// Prints the progression as chord text (`Dm7 G7 | Cmaj7 | C7 . F7 G7`) that
     /// parses back to the same progression.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut bar = 0;
-        for s in &self.segments {
-            if s.bar != bar {
-                if bar != 0 {
-                    write!(f, " | ")?;
-                }
-                bar = s.bar;
-            } else {
-                write!(f, " ")?;
+        let bpb = f64::from(self.beats_per_bar);
+        let mut first = 0;
+        while first < self.segments.len() {
+            let bar = self.segments[first].bar;
+            let count = self.segments[first..]
+                .iter()
+                .take_while(|s| s.bar == bar)
+                .count();
+            let bar_start = (bar - 1) as f64 * bpb;
+            let chords: Vec<(f64, ChordSymbol)> = self.segments[first..first + count]
+                .iter()
+                .map(|s| (s.start - bar_start, s.symbol))
+                .collect();
+            if first > 0 {
+                write!(f, " | ")?;
             }
-            write!(f, "{}", s.symbol)?;
+            write!(f, "{}", bar_text(&chords, self.beats_per_bar))?;
+            first += count;
         }
         Ok(())
     }
 }
 
+/// One bar of chord text for chords at `offset` beats (quarter notes) from the bar's start,
+/// in order, the first at 0: the symbols alone when they share the bar evenly (`Dm7 G7`),
+/// else on the fewest equal slots that place them all, `.` holding a chord (`C7 . F7 G7`).
+/// Offsets off every grid finer than 1/12 beat are rounded to it.
+pub fn bar_text(chords: &[(f64, ChordSymbol)], beats_per_bar: u32) -> String {
+    let bpb = f64::from(beats_per_bar.max(1));
+    let n = chords.len();
+    let even = chords
+        .iter()
+        .enumerate()
+        .all(|(i, (at, _))| (at - i as f64 * bpb / n as f64).abs() < 1e-6);
+    let names: Vec<String> = chords.iter().map(|(_, s)| s.to_string()).collect();
+    if even {
+        return names.join(" ");
+    }
+    let max_slots = beats_per_bar.max(1) * 12;
+    let slots = (1..=max_slots)
+        .find(|&k| {
+            chords.iter().all(|(at, _)| {
+                let x = at * f64::from(k) / bpb;
+                (x - x.round()).abs() < 1e-6
+            })
+        })
+        .unwrap_or(max_slots);
+    let mut cells = vec![String::from("."); slots as usize];
+    for ((at, _), name) in chords.iter().zip(names) {
+        let slot = (at * f64::from(slots) / bpb)
+            .round()
+            .clamp(0.0, f64::from(slots - 1));
+        cells[slot as usize] = name;
+    }
+    cells.join(" ")
+}
+
+/// A lone word of chord text that holds the chord before it for one slot.
+fn is_hold(word: &str) -> bool {
+    word == "." || word == "/"
+}
+
 /// Parses chord text in 4/4: bars separated by `|`, chords separated by
-/// spaces; the chords of a bar share it evenly; `%` repeats the previous bar.
+/// spaces; the chords of a bar share it evenly, a `.` (or lone `/`) holding the
+/// chord before it for one share; `%` repeats the previous bar.
 /// Leading and trailing bar lines and `||` are allowed.
 pub fn parse_changes(text: &str) -> Result<Progression, ChangesError> {
     parse_changes_in(text, 4)
@@ -770,6 +886,40 @@ pub fn parse_meter(text: &str) -> Result<(u32, u32, u32), String> {
         ));
     }
     Ok((n, d, n * 4 / d))
+}
+
+/// Splits a time signature heading chord text (`"3/4 Am | E7"` → `Some("3/4")`, `"Am | E7"`);
+/// the rest starts at its first chord or bar line.
+pub fn split_meter_head(text: &str) -> (Option<&str>, &str) {
+    let text = text.trim_start();
+    match text.split_once(|c: char| c.is_whitespace() || c == '|') {
+        Some((first, rest))
+            if first.contains('/') && first.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            (Some(first), rest.trim_start_matches([' ', '|']))
+        }
+        _ => (None, text),
+    }
+}
+
+/// Chord text that may start with its meter (`"3/4 Am | E7"`, as lead sheets convert to and
+/// the plugin's changes field accepts); 4/4 without one. Columns count in the whole text.
+pub fn parse_changes_with_meter(text: &str) -> Result<Progression, ChangesError> {
+    let (head, rest) = split_meter_head(text);
+    let Some(head) = head else {
+        return parse_changes(text);
+    };
+    let (_, _, beats_per_bar) = parse_meter(head).map_err(|reason| ChangesError {
+        symbol: String::new(),
+        bar: 1,
+        column: 1,
+        reason,
+    })?;
+    let skipped = text.chars().count() - rest.chars().count();
+    parse_changes_in(rest, beats_per_bar).map_err(|mut e| {
+        e.column += skipped;
+        e
+    })
 }
 
 /// As [`parse_changes`], with `beats_per_bar` quarter notes per bar (1..=32).
@@ -809,11 +959,13 @@ pub fn parse_changes_in(text: &str, beats_per_bar: u32) -> Result<Progression, C
         toks.push(Tok::Word(&text[start..], col));
     }
 
-    let mut bars: Vec<Vec<ChordSymbol>> = Vec::new();
-    let mut current: Vec<ChordSymbol> = Vec::new();
+    // Each bar: its slots as (symbol, slots held); None = hold the chord before the bar.
+    let mut bars: Vec<Vec<(Option<ChordSymbol>, u32)>> = Vec::new();
+    let mut current: Vec<(Option<ChordSymbol>, u32)> = Vec::new();
     let mut bar_has_repeat = false;
     let mut bar_column = 1;
     let mut prev_was_bar = true;
+    let mut any_chord = false;
     for tok in toks {
         match tok {
             Tok::Bar => {
@@ -866,18 +1018,27 @@ pub fn parse_changes_in(text: &str, beats_per_bar: u32) -> Result<Progression, C
                                 .into(),
                     });
                 }
-                match parse_symbol(word) {
-                    Ok(sym) => current.push(sym),
-                    Err((at, reason)) => {
-                        return Err(ChangesError {
-                            symbol: word.into(),
-                            bar,
-                            column: col + at,
-                            reason,
-                        })
+                if is_hold(word) {
+                    match current.last_mut() {
+                        Some((_, slots)) => *slots += 1,
+                        None => current.push((None, 1)),
                     }
+                } else {
+                    match parse_symbol(word) {
+                        Ok(sym) => current.push((Some(sym), 1)),
+                        Err((at, reason)) => {
+                            return Err(ChangesError {
+                                symbol: word.into(),
+                                bar,
+                                column: col + at,
+                                reason,
+                            })
+                        }
+                    }
+                    any_chord = true;
                 }
-                if current.len() > beats_per_bar as usize * 12 {
+                let slots: u32 = current.iter().map(|(_, n)| n).sum();
+                if slots > beats_per_bar * 12 {
                     return Err(ChangesError {
                         symbol: word.into(),
                         bar,
@@ -891,7 +1052,7 @@ pub fn parse_changes_in(text: &str, beats_per_bar: u32) -> Result<Progression, C
     if !current.is_empty() {
         bars.push(current);
     }
-    if bars.is_empty() {
+    if bars.is_empty() || !any_chord {
         return Err(ChangesError {
             symbol: String::new(),
             bar: 1,
@@ -908,18 +1069,32 @@ pub fn parse_changes_in(text: &str, beats_per_bar: u32) -> Result<Progression, C
         });
     }
 
+    // A bar opening with a hold keeps the chord before it; the first bar keeps the last
+    // chord of the progression, which sounds before it when the progression cycles.
+    let mut previous = bars
+        .iter()
+        .flatten()
+        .rev()
+        .find_map(|(symbol, _)| *symbol)
+        .unwrap_or(ChordSymbol::NO_CHORD);
     let bpb = beats_per_bar as f64;
     let mut segments = Vec::new();
     for (b, chords) in bars.iter().enumerate() {
-        let each = bpb / chords.len() as f64;
-        for (i, &symbol) in chords.iter().enumerate() {
+        let total: u32 = chords.iter().map(|(_, n)| n).sum();
+        let mut slot = 0;
+        for &(symbol, held) in chords {
+            let symbol = symbol.unwrap_or(previous);
+            previous = symbol;
+            // Integer numerators over one division: equal positions written on different
+            // slot grids (2 of 4, 1 of 2) give the same f64, so printed text parses back equal.
             segments.push(Segment {
-                start: b as f64 * bpb + i as f64 * each,
-                length: each,
+                start: b as f64 * bpb + f64::from(slot * beats_per_bar) / f64::from(total),
+                length: f64::from(held * beats_per_bar) / f64::from(total),
                 symbol,
                 chord: symbol.to_chord(),
                 bar: b + 1,
             });
+            slot += held;
         }
     }
     Ok(Progression {

@@ -16,6 +16,7 @@ use nice_plug::prelude::*;
 use crate::model::lstm::Model;
 use crate::model::weights;
 use crate::music::changes::{self, Progression};
+use crate::music::leadsheet::ireal;
 use crate::plugin::params::JazzSynthParams;
 use crate::plugin::view::{ChangesState, ModelInfo, Panels};
 use crate::plugin::WEIGHTS_ENV;
@@ -120,14 +121,28 @@ fn fallback_model() -> Box<Model> {
     Box::new(weights::default_model())
 }
 
-/// The typed changes, parsed: None for "" (the built-in progression).
+/// The typed changes, parsed: None for "" (the built-in progression). Chord text may start
+/// with its meter (`3/4 Am | E7`); a pasted iReal Pro link (one song) plays that song's changes.
 pub fn parse_typed_changes(text: &str) -> Result<Option<Progression>, String> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    changes::parse_changes(text)
+    let chord_text = typed_chord_text(text)?;
+    changes::parse_changes_with_meter(&chord_text.1)
         .map(Some)
         .map_err(|e| e.to_string())
+}
+
+/// What typed changes stand for: (the title of a pasted iReal Pro link's song, if it is one;
+/// the chord text). A link holding several songs is refused with their titles: paste one.
+pub fn typed_chord_text(text: &str) -> Result<(Option<String>, String), String> {
+    if !ireal::is_link(text.trim()) {
+        return Ok((None, text.to_string()));
+    }
+    let book = ireal::read_playlists(text).map_err(|e| e.to_string())?;
+    let song = book.pick(None)?;
+    let chords = song.chord_text().map_err(|e| e.to_string())?;
+    Ok((Some(song.title.clone()), chords))
 }
 
 fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop: &AtomicBool) {
@@ -168,7 +183,13 @@ fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop
                     panels.set_changes(if progression.is_none() {
                         ChangesState::Builtin
                     } else {
-                        ChangesState::Playing(text)
+                        // A pasted link shows as the song and its chords, not as the link.
+                        match typed_chord_text(&text) {
+                            Ok((Some(title), chords)) => {
+                                ChangesState::Playing(format!("{title}: {chords}"))
+                            }
+                            _ => ChangesState::Playing(text),
+                        }
                     });
                     changes_ready = Some(progression);
                 }

@@ -23,10 +23,12 @@ use nice_plug_egui::{Frame, RepaintNotifier};
 use crate::model::weights;
 use crate::music::changes::BUILTIN;
 use crate::music::grammar::Role;
+use crate::music::leadsheet::{self, Format};
 use crate::music::theory::{pitch_name, Chord, Quality};
 use crate::plugin::params::{JazzSynthParams, ProgressionChoice, EDITOR_MAX, EDITOR_MIN};
 use crate::plugin::parse_typed_changes;
 use crate::plugin::view::{ChangesState, LiveView, Panels};
+use crate::train::corpus;
 
 mod guard;
 
@@ -82,6 +84,8 @@ fn build(
             gui: None,
             path_text: String::new(),
             browsing: None,
+            browse_for: BrowseFor::Weights,
+            songs: Vec::new(),
             pick_error: None,
             changes_text: String::new(),
             changes_error: None,
@@ -114,8 +118,68 @@ pub fn choose_weights(params: &JazzSynthParams, path: &str) -> Result<(), String
     Ok(())
 }
 
+/// A song of a lead-sheet file: its title, and its chord text or why it cannot be played.
+pub type SongChoice = (String, Result<String, String>);
+
+/// What "Load lead sheet…" reads from a file: each song with its chord text (the meter first
+/// unless 4/4), or why it cannot be played (song, bar, symbol). A lead sheet (iReal Pro playlist
+/// or HTML export, MusicXML, `.mxl`) or a MIDI file's chords, as the standalone's `--changes`.
+pub fn lead_sheet_songs(path: &Path) -> Result<Vec<SongChoice>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    if leadsheet::sniff("", Some(&bytes)) == Some(Format::Midi) {
+        let text = corpus::changes_text(path, &Default::default()).map_err(|e| e.to_string())?;
+        return Ok(vec![(name, Ok(text))]);
+    }
+    let book = leadsheet::read_bytes(&name, &bytes).map_err(|e| e.to_string())?;
+    let mut songs: Vec<SongChoice> = book
+        .songs
+        .iter()
+        .map(|s| (s.title.clone(), s.chord_text().map_err(|e| e.to_string())))
+        .collect();
+    songs.extend(
+        book.refused
+            .iter()
+            .map(|e| (e.song.clone(), Err(e.to_string()))),
+    );
+    Ok(songs)
+}
+
+/// Where the browser opens: the folder of `path` if it is one, else the home folder.
+fn start_folder(path: &str) -> PathBuf {
+    Path::new(path.trim())
+        .parent()
+        .filter(|p| p.is_dir())
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
 /// A file browser entry: name shown, path, whether it is a folder.
 type Entry = (String, PathBuf, bool);
+
+/// What the in-editor file browser is choosing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BrowseFor {
+    Weights,
+    LeadSheet,
+}
+
+impl BrowseFor {
+    fn shows(self, extension: &str) -> bool {
+        let x = extension.to_ascii_lowercase();
+        match self {
+            BrowseFor::Weights => x == "safetensors",
+            BrowseFor::LeadSheet => matches!(
+                x.as_str(),
+                "musicxml" | "xml" | "mxl" | "html" | "htm" | "txt" | "mid" | "midi"
+            ),
+        }
+    }
+}
 
 /// The editor's own state (GUI thread only).
 pub struct JazzEditor {
@@ -126,8 +190,13 @@ pub struct JazzEditor {
     gui: Option<GuiContext>,
     /// The weights path being typed or chosen.
     path_text: String,
-    /// The in-editor file browser: the folder shown and its entries (folders, then weights).
+    /// The in-editor file browser: the folder shown and its entries (folders, then files of
+    /// what it is choosing).
     browsing: Option<(PathBuf, Vec<Entry>)>,
+    /// What the browser chooses: weights or a lead sheet.
+    browse_for: BrowseFor,
+    /// The songs of the playlist loaded last, to choose from.
+    songs: Vec<SongChoice>,
     /// Why the last weights file chosen here was refused.
     pick_error: Option<String>,
     /// The changes being typed.
@@ -183,6 +252,7 @@ impl NiceEguiApp for JazzEditor {
     fn editor_closed(&mut self) {
         self.gui = None;
         self.browsing = None;
+        self.songs.clear();
     }
 }
 
@@ -229,12 +299,8 @@ impl JazzEditor {
                     self.choose(&path);
                 }
                 if ui.button("Browse…").clicked() {
-                    let start = Path::new(self.path_text.trim())
-                        .parent()
-                        .filter(|p| p.is_dir())
-                        .map(Path::to_path_buf)
-                        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
-                        .unwrap_or_else(|| PathBuf::from("/"));
+                    let start = start_folder(&self.path_text);
+                    self.browse_for = BrowseFor::Weights;
                     self.browse(start);
                 }
                 if ui.button("Built-in model").clicked() {
@@ -251,7 +317,7 @@ impl JazzEditor {
                     self.choose("metheny");
                 }
             });
-            self.file_browser(ui);
+            self.file_browser(ui, BrowseFor::Weights);
             let error = self.pick_error.clone().or_else(|| self.panels.load_error());
             if let Some(error) = error {
                 ui.colored_label(Color32::LIGHT_RED, error);
@@ -276,14 +342,18 @@ impl JazzEditor {
                         return None;
                     }
                     let is_dir = path.is_dir();
-                    let weights = path
+                    let wanted = path
                         .extension()
-                        .is_some_and(|x| x.eq_ignore_ascii_case("safetensors"));
-                    (is_dir || weights).then_some((name, path, is_dir))
+                        .is_some_and(|x| self.browse_for.shows(&x.to_string_lossy()));
+                    (is_dir || wanted).then_some((name, path, is_dir))
                 })
                 .collect(),
             Err(e) => {
-                self.pick_error = Some(format!("cannot list {}: {e}", dir.display()));
+                let error = Some(format!("cannot list {}: {e}", dir.display()));
+                match self.browse_for {
+                    BrowseFor::Weights => self.pick_error = error,
+                    BrowseFor::LeadSheet => self.changes_error = error,
+                }
                 Vec::new()
             }
         };
@@ -291,7 +361,10 @@ impl JazzEditor {
         self.browsing = Some((dir, entries));
     }
 
-    fn file_browser(&mut self, ui: &mut Ui) {
+    fn file_browser(&mut self, ui: &mut Ui, shown_for: BrowseFor) {
+        if self.browse_for != shown_for {
+            return;
+        }
         let Some((dir, entries)) = self.browsing.clone() else {
             return;
         };
@@ -311,10 +384,18 @@ impl JazzEditor {
             });
             egui::ScrollArea::vertical()
                 .max_height(120.0)
-                .id_salt("weights browser")
+                .id_salt("file browser")
                 .show(ui, |ui| {
                     if entries.is_empty() {
-                        ui.label(RichText::new("no folders or .safetensors files here").weak());
+                        ui.label(
+                            RichText::new(match shown_for {
+                                BrowseFor::Weights => "no folders or .safetensors files here",
+                                BrowseFor::LeadSheet => {
+                                    "no folders or lead sheets (.musicxml .xml .mxl .html .mid) here"
+                                }
+                            })
+                            .weak(),
+                        );
                     }
                     for (name, path, is_dir) in &entries {
                         let label = if *is_dir {
@@ -336,10 +417,78 @@ impl JazzEditor {
             self.browse(dir);
         }
         if let Some(path) = pick {
-            self.path_text = path.display().to_string();
             self.browsing = None;
-            let text = self.path_text.clone();
-            self.choose(&text);
+            match shown_for {
+                BrowseFor::Weights => {
+                    self.path_text = path.display().to_string();
+                    let text = self.path_text.clone();
+                    self.choose(&text);
+                }
+                BrowseFor::LeadSheet => self.load_lead_sheet(&path),
+            }
+        }
+    }
+
+    /// Reads a lead sheet (here, on the GUI thread: a big playlist takes milliseconds): one
+    /// song plays at once, as its chord text in the changes field (so the session keeps the
+    /// changes, not the file); a playlist lists its songs to choose from.
+    fn load_lead_sheet(&mut self, path: &Path) {
+        self.songs.clear();
+        match lead_sheet_songs(path) {
+            Err(e) => self.changes_error = Some(e),
+            Ok(mut songs) if songs.len() == 1 => match songs.remove(0) {
+                (_, Ok(text)) => {
+                    self.changes_text = text;
+                    self.apply_changes();
+                }
+                (_, Err(e)) => self.changes_error = Some(e),
+            },
+            Ok(songs) => {
+                self.changes_error = None;
+                self.songs = songs;
+            }
+        }
+    }
+
+    /// The songs of the playlist loaded: one click plays one.
+    fn song_list(&mut self, ui: &mut Ui) {
+        if self.songs.is_empty() {
+            return;
+        }
+        let mut chosen = None;
+        ui.group(|ui| {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(format!("{} songs: choose one", self.songs.len())).small());
+                if ui.small_button("Close").clicked() {
+                    chosen = Some(None);
+                }
+            });
+            egui::ScrollArea::vertical()
+                .max_height(120.0)
+                .id_salt("songs")
+                .show(ui, |ui| {
+                    for (i, (title, chords)) in self.songs.iter().enumerate() {
+                        let label = match chords {
+                            Ok(_) => RichText::new(title),
+                            Err(_) => RichText::new(format!("{title} (cannot be read)")).weak(),
+                        };
+                        if ui.selectable_label(false, label).clicked() {
+                            chosen = Some(Some(i));
+                        }
+                    }
+                });
+        });
+        match chosen {
+            Some(Some(i)) => match self.songs[i].1.clone() {
+                Ok(text) => {
+                    self.changes_text = text;
+                    self.apply_changes();
+                    self.songs.clear();
+                }
+                Err(e) => self.changes_error = Some(e),
+            },
+            Some(None) => self.songs.clear(),
+            None => {}
         }
     }
 
@@ -362,7 +511,7 @@ impl JazzEditor {
                         }
                     });
             });
-            ui.label("Your changes (bars with |, e.g. Dm7 G7 | Cmaj7 | %):");
+            ui.label("Your changes (bars with |, e.g. Dm7 G7 | Cmaj7 | %), or an iReal Pro link:");
             ui.add(
                 egui::TextEdit::multiline(&mut self.changes_text)
                     .desired_rows(2)
@@ -377,7 +526,20 @@ impl JazzEditor {
                     self.changes_text.clear();
                     self.apply_changes();
                 }
+                if ui
+                    .button("Load lead sheet…")
+                    .on_hover_text(
+                        "An iReal Pro playlist (.html), MusicXML (.musicxml, .xml, .mxl) or a \
+                         MIDI file with a chord track",
+                    )
+                    .clicked()
+                {
+                    self.browse_for = BrowseFor::LeadSheet;
+                    self.browse(start_folder(""));
+                }
             });
+            self.file_browser(ui, BrowseFor::LeadSheet);
+            self.song_list(ui);
             let error = self.changes_error.clone().or(match self.panels.changes() {
                 ChangesState::Refused { error, .. } => Some(error),
                 _ => None,
