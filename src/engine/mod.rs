@@ -53,7 +53,7 @@ use rand::SeedableRng;
 use crate::model::guard::CycleGuard;
 use crate::model::lstm::{self, Model};
 use crate::music::changes::{self, Progression};
-use crate::music::conditioning::{Context, COND_SIZE};
+use crate::music::conditioning::{write_style, Context, MAX_COND};
 pub use crate::music::contour::Contour;
 use crate::music::contour::{decode_learned, encoded_interval, lean_weights, RecentNotes};
 use crate::music::grammar::decode_pitch;
@@ -149,8 +149,9 @@ pub struct Engine {
     queued_changes: Option<(Option<Progression>, Option<i64>)>,
     /// Changes replaced, waiting to be taken off the audio thread.
     retired_changes: Option<Option<Progression>>,
-    /// The conditioning vector of a chord-aware model, rewritten every step.
-    cond: Box<[f32; COND_SIZE]>,
+    /// The conditioning vector of a chord-aware model (with room for the most styles a model
+    /// can have), rewritten every step.
+    cond: Box<[f32; MAX_COND]>,
     /// Pitch weights of the learned pitch model, rewritten every note.
     pitch_weights: Box<[f32; 128]>,
     /// The tempo of the last block the clock ran in (BPM), which a chord-aware model hears.
@@ -196,12 +197,19 @@ impl Engine {
             echo_until: i64::MIN,
             queued_changes: None,
             retired_changes: None,
-            cond: Box::new([0.0; COND_SIZE]),
+            cond: Box::new([0.0; MAX_COND]),
             pitch_weights: Box::new([0.0; 128]),
             tempo_bpm: 120.0,
         };
         engine.reset();
         engine
+    }
+
+    /// The style block of the conditioning vector, from the style knob (see
+    /// [`Settings::style`]). Never allocates.
+    fn write_style(&mut self) {
+        let styles = self.model.styles().len();
+        write_style(&mut self.cond[..], styles, usize::from(self.settings.style));
     }
 
     /// Sample rate in Hz (from the host's initialize/activate).
@@ -462,6 +470,7 @@ impl Engine {
             let ctx = Context::at(chord, next, self.prev_note, tick, bar.start)
                 .with_tempo(self.tempo_bpm);
             ctx.write(&mut self.cond[..]);
+            self.write_style();
         }
         let probs = self.model.step_with(self.prev_input, &self.cond[..]);
         let index = if learned && echo.direction != 0 {

@@ -478,38 +478,53 @@ fn read_conditioning(
     meta: &std::collections::HashMap<String, String>,
     hidden: usize,
 ) -> Result<Conditioning, WeightsError> {
+    use crate::music::conditioning::{COND_SIZE, LAYOUT, LAYOUT_STYLED};
     #[derive(serde::Deserialize)]
     struct Meta {
         layout: String,
         size: usize,
+        #[serde(default)]
+        styles: Vec<String>,
     }
     let text = meta
         .get("conditioning")
         .ok_or(WeightsError::MissingMetadata("conditioning"))?;
     let m: Meta = serde_json::from_str(text).map_err(|e| WeightsError::BadMetadata {
         key: "conditioning",
-        reason: format!("expected {{\"layout\": name, \"size\": inputs}} ({e})"),
+        reason: format!(
+            "expected {{\"layout\": name, \"size\": inputs, \"styles\": [names]}} ({e})"
+        ),
     })?;
-    if m.layout != crate::music::conditioning::LAYOUT
-        || m.size != crate::music::conditioning::COND_SIZE
-    {
+    let known = match m.layout.as_str() {
+        l if l == LAYOUT => m.size == COND_SIZE && m.styles.is_empty(),
+        l if l == LAYOUT_STYLED => m.size == COND_SIZE + m.styles.len() && !m.styles.is_empty(),
+        _ => false,
+    };
+    if !known {
         return Err(WeightsError::BadMetadata {
             key: "conditioning",
             reason: format!(
-                "layout `{}` with {} inputs is not one this version plays (it knows `{}` with {}); \
-                 a newer jazz-synth may play it",
+                "layout `{}` with {} inputs and {} styles is not one this version plays (it \
+                 knows `{LAYOUT}` with {COND_SIZE} and `{LAYOUT_STYLED}` with {COND_SIZE} plus \
+                 one per style); a newer jazz-synth may play it",
                 m.layout,
                 m.size,
-                crate::music::conditioning::LAYOUT,
-                crate::music::conditioning::COND_SIZE
+                m.styles.len()
             ),
         });
+    }
+    if !m.styles.is_empty() {
+        crate::music::style::check_list(&m.styles).map_err(|reason| WeightsError::BadMetadata {
+            key: "conditioning",
+            reason,
+        })?;
     }
     let kernel = read_tensor(st, COND_TENSOR, &[m.size, 4 * hidden])?;
     Ok(Conditioning {
         layout: m.layout,
         size: m.size,
         kernel,
+        styles: m.styles,
     })
 }
 
@@ -666,7 +681,11 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
     if let Some(c) = conditioning {
         metadata.insert(
             "conditioning",
-            json(&serde_json::json!({"layout": c.layout, "size": c.size})),
+            if c.styles.is_empty() {
+                json(&serde_json::json!({"layout": c.layout, "size": c.size}))
+            } else {
+                json(&serde_json::json!({"layout": c.layout, "size": c.size, "styles": c.styles}))
+            },
         );
     }
     if let Some(pitch) = &provenance.pitch_model {

@@ -1,7 +1,7 @@
 //! The musical floor: pitch spelling and intervals (`theory`), the grammar of generated values
 //! (`grammar`), chord progressions (`changes`), the learned pitch decoder (`contour`), a
 //! player's notes heard as values (`listen`), where swung eighths fall (`swing`), the rhythm
-//! section's parts (`band`) and the figures that describe a melodic line (`quality`). Plain
+//! section's parts (`band`), style names (`style`) and the figures that describe a melodic line (`quality`). Plain
 //! Rust; depends on nothing else here.
 
 pub mod band;
@@ -12,5 +12,6 @@ pub mod grammar;
 pub mod listen;
 pub mod pitch;
 pub mod quality;
+pub mod style;
 pub mod swing;
 pub mod theory;
