@@ -617,3 +617,36 @@ fn jazz_train_learns_styles_from_a_csv_and_evaluate_scores_each() {
     assert!(!unknown.status.success());
     assert!(e.contains("any, arpeggios, steps"), "{e}");
 }
+
+#[test]
+fn the_built_in_styles_model_plays_the_wjd_styles() {
+    let model = weights::builtin_model("wjd-styles").expect("built in");
+    let mut want: Vec<String> = jazz_synth::music::style::NAMED
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    want.push("fusion".into());
+    assert_eq!(model.styles(), want);
+    assert_eq!(model.cond_size(), COND_SIZE + want.len());
+    assert!(
+        weights::default_model().styles().is_empty(),
+        "the default stays cond-1"
+    );
+    let notes_in = |style: &str| {
+        let setup = Setup::from_options(&MusicOptions {
+            weights: Some("wjd-styles".into()),
+            seed: Some(3),
+            progression: Some("blues".into()),
+            style: Some(style.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let (_, generated) = render_timeline(&setup, 8, 48_000.0, 512);
+        generated
+            .iter()
+            .map(|g| g.generated.value_index)
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(notes_in("bebop"), notes_in("traditional"));
+    assert_eq!(notes_in("HARDBOP"), notes_in("hard bop"));
+}

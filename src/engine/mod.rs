@@ -472,13 +472,34 @@ impl Engine {
             ctx.write(&mut self.cond[..]);
             self.write_style();
         }
+        // A chord-aware model's pitches keep their value's role, so a role no pitch has over
+        // this chord (no "other" tone over a half-diminished chord: every tone outside its
+        // scale is a semitone from a chord tone) is not drawn.
+        let keeps_roles = learned && self.model.provenance().pitch_model.is_some();
+        let missing = if keeps_roles {
+            missing_roles(&chord)
+        } else {
+            [false; 5]
+        };
         let probs = self.model.step_with(self.prev_input, &self.cond[..]);
-        let index = if learned && echo.direction != 0 {
+        let index = if learned && (echo.direction != 0 || missing.contains(&true)) {
             // Answering a call: lean towards values that move the way it went.
             let vocab = self.model.vocab();
-            let lean = |i: usize| match vocab.get(i).and_then(encoded_interval) {
-                Some(step) if step.signum() == i32::from(echo.direction) => ECHO_LEAN,
-                _ => 1.0,
+            let lean = |i: usize| {
+                let Some(value) = vocab.get(i) else {
+                    return 1.0;
+                };
+                if missing[role_slot(value.role)] {
+                    return 0.0;
+                }
+                match encoded_interval(value) {
+                    Some(step)
+                        if echo.direction != 0 && step.signum() == i32::from(echo.direction) =>
+                    {
+                        ECHO_LEAN
+                    }
+                    _ => 1.0,
+                }
             };
             lstm::sample_leaning(
                 self.model.probabilities(),
@@ -612,4 +633,26 @@ pub fn sample_sequence(model: &mut Model, steps: usize, temperature: f32, seed: 
         input = Some(index);
     }
     values
+}
+
+/// Index of a role in [`missing_roles`].
+fn role_slot(role: crate::music::grammar::Role) -> usize {
+    use crate::music::grammar::Role;
+    match role {
+        Role::Chord => 0,
+        Role::Scale => 1,
+        Role::Approach => 2,
+        Role::Other => 3,
+        Role::Rest => 4,
+    }
+}
+
+/// The roles (by [`role_slot`]) no pitch class has over `chord`. Never allocates.
+fn missing_roles(chord: &Chord) -> [bool; 5] {
+    let mut seen = [false; 5];
+    seen[4] = true;
+    for pc in 0..12u8 {
+        seen[role_slot(crate::music::grammar::role_by_pitch_class(60 + pc, chord))] = true;
+    }
+    seen.map(|s| !s)
 }

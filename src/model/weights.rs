@@ -107,9 +107,17 @@ pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/wjd.safetensors
 /// --out weights/metheny.safetensors` (seed hyper-parameters).
 pub const METHENY_WEIGHTS: &[u8] = include_bytes!("../../weights/metheny.safetensors");
 
-/// The built-in models by name: `wjd` (the default) and `metheny`.
-pub const BUILTIN_MODELS: [(&str, &[u8]); 2] =
-    [("wjd", DEFAULT_WEIGHTS), ("metheny", METHENY_WEIGHTS)];
+/// The WJD model that also hears the style (`jazz-synth/cond-2`: traditional, swing, bebop,
+/// cool, hard bop, post-bop, fusion): the default's command plus `--style-from` the WJD's
+/// `index.csv`. Built in as `wjd-styles` beside the default (see README, "The default model").
+pub const STYLES_WEIGHTS: &[u8] = include_bytes!("../../weights/wjd-styles.safetensors");
+
+/// The built-in models by name: `wjd` (the default), `wjd-styles` and `metheny`.
+pub const BUILTIN_MODELS: [(&str, &[u8]); 3] = [
+    ("wjd", DEFAULT_WEIGHTS),
+    ("wjd-styles", STYLES_WEIGHTS),
+    ("metheny", METHENY_WEIGHTS),
+];
 
 /// The embedded default model ([`DEFAULT_WEIGHTS`]). The file is checked by
 /// the test suite, so loading it cannot fail in a built binary.
@@ -122,7 +130,7 @@ pub fn metheny_model() -> Model {
     load(METHENY_WEIGHTS).expect("the embedded weights are valid (checked by tests/weights.rs)")
 }
 
-/// The built-in model called `name` (`wjd`, `metheny`; any case), if there is one.
+/// The built-in model called `name` (`wjd`, `wjd-styles`, `metheny`; any case), if there is one.
 pub fn builtin_model(name: &str) -> Option<Model> {
     BUILTIN_MODELS
         .iter()
@@ -625,7 +633,7 @@ pub const BUILTIN: &str = "builtin";
 
 /// The one place an optional weights path becomes a model: none (or [`BUILTIN`]) is the
 /// default built-in model; the name of a built-in model ([`BUILTIN_MODELS`]: `wjd`,
-/// `metheny`) that is not also an existing file is that model; anything else a file read and
+/// `wjd-styles`, `metheny`) that is not also an existing file is that model; anything else a file read and
 /// checked by [`load_file`], whose errors name the path.
 pub fn resolve(path: Option<&Path>) -> Result<Model, WeightsError> {
     match path {
