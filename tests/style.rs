@@ -119,7 +119,7 @@ fn load(paths: &[PathBuf]) -> Vec<Solo> {
 
 /// Style of solo `k` among ["arpeggios", "steps"] (knob positions 1 and 2).
 fn knob(k: usize) -> usize {
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         1
     } else {
         2
@@ -472,7 +472,7 @@ fn replace_in_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
     let mut header = header.replace(from, to).trim_end().to_string();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
     let mut out = (header.len() as u64).to_le_bytes().to_vec();

@@ -43,6 +43,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start-up and matched once: the size of the render options costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Render a solo to a MIDI file (tempo, chord and solo tracks) and optionally a WAV file
     Render(RenderArgs),
