@@ -650,3 +650,40 @@ fn the_built_in_styles_model_plays_the_wjd_styles() {
     assert_ne!(notes_in("bebop"), notes_in("traditional"));
     assert_eq!(notes_in("HARDBOP"), notes_in("hard bop"));
 }
+
+/// Over Autumn Leaves' half-diminished chord no pitch is an "other" tone (every tone outside
+/// its scale is a semitone from a chord tone): the engine does not draw such a value, so every
+/// note keeps its value's role, in every style.
+#[test]
+fn notes_keep_their_role_in_every_style() {
+    for (style, seed) in [
+        ("any", 2u64),
+        ("traditional", 5),
+        ("post-bop", 7),
+        ("fusion", 2),
+    ] {
+        let setup = Setup::from_options(&MusicOptions {
+            weights: Some("wjd-styles".into()),
+            seed: Some(seed),
+            progression: Some("autumn".into()),
+            style: Some(style.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let (_, generated) = render_timeline(&setup, 16, 48_000.0, 512);
+        let vocab = setup.model.vocab().to_vec();
+        let mut notes = 0;
+        for g in &generated {
+            let value = vocab[g.generated.value_index];
+            if let Some(note) = g.generated.note {
+                notes += 1;
+                assert_eq!(
+                    role_by_pitch_class(note, &g.generated.chord),
+                    value.role,
+                    "{style}: {value} sounded as MIDI {note}"
+                );
+            }
+        }
+        assert!(notes > 16, "{style}: {notes} notes");
+    }
+}
