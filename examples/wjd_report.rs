@@ -1,8 +1,12 @@
 //! How the renders of a chord-aware model compare with real solos it never trained on.
 //!
 //! ```sh
-//! cargo run --release --example wjd_report -- PATH/TO/wjd [--weights W] [--solos 20] [--seeds 3] [--bars 32] [--temperature T]
+//! cargo run --release --example wjd_report -- PATH/TO/wjd [--weights W] [--solos 20] [--seeds 3] [--bars 32] [--temperature T] [--style NAME | --all-styles]
 //! ```
+//!
+//! `--style NAME` renders in one of the model's styles (default: any); `--all-styles` renders
+//! the same solos' changes in "any" and in every style the model learned, one table row per
+//! style (notes per beat, steps, chord tones, inside, silent beats) and one JSON line each.
 //!
 //! Takes the first `--solos` solos (by file name) of the model's test split (by the hash the
 //! trainer used; files it trained on are never taken), renders `--bars` bars over each one's
@@ -75,6 +79,7 @@ fn main() -> Result<(), String> {
     let mut dir = None;
     let (mut weights_path, mut solos, mut seeds, mut bars) = (None, 20usize, 3u64, 32u32);
     let mut temperature = None;
+    let (mut style, mut all_styles) = (None, false);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -89,6 +94,8 @@ fn main() -> Result<(), String> {
                         .map_err(|e| format!("--temperature: {e}"))?,
                 )
             }
+            "--style" => style = Some(value()?),
+            "--all-styles" => all_styles = true,
             _ => dir = Some(PathBuf::from(a)),
         }
     }
@@ -103,6 +110,17 @@ fn main() -> Result<(), String> {
         .map(|f| f.sha256.clone())
         .collect();
     let inputs = corpus::expand_inputs(&[dir]).map_err(|e| e.to_string())?;
+    if all_styles {
+        return per_style(
+            &model,
+            &inputs,
+            &weights_path,
+            solos,
+            seeds,
+            bars,
+            temperature,
+        );
+    }
     let (mut real, mut rendered) = (Sum::default(), Sum::default());
     let mut used = Vec::new();
     for input in &inputs {
@@ -129,6 +147,7 @@ fn main() -> Result<(), String> {
                 chords: Some(changes.clone()),
                 rhythm: Some(Rhythm::Phrase),
                 temperature,
+                style: style.clone(),
                 ..Default::default()
             })?;
             let (timeline, _) = render_timeline(&setup, bars, 48_000.0, 512);
@@ -208,5 +227,112 @@ fn main() -> Result<(), String> {
     );
     json.insert("solos".into(), used.into());
     println!("{}", serde_json::Value::Object(json));
+    Ok(())
+}
+
+/// The figures of a render's solo line over its chords.
+fn render_line(setup: &Setup, bars: u32) -> (Figures, Breath) {
+    let (timeline, _) = render_timeline(setup, bars, 48_000.0, 512);
+    let spb = timeline.samples_per_beat();
+    let notes: Vec<LineNote> = timeline
+        .solo
+        .iter()
+        .map(|n| LineNote {
+            start: n.start as f64 / spb,
+            end: n.end as f64 / spb,
+            key: n.note,
+        })
+        .collect();
+    let chords: Vec<(f64, Chord)> = timeline
+        .chords
+        .iter()
+        .map(|c| (c.start_beat, Chord::from_midi(&c.voicing)))
+        .collect();
+    let line = Line::new(&notes, &chords, f64::from(setup.beats_per_bar()));
+    (line.figures(), line.breath())
+}
+
+/// `--all-styles`: the changes of the first `solos` held-out solos rendered in "any" and in
+/// each of the model's styles.
+fn per_style(
+    model: &jazz_synth::model::lstm::Model,
+    inputs: &[corpus::Input],
+    weights_path: &Option<PathBuf>,
+    solos: usize,
+    seeds: u64,
+    bars: u32,
+    temperature: Option<f32>,
+) -> Result<(), String> {
+    let split = Split::recorded_in(model).ok_or("the weights record no split")?;
+    let trained: std::collections::HashSet<String> = model
+        .provenance()
+        .training_files
+        .iter()
+        .map(|f| f.sha256.clone())
+        .collect();
+    let mut tunes = Vec::new();
+    for input in inputs {
+        if tunes.len() >= solos {
+            break;
+        }
+        let Ok(song) = corpus::read_midi(&input.path) else {
+            continue;
+        };
+        if split.part(&song.sha256) != Part::Test || trained.contains(&song.sha256) {
+            continue;
+        }
+        let Ok(changes) = corpus::changes_text(&input.path, &AutoOptions::default()) else {
+            continue;
+        };
+        tunes.push((changes, song.tempo_bpm.unwrap_or(120.0)));
+    }
+    if tunes.is_empty() {
+        return Err("no held-out solo with chords found in that folder".into());
+    }
+    println!(
+        "{} held-out solos' changes, {bars} bars, {seeds} seeds each, per style:",
+        tunes.len()
+    );
+    println!(
+        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "style", "notes/bt", "steps", "chord", "inside", "interval", "silent"
+    );
+    let names: Vec<String> = std::iter::once("any".to_string())
+        .chain(model.styles().iter().cloned())
+        .collect();
+    for name in names {
+        let mut sum = Sum::default();
+        for (changes, tempo) in &tunes {
+            for seed in 0..seeds {
+                let setup = Setup::from_options(&MusicOptions {
+                    weights: weights_path.clone(),
+                    seed: Some(seed),
+                    tempo_bpm: Some(*tempo),
+                    chords: Some(changes.clone()),
+                    rhythm: Some(Rhythm::Phrase),
+                    temperature,
+                    style: Some(name.clone()),
+                    ..Default::default()
+                })?;
+                let (f, b) = render_line(&setup, bars);
+                sum.add(&f, &b);
+            }
+        }
+        println!(
+            "{name:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            sum.mean(0),
+            sum.mean(1),
+            sum.mean(2),
+            sum.mean(3),
+            sum.mean(4),
+            sum.mean(6)
+        );
+        let mut json = serde_json::Map::new();
+        json.insert("style".into(), name.clone().into());
+        for (i, key) in NAMES.iter().enumerate() {
+            json.insert(format!("render_{key}"), sum.mean(i).into());
+        }
+        println!("{}", serde_json::Value::Object(json));
+    }
     Ok(())
 }

@@ -324,3 +324,60 @@ fn a_looping_host_gets_no_stuck_or_doubled_notes() {
         assert_eq!(in_loop, (beat * spb).round() as u64, "{on:?} off the beat");
     }
 }
+
+#[test]
+fn the_style_knob_switches_mid_solo_with_no_stuck_note() {
+    // The built-in `wjd-styles` model learned the WJD's styles; switch from any to its third
+    // (bebop) after 8 beats.
+    let mut params = solo_params();
+    params.retain(|(id, _)| *id != "rhythm");
+    params.push(("rhythm", json!({"string": "phrase"})));
+    let run = |switch: Option<f64>| {
+        let mut host = Host::with_state(SR, Some(&state_json(&params, Some("wjd-styles"))));
+        settle(&mut host, TEMPO);
+        let mut notes = play(&mut host, TEMPO, 8.0, |_| 512);
+        let spb = samples_per_beat(SR, TEMPO);
+        let origin = host.sample - (8.0 * spb).round() as u64;
+        let at = host.sample - origin;
+        if let Some(style) = switch {
+            let t = transport(TEMPO, at as f64 / spb, true);
+            notes.extend(
+                host.block_with_params(512, Some(&t), &[], &[("style", style)])
+                    .into_iter()
+                    .map(|mut n| {
+                        n.sample -= origin;
+                        n
+                    }),
+            );
+        }
+        while host.sample - origin < (24.0 * spb) as u64 {
+            let t = transport(TEMPO, (host.sample - origin) as f64 / spb, true);
+            notes.extend(host.block(512, Some(&t), &[]).into_iter().map(|mut n| {
+                n.sample -= origin;
+                n
+            }));
+        }
+        let t = transport(TEMPO, (host.sample - origin) as f64 / spb, false);
+        notes.extend(host.block(512, Some(&t), &[]).into_iter().map(|mut n| {
+            n.sample -= origin;
+            n
+        }));
+        (notes, at)
+    };
+    let (steady, at) = run(None);
+    let (switched, _) = run(Some(3.0));
+    assert_monophonic_and_closed(&steady);
+    assert_monophonic_and_closed(&switched);
+    let before =
+        |n: &[Note]| -> Vec<Note> { n.iter().filter(|n| n.sample < at).copied().collect() };
+    assert_eq!(
+        before(&steady),
+        before(&switched),
+        "the same solo up to the switch"
+    );
+    assert_ne!(
+        note_ons(&steady),
+        note_ons(&switched),
+        "the style changes the notes after the switch"
+    );
+}

@@ -124,6 +124,10 @@ fn process_never_allocates_under_a_restless_host() {
             params.push(("rhythm", rng.below(2) as f64));
         }
         if rng.chance(60) {
+            // Past the model's styles too: those play as any.
+            params.push(("style", rng.below(10) as f64));
+        }
+        if rng.chance(60) {
             params.push(("progression", rng.below(5) as f64));
         }
         if rng.chance(100) {

@@ -141,6 +141,7 @@ fn a_stacked_model_plays_what_the_trainer_computed() {
             layout: LAYOUT.into(),
             size: c,
             kernel: net.cond_params(),
+            styles: Vec::new(),
         };
         let mut model = Model::new(params, vocab(n), Provenance::default())
             .and_then(|m| m.with_conditioning(conditioning))
@@ -178,6 +179,7 @@ fn stacked_model() -> Model {
                 layout: LAYOUT.into(),
                 size: COND_SIZE,
                 kernel: net.cond_params(),
+                styles: Vec::new(),
             })
         })
         .expect("a valid model")

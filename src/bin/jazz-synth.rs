@@ -140,6 +140,10 @@ struct MusicArgs {
     /// its own channel (and track, when rendering)
     #[arg(long)]
     band: bool,
+    /// Play in a style the model learned (the default model: traditional, swing, bebop, cool,
+    /// hard bop, post-bop, fusion); any (the default) is no style, the model's average voice
+    #[arg(long, value_name = "NAME")]
+    style: Option<String>,
     /// Do not print a line per note
     #[arg(long, short)]
     quiet: bool,
@@ -200,6 +204,7 @@ impl MusicArgs {
             listen: false,
             swing: self.swing,
             band: self.band,
+            style: self.style.clone(),
         }
     }
 }
@@ -500,11 +505,22 @@ fn describe(setup: &Setup) -> String {
             .unwrap_or_default()
     };
     format!(
-        "{} BPM, {changes}, seed {}, temperature {}, swing {}{}",
+        "{} BPM, {changes}, seed {}, temperature {}, swing {}{}{}",
         setup.tempo_bpm,
         setup.settings.seed,
         setup.settings.temperature,
         setup.settings.swing,
+        if setup.model.styles().is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", style {}",
+                jazz_synth::music::style::name_at(
+                    setup.model.styles(),
+                    usize::from(setup.settings.style)
+                )
+            )
+        },
         if setup.band { ", with the band" } else { "" }
     )
 }

@@ -116,6 +116,17 @@ struct Args {
     /// --preset jazz: train without the chord inputs (for comparing with the chord-aware model).
     #[arg(long)]
     no_chords: bool,
+    /// --preset jazz: a CSV table of each file's style, with a header naming a `file` and a
+    /// `style` column (other columns are ignored, so the WJD's index.csv reads as it is). The
+    /// network then hears the style beside the chords, and the weights list the styles, so the
+    /// player's style knob offers them. Files the table does not list (or lists with no style)
+    /// train as "any".
+    #[arg(long, value_name = "CSV")]
+    style_from: Option<PathBuf>,
+    /// --preset jazz with --style-from: share of the training windows (drawn anew each epoch)
+    /// whose style is withheld, so the model also learns the average voice it plays as "any".
+    #[arg(long, default_value_t = 0.25)]
+    style_dropout: f64,
     /// --preset jazz: the corpus's name as the weights record it (e.g. "Weimar Jazz Database").
     #[arg(long)]
     corpus_name: Option<String>,
@@ -178,6 +189,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    if args.style_from.is_some() {
+        return Err("--style-from only applies to --preset jazz (the chord-aware model)".into());
+    }
     if args.preset == PresetArg::Metheny
         && (args.melody_track.is_some() || args.chord_track.is_some())
     {
@@ -491,6 +505,19 @@ fn run_jazz(args: &Args) -> Result<(), String> {
     use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
     check_share("validation", args.validation)?;
     check_share("test", args.test)?;
+    if !(0.0..1.0).contains(&args.style_dropout) {
+        return Err(format!(
+            "--style-dropout {}: give a share from 0 up to (not including) 1, e.g. 0.25",
+            args.style_dropout
+        ));
+    }
+    if args.no_chords && args.style_from.is_some() {
+        return Err("--style-from needs the chord inputs: leave out --no-chords".into());
+    }
+    let style_table = match &args.style_from {
+        Some(path) => Some(jazz_synth::train::styles::StyleTable::read(path)?),
+        None => None,
+    };
     if args.validation + args.test >= 0.9 {
         return Err(format!(
             "--validation {} and --test {} leave almost nothing to train on",
@@ -605,9 +632,85 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         Some(model) => JazzVocab::from_values(model.vocab().to_vec()),
         None => JazzVocab::build(&train_solos, args.min_count),
     };
-    let train = Encoded::of(&train_solos, &vocab);
-    let valid = Encoded::of(&valid_solos, &vocab);
-    let test = Encoded::of(&test_solos, &vocab);
+    // Styles: the training solos' (in the model's order); a held-out solo in a style no
+    // training solo has is heard as "any".
+    let train_paths: Vec<&Path> = train_solos.iter().map(|s| s.path.as_path()).collect();
+    let (styles, train_styles) = match &style_table {
+        Some(table) => jazz_synth::train::styles::assign(table, &train_paths),
+        None => (Vec::new(), Vec::new()),
+    };
+    if let Some(model) = &resume {
+        if model.styles() != styles.as_slice() {
+            return Err(format!(
+                "--resume: {} learned the styles [{}]; this run's training solos have [{}] \
+                 (give the same --style-from table)",
+                args.resume.as_deref().unwrap_or(Path::new("")).display(),
+                model.styles().join(", "),
+                styles.join(", ")
+            ));
+        }
+    }
+    let knob_of = |part: &[&corpus::Solo]| -> Vec<usize> {
+        part.iter()
+            .map(|s| match &style_table {
+                Some(t) => t
+                    .style_of(&s.path)
+                    .and_then(|x| styles.iter().position(|y| y == x))
+                    .map_or(0, |k| k + 1),
+                None => 0,
+            })
+            .collect()
+    };
+    let (valid_styles, test_styles) = (knob_of(&valid_solos), knob_of(&test_solos));
+    let train = Encoded::of_styled(&train_solos, &vocab, &styles, &train_styles);
+    let valid = Encoded::of_styled(&valid_solos, &vocab, &styles, &valid_styles);
+    let test = Encoded::of_styled(&test_solos, &vocab, &styles, &test_styles);
+    let mut style_counts = serde_json::Map::new();
+    if let Some(table) = &style_table {
+        let count = |of: &[usize], k: usize| of.iter().filter(|&&x| x == k).count();
+        for k in 0..=styles.len() {
+            let name = jazz_synth::music::style::name_at(&styles, k);
+            style_counts.insert(
+                name.to_string(),
+                serde_json::json!({"train": count(&train_styles, k),
+                                   "validation": count(&valid_styles, k),
+                                   "test": count(&test_styles, k)}),
+            );
+            println!(
+                "style {name}: {} training, {} validation, {} test solos",
+                count(&train_styles, k),
+                count(&valid_styles, k),
+                count(&test_styles, k)
+            );
+        }
+        let unlisted = solos.iter().filter(|s| !table.lists(&s.path)).count();
+        println!(
+            "styles: {} of the table's {} files read; {unlisted} file(s) read are not in it \
+             (they train as any); {:.0} % of the training windows each epoch hear no style",
+            solos.iter().filter(|s| table.lists(&s.path)).count(),
+            table.len(),
+            100.0 * args.style_dropout
+        );
+        let mut rare: Vec<&str> = train_solos
+            .iter()
+            .filter_map(|s| table.style_of(&s.path))
+            .filter(|x| !styles.iter().any(|y| y == x))
+            .collect();
+        rare.sort_unstable();
+        rare.dedup();
+        if !rare.is_empty() {
+            println!(
+                "styles with fewer than {} training solos train as any: {}",
+                jazz_synth::train::styles::MIN_SOLOS,
+                rare.join(", ")
+            );
+        }
+    }
+    config.style_dropout = if styles.is_empty() {
+        0.0
+    } else {
+        args.style_dropout
+    };
     let raw_distinct: std::collections::HashSet<String> = train_solos
         .iter()
         .flat_map(|s| s.notes.iter().map(|n| n.value.to_string()))
@@ -650,11 +753,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         "network: {} values in, {} conditioning inputs{}, {} LSTM layer(s) of {} hidden units, \
          {} windows of {} values an epoch, {} thread(s)",
         vocab.len(),
-        if args.no_chords {
-            0
-        } else {
-            jazz_synth::music::conditioning::COND_SIZE
-        },
+        if args.no_chords { 0 } else { train.width },
         if args.no_chords { " (--no-chords)" } else { "" },
         config.layers,
         config.hidden,
@@ -730,6 +829,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         "values": {"train": train.indices.len(), "distinct": raw_distinct.len(), "vocabulary": vocab.len(),
                    "min_count": args.min_count, "mapped_train": train.mapped, "mapped_validation": valid.mapped},
         "conditioning": !args.no_chords,
+        "styles": (!styles.is_empty()).then_some(serde_json::Value::Object(style_counts)),
         "seconds": started.elapsed().as_secs_f64().round(),
     }));
     model.set_provenance(provenance);
@@ -752,6 +852,20 @@ fn run_jazz(args: &Args) -> Result<(), String> {
             scores.ppl_duration
         );
         let mut provenance = model.provenance().clone();
+        if !styles.is_empty() {
+            let styled = jazz::score_styled(&mut model, &test_solos, &test_styles, &[])?;
+            println!(
+                "test solos heard in their own styles: {:.3} nats per value, {:.3} per note \
+                 (with any: {:.3}, {:.3})",
+                styled.nll_value, styled.nll_note, scores.nll_value, scores.nll_note
+            );
+            if let Some(serde_json::Value::Object(corpus)) = provenance.corpus.as_mut() {
+                corpus.insert(
+                    "test_scores_true_style".into(),
+                    serde_json::to_value(&styled).map_err(|e| e.to_string())?,
+                );
+            }
+        }
         if let Some(serde_json::Value::Object(corpus)) = provenance.corpus.as_mut() {
             corpus.insert(
                 "test_scores".into(),
@@ -833,10 +947,82 @@ struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// A CSV table of each file's style (as `jazz-train --style-from`): the held-out solos are
+    /// also scored per style, heard in their own style and with the style withheld ("any").
+    #[arg(long, value_name = "CSV")]
+    style_from: Option<PathBuf>,
+}
+
+/// One style's held-out figures: its solos heard in their own style and as "any".
+#[derive(serde::Serialize)]
+struct StyleScores {
+    files: usize,
+    notes: usize,
+    /// `None` when the model did not learn the style (its solos are heard as "any" only).
+    nll_note_style: Option<f64>,
+    nll_note_any: f64,
+    nll_value_style: Option<f64>,
+    nll_value_any: f64,
+}
+
+/// The scored solos grouped by their style in `table` (unlisted or empty = "any"), each
+/// scored twice; the groups in the model's style order, then the styles it does not know.
+fn per_style(
+    model: &mut jazz_synth::model::lstm::Model,
+    scored: &[&corpus::Solo],
+    table: &jazz_synth::train::styles::StyleTable,
+) -> Result<Vec<(String, StyleScores)>, String> {
+    use jazz_synth::music::style;
+    use jazz_synth::train::jazz;
+    let styles = model.styles().to_vec();
+    let name_of = |s: &corpus::Solo| table.style_of(&s.path).unwrap_or(style::ANY).to_string();
+    let mut names: Vec<String> = style::ordered(
+        scored
+            .iter()
+            .filter_map(|s| table.style_of(&s.path))
+            .collect::<Vec<_>>(),
+    );
+    if scored.iter().any(|s| table.style_of(&s.path).is_none()) {
+        names.push(style::ANY.to_string());
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let group: Vec<&corpus::Solo> = scored
+            .iter()
+            .copied()
+            .filter(|s| name_of(s) == name)
+            .collect();
+        let any = jazz::score(model, &group, &[])?;
+        let own = match styles.iter().position(|s| *s == name) {
+            Some(k) => Some(jazz::score_styled(
+                model,
+                &group,
+                &vec![k + 1; group.len()],
+                &[],
+            )?),
+            None => None,
+        };
+        out.push((
+            name,
+            StyleScores {
+                files: any.files,
+                notes: any.notes,
+                nll_note_style: own.as_ref().map(|s| s.nll_note),
+                nll_note_any: any.nll_note,
+                nll_value_style: own.as_ref().map(|s| s.nll_value),
+                nll_value_any: any.nll_value,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 fn evaluate(args: &EvalArgs) -> Result<(), String> {
     use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
+    let table = match &args.style_from {
+        Some(path) => Some(jazz_synth::train::styles::StyleTable::read(path)?),
+        None => None,
+    };
     let mut model = weights::load_file(&args.weights).map_err(|e| e.to_string())?;
     let provenance = model.provenance().clone();
     let split = Split::recorded_in(&model);
@@ -880,6 +1066,10 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
     let fit = Encoded::of(&fitting, &vocab);
     let fit_seqs: Vec<&[usize]> = (0..fit.solos()).map(|k| fit.solo(k)).collect();
     let scores = jazz::score(&mut model, &scored, &fit_seqs)?;
+    let styled = match &table {
+        Some(t) => Some(per_style(&mut model, &scored, t)?),
+        None => None,
+    };
     let skipped: Vec<serde_json::Value> = errors
         .iter()
         .map(|e| match e {
@@ -894,6 +1084,16 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
         if let Some(map) = v.as_object_mut() {
             map.insert("skipped".into(), serde_json::Value::Array(skipped));
             map.insert("baseline_files".into(), fitting.len().into());
+            if let Some(styled) = &styled {
+                let mut by = serde_json::Map::new();
+                for (name, s) in styled {
+                    by.insert(
+                        name.clone(),
+                        serde_json::to_value(s).map_err(|e| e.to_string())?,
+                    );
+                }
+                map.insert("styles".into(), serde_json::Value::Object(by));
+            }
         }
         println!("{v}");
         return Ok(());
@@ -935,6 +1135,26 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
         "values not in the vocabulary (scored as their nearest): {:.2} %",
         100.0 * scores.fallback_share
     );
+    if !model.styles().is_empty() {
+        println!(
+            "the figures above hear every solo as \"any\" (the model knows {})",
+            jazz_synth::music::style::choices(model.styles())
+        );
+    }
+    for (name, s) in styled.iter().flatten() {
+        let own = match (s.nll_note_style, s.nll_value_style) {
+            (Some(n), Some(v)) => format!(
+                "{n:.3} nats per note ({v:.3} per value) in its style, {:+.3} against any",
+                n - s.nll_note_any
+            ),
+            _ => "not a style of this model".to_string(),
+        };
+        println!(
+            "style {name}: {} solos, {} notes and rests: {own}; any {:.3} per note ({:.3} per \
+             value)",
+            s.files, s.notes, s.nll_note_any, s.nll_value_any
+        );
+    }
     for e in &errors {
         println!("skipped {e}");
     }

@@ -53,7 +53,7 @@ use rand::SeedableRng;
 use crate::model::guard::CycleGuard;
 use crate::model::lstm::{self, Model};
 use crate::music::changes::{self, Progression};
-use crate::music::conditioning::{Context, COND_SIZE};
+use crate::music::conditioning::{write_style, Context, MAX_COND};
 pub use crate::music::contour::Contour;
 use crate::music::contour::{decode_learned, encoded_interval, lean_weights, RecentNotes};
 use crate::music::grammar::decode_pitch;
@@ -149,8 +149,9 @@ pub struct Engine {
     queued_changes: Option<(Option<Progression>, Option<i64>)>,
     /// Changes replaced, waiting to be taken off the audio thread.
     retired_changes: Option<Option<Progression>>,
-    /// The conditioning vector of a chord-aware model, rewritten every step.
-    cond: Box<[f32; COND_SIZE]>,
+    /// The conditioning vector of a chord-aware model (with room for the most styles a model
+    /// can have), rewritten every step.
+    cond: Box<[f32; MAX_COND]>,
     /// Pitch weights of the learned pitch model, rewritten every note.
     pitch_weights: Box<[f32; 128]>,
     /// The tempo of the last block the clock ran in (BPM), which a chord-aware model hears.
@@ -196,12 +197,19 @@ impl Engine {
             echo_until: i64::MIN,
             queued_changes: None,
             retired_changes: None,
-            cond: Box::new([0.0; COND_SIZE]),
+            cond: Box::new([0.0; MAX_COND]),
             pitch_weights: Box::new([0.0; 128]),
             tempo_bpm: 120.0,
         };
         engine.reset();
         engine
+    }
+
+    /// The style block of the conditioning vector, from the style knob (see
+    /// [`Settings::style`]). Never allocates.
+    fn write_style(&mut self) {
+        let styles = self.model.styles().len();
+        write_style(&mut self.cond[..], styles, usize::from(self.settings.style));
     }
 
     /// Sample rate in Hz (from the host's initialize/activate).
@@ -462,14 +470,36 @@ impl Engine {
             let ctx = Context::at(chord, next, self.prev_note, tick, bar.start)
                 .with_tempo(self.tempo_bpm);
             ctx.write(&mut self.cond[..]);
+            self.write_style();
         }
+        // A chord-aware model's pitches keep their value's role, so a role no pitch has over
+        // this chord (no "other" tone over a half-diminished chord: every tone outside its
+        // scale is a semitone from a chord tone) is not drawn.
+        let keeps_roles = learned && self.model.provenance().pitch_model.is_some();
+        let missing = if keeps_roles {
+            missing_roles(&chord)
+        } else {
+            [false; 5]
+        };
         let probs = self.model.step_with(self.prev_input, &self.cond[..]);
-        let index = if learned && echo.direction != 0 {
+        let index = if learned && (echo.direction != 0 || missing.contains(&true)) {
             // Answering a call: lean towards values that move the way it went.
             let vocab = self.model.vocab();
-            let lean = |i: usize| match vocab.get(i).and_then(encoded_interval) {
-                Some(step) if step.signum() == i32::from(echo.direction) => ECHO_LEAN,
-                _ => 1.0,
+            let lean = |i: usize| {
+                let Some(value) = vocab.get(i) else {
+                    return 1.0;
+                };
+                if missing[role_slot(value.role)] {
+                    return 0.0;
+                }
+                match encoded_interval(value) {
+                    Some(step)
+                        if echo.direction != 0 && step.signum() == i32::from(echo.direction) =>
+                    {
+                        ECHO_LEAN
+                    }
+                    _ => 1.0,
+                }
             };
             lstm::sample_leaning(
                 self.model.probabilities(),
@@ -603,4 +633,26 @@ pub fn sample_sequence(model: &mut Model, steps: usize, temperature: f32, seed: 
         input = Some(index);
     }
     values
+}
+
+/// Index of a role in [`missing_roles`].
+fn role_slot(role: crate::music::grammar::Role) -> usize {
+    use crate::music::grammar::Role;
+    match role {
+        Role::Chord => 0,
+        Role::Scale => 1,
+        Role::Approach => 2,
+        Role::Other => 3,
+        Role::Rest => 4,
+    }
+}
+
+/// The roles (by [`role_slot`]) no pitch class has over `chord`. Never allocates.
+fn missing_roles(chord: &Chord) -> [bool; 5] {
+    let mut seen = [false; 5];
+    seen[4] = true;
+    for pc in 0..12u8 {
+        seen[role_slot(crate::music::grammar::role_by_pitch_class(60 + pc, chord))] = true;
+    }
+    seen.map(|s| !s)
 }

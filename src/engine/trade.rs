@@ -174,6 +174,7 @@ impl Engine {
                 )
                 .with_tempo(self.tempo_bpm)
                 .write(&mut self.cond[..]);
+                self.write_style();
             }
             self.model.step_with(Some(pending), &self.cond[..]);
         }

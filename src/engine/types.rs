@@ -225,6 +225,10 @@ pub struct Settings {
     pub call_input: CallInput,
     /// Where the off-beat eighths fall (notes on and off inside a beat; beats never move).
     pub swing: Swing,
+    /// Style knob of a model that learned styles: 0 = "any", `k` = the model's `k`-th style
+    /// ([`crate::model::lstm::Model::styles`]); past its list counts as "any". Heard from the
+    /// next generated value on; models without styles ignore it.
+    pub style: u8,
 }
 
 impl Default for Settings {
@@ -248,6 +252,7 @@ impl Default for Settings {
             listen: false,
             call_input: CallInput::ANY,
             swing: Swing::Auto,
+            style: 0,
         }
     }
 }

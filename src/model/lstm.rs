@@ -304,12 +304,15 @@ pub struct Validation {
 /// `kernel` (`[size, 4H]`, Keras gate order) into the gates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conditioning {
-    /// Name of the input layout (`jazz-synth/cond-1`).
+    /// Name of the input layout (`jazz-synth/cond-1`, or `jazz-synth/cond-2` with styles).
     pub layout: String,
     /// Numbers in the conditioning vector.
     pub size: usize,
     /// `[size, 4H]`.
     pub kernel: Vec<f32>,
+    /// The styles the model learned, in the order of its style inputs (`cond-2`: the last
+    /// `styles.len()` of the `size` numbers); empty for a model without styles.
+    pub styles: Vec<String>,
 }
 
 /// A model that cannot be built: names the inconsistency.
@@ -533,6 +536,17 @@ impl Model {
                 conditioning.size
             )));
         }
+        if !conditioning.styles.is_empty() {
+            crate::music::style::check_list(&conditioning.styles).map_err(ModelError)?;
+            let want = crate::music::conditioning::COND_SIZE + conditioning.styles.len();
+            if conditioning.size != want {
+                return Err(ModelError(format!(
+                    "the conditioning has {} inputs; {} styles need {want}",
+                    conditioning.size,
+                    conditioning.styles.len()
+                )));
+            }
+        }
         if conditioning.kernel.len() != expected {
             return Err(ModelError(format!(
                 "the conditioning kernel has {} numbers, expected {expected} for shape [{}, {}]",
@@ -561,6 +575,11 @@ impl Model {
     /// The conditioning inputs, if the model has them.
     pub fn conditioning(&self) -> Option<&Conditioning> {
         self.conditioning.as_ref()
+    }
+
+    /// The styles the model learned, in knob order after "any" (empty for most models).
+    pub fn styles(&self) -> &[String] {
+        self.conditioning.as_ref().map_or(&[], |c| &c.styles)
     }
 
     /// Numbers a conditioning vector has for this model (0 when it takes none).

@@ -107,9 +107,17 @@ pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/wjd.safetensors
 /// --out weights/metheny.safetensors` (seed hyper-parameters).
 pub const METHENY_WEIGHTS: &[u8] = include_bytes!("../../weights/metheny.safetensors");
 
-/// The built-in models by name: `wjd` (the default) and `metheny`.
-pub const BUILTIN_MODELS: [(&str, &[u8]); 2] =
-    [("wjd", DEFAULT_WEIGHTS), ("metheny", METHENY_WEIGHTS)];
+/// The WJD model that also hears the style (`jazz-synth/cond-2`: traditional, swing, bebop,
+/// cool, hard bop, post-bop, fusion): the default's command plus `--style-from` the WJD's
+/// `index.csv`. Built in as `wjd-styles` beside the default (see README, "The default model").
+pub const STYLES_WEIGHTS: &[u8] = include_bytes!("../../weights/wjd-styles.safetensors");
+
+/// The built-in models by name: `wjd` (the default), `wjd-styles` and `metheny`.
+pub const BUILTIN_MODELS: [(&str, &[u8]); 3] = [
+    ("wjd", DEFAULT_WEIGHTS),
+    ("wjd-styles", STYLES_WEIGHTS),
+    ("metheny", METHENY_WEIGHTS),
+];
 
 /// The embedded default model ([`DEFAULT_WEIGHTS`]). The file is checked by
 /// the test suite, so loading it cannot fail in a built binary.
@@ -122,7 +130,7 @@ pub fn metheny_model() -> Model {
     load(METHENY_WEIGHTS).expect("the embedded weights are valid (checked by tests/weights.rs)")
 }
 
-/// The built-in model called `name` (`wjd`, `metheny`; any case), if there is one.
+/// The built-in model called `name` (`wjd`, `wjd-styles`, `metheny`; any case), if there is one.
 pub fn builtin_model(name: &str) -> Option<Model> {
     BUILTIN_MODELS
         .iter()
@@ -478,38 +486,53 @@ fn read_conditioning(
     meta: &std::collections::HashMap<String, String>,
     hidden: usize,
 ) -> Result<Conditioning, WeightsError> {
+    use crate::music::conditioning::{COND_SIZE, LAYOUT, LAYOUT_STYLED};
     #[derive(serde::Deserialize)]
     struct Meta {
         layout: String,
         size: usize,
+        #[serde(default)]
+        styles: Vec<String>,
     }
     let text = meta
         .get("conditioning")
         .ok_or(WeightsError::MissingMetadata("conditioning"))?;
     let m: Meta = serde_json::from_str(text).map_err(|e| WeightsError::BadMetadata {
         key: "conditioning",
-        reason: format!("expected {{\"layout\": name, \"size\": inputs}} ({e})"),
+        reason: format!(
+            "expected {{\"layout\": name, \"size\": inputs, \"styles\": [names]}} ({e})"
+        ),
     })?;
-    if m.layout != crate::music::conditioning::LAYOUT
-        || m.size != crate::music::conditioning::COND_SIZE
-    {
+    let known = match m.layout.as_str() {
+        l if l == LAYOUT => m.size == COND_SIZE && m.styles.is_empty(),
+        l if l == LAYOUT_STYLED => m.size == COND_SIZE + m.styles.len() && !m.styles.is_empty(),
+        _ => false,
+    };
+    if !known {
         return Err(WeightsError::BadMetadata {
             key: "conditioning",
             reason: format!(
-                "layout `{}` with {} inputs is not one this version plays (it knows `{}` with {}); \
-                 a newer jazz-synth may play it",
+                "layout `{}` with {} inputs and {} styles is not one this version plays (it \
+                 knows `{LAYOUT}` with {COND_SIZE} and `{LAYOUT_STYLED}` with {COND_SIZE} plus \
+                 one per style); a newer jazz-synth may play it",
                 m.layout,
                 m.size,
-                crate::music::conditioning::LAYOUT,
-                crate::music::conditioning::COND_SIZE
+                m.styles.len()
             ),
         });
+    }
+    if !m.styles.is_empty() {
+        crate::music::style::check_list(&m.styles).map_err(|reason| WeightsError::BadMetadata {
+            key: "conditioning",
+            reason,
+        })?;
     }
     let kernel = read_tensor(st, COND_TENSOR, &[m.size, 4 * hidden])?;
     Ok(Conditioning {
         layout: m.layout,
         size: m.size,
         kernel,
+        styles: m.styles,
     })
 }
 
@@ -610,7 +633,7 @@ pub const BUILTIN: &str = "builtin";
 
 /// The one place an optional weights path becomes a model: none (or [`BUILTIN`]) is the
 /// default built-in model; the name of a built-in model ([`BUILTIN_MODELS`]: `wjd`,
-/// `metheny`) that is not also an existing file is that model; anything else a file read and
+/// `wjd-styles`, `metheny`) that is not also an existing file is that model; anything else a file read and
 /// checked by [`load_file`], whose errors name the path.
 pub fn resolve(path: Option<&Path>) -> Result<Model, WeightsError> {
     match path {
@@ -666,7 +689,11 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
     if let Some(c) = conditioning {
         metadata.insert(
             "conditioning",
-            json(&serde_json::json!({"layout": c.layout, "size": c.size})),
+            if c.styles.is_empty() {
+                json(&serde_json::json!({"layout": c.layout, "size": c.size}))
+            } else {
+                json(&serde_json::json!({"layout": c.layout, "size": c.size, "styles": c.styles}))
+            },
         );
     }
     if let Some(pitch) = &provenance.pitch_model {

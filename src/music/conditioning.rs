@@ -22,7 +22,15 @@
 //! Relative to the previous note because the values are: a value names a role against the chord
 //! and the interval from the previous note, so "which intervals from here land on a chord tone"
 //! is what the network needs to choose well. Tempo because players fill a beat differently at
-//! 100 and at 300 BPM. A style or other block can be appended after slot 78 in a later layout; the weights file records the layout it was trained with.
+//! 100 and at 300 BPM.
+//!
+//! # Layout `jazz-synth/cond-2` ([`COND_SIZE`] + S numbers)
+//!
+//! `cond-1`'s 79 slots, then one slot per style the model learned (S of them, in the order the
+//! weights file lists them, see [`crate::music::style`]): slot 79 + k is 1 when the solo is in
+//! style k. "any" (no style) sets none of them, so a model trained with some windows' style
+//! withheld plays an average voice there. The weights file records the layout it was trained
+//! with, and for `cond-2` the style names.
 
 use crate::music::theory::{pitch_class, Chord};
 
@@ -31,6 +39,25 @@ pub const COND_SIZE: usize = 79;
 
 /// The layout name stored in weights files trained with these inputs.
 pub const LAYOUT: &str = "jazz-synth/cond-1";
+
+/// The layout with a style block after [`COND_SIZE`] slots.
+pub const LAYOUT_STYLED: &str = "jazz-synth/cond-2";
+
+/// The widest conditioning vector any layout has (`cond-2` with the most styles).
+pub const MAX_COND: usize = COND_SIZE + crate::music::style::MAX_STYLES;
+
+/// Writes the style block of a `cond-2` vector: `styles` slots after [`COND_SIZE`], all 0 for
+/// knob position 0 ("any") or one past the list, else slot `COND_SIZE + knob − 1` set. `out`
+/// must hold `COND_SIZE + styles` numbers (shorter: nothing written). Never allocates.
+pub fn write_style(out: &mut [f32], styles: usize, knob: usize) {
+    let Some(block) = out.get_mut(COND_SIZE..COND_SIZE + styles) else {
+        return;
+    };
+    block.fill(0.0);
+    if let Some(slot) = knob.checked_sub(1).and_then(|k| block.get_mut(k)) {
+        *slot = 1.0;
+    }
+}
 
 /// Twelfths of a quarter note per beat (the corpus's and the engine's grid).
 const TWELFTHS: i64 = 12;
@@ -195,6 +222,21 @@ mod tests {
             v.iter().filter(|&&x| x == 1.0).count(),
             4 + 4 + 4 + 1 + 1 + 1 + 1 + 1
         );
+    }
+
+    #[test]
+    fn the_style_block_follows_the_chord_inputs() {
+        let mut v = [7.0f32; COND_SIZE + 4];
+        write_style(&mut v, 3, 2);
+        assert_eq!(v[COND_SIZE..], [0.0, 1.0, 0.0, 7.0]);
+        write_style(&mut v, 3, 0);
+        assert_eq!(v[COND_SIZE..], [0.0, 0.0, 0.0, 7.0]);
+        write_style(&mut v, 3, 9);
+        assert_eq!(v[COND_SIZE..], [0.0, 0.0, 0.0, 7.0]);
+        assert!(v[..COND_SIZE].iter().all(|&x| x == 7.0));
+        let mut short = [0.0f32; COND_SIZE];
+        write_style(&mut short, 3, 1);
+        assert!(short.iter().all(|&x| x == 0.0));
     }
 
     #[test]

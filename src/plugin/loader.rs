@@ -158,7 +158,10 @@ fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop
     // What the audio thread has (or has been sent): it starts on the embedded model.
     let mut current = WeightsSource::Embedded;
     let mut ready: Option<(WeightsSource, bool, Box<Model>)> = None;
-    panels.set_model(ModelInfo::of("built-in model", &weights::default_model()));
+    let builtin = weights::default_model();
+    params.style_names.set(builtin.styles());
+    panels.set_model(ModelInfo::of("built-in model", &builtin));
+    drop(builtin);
 
     while !stop.load(Ordering::Acquire) {
         loop {
@@ -243,8 +246,10 @@ fn run_loader(params: &JazzSynthParams, ends: &LoaderEnds, panels: &Panels, stop
                 },
                 &model,
             );
+            let styles = model.styles().to_vec();
             match fresh.try_send(model) {
                 Ok(()) => {
+                    params.style_names.set(&styles);
                     panels.set_model(info);
                     if let (WeightsSource::File(path), true) = (&source, from_env) {
                         // Saved with the session, so the project still plays these weights

@@ -28,6 +28,49 @@ pub const PREVIEW_DEFAULT_DB: f32 = -12.0;
 /// below the straight 50 %, so the knob runs Auto, 50 %, 51 % … 75 %.
 pub const SWING_AUTO: i32 = 49;
 
+/// Highest value of the `style` parameter: the most styles a model can record (0 = any).
+pub const STYLE_MAX: i32 = crate::music::style::MAX_STYLES as i32;
+
+/// The style names of the model playing, for the `style` parameter's text (host lanes and the
+/// editor). Written by the loader thread when a model loads, read by GUI and host threads;
+/// never touched by the audio thread.
+#[derive(Clone, Debug, Default)]
+pub struct StyleNames(Arc<RwLock<Vec<String>>>);
+
+impl StyleNames {
+    pub fn set(&self, styles: &[String]) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = styles.to_vec();
+    }
+
+    pub fn get(&self) -> Vec<String> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The text of knob position `v`: "Any", a style name, or "Style N (not in this model)".
+    pub fn text(&self, v: i32) -> String {
+        let styles = self.0.read().unwrap_or_else(|e| e.into_inner());
+        match usize::try_from(v).unwrap_or(0) {
+            0 => "Any".to_string(),
+            k => match styles.get(k - 1) {
+                Some(name) => name.clone(),
+                None => format!("Style {k} (not in this model: any)"),
+            },
+        }
+    }
+
+    /// The knob position of a typed name ("any", a style name, or its number).
+    pub fn position(&self, text: &str) -> Option<i32> {
+        let text = text.trim();
+        if let Ok(k) = text.parse::<i32>() {
+            return (0..=STYLE_MAX).contains(&k).then_some(k);
+        }
+        let styles = self.0.read().unwrap_or_else(|e| e.into_inner());
+        crate::music::style::find(&styles, text)
+            .ok()
+            .and_then(|k| i32::try_from(k).ok())
+    }
+}
+
 /// How a generated value becomes rhythm (see `engine::Rhythm`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RhythmMode {
@@ -377,6 +420,12 @@ pub struct JazzSynthParams {
     /// [`SWING_AUTO`] = as jazz soloists swing at the host's tempo.
     #[id = "swing"]
     pub swing: IntParam,
+    /// The style a model that learned styles plays in: 0 = any, `k` = the loaded model's
+    /// `k`-th style (its list, shown by name). Heard from the next generated value on.
+    #[id = "style"]
+    pub style: IntParam,
+    /// The loaded model's style names, for the `style` parameter's text.
+    pub style_names: StyleNames,
 
     /// The weights file of this session (see [`WeightsPath`]).
     #[persist = "weights-path"]
@@ -395,6 +444,7 @@ pub struct JazzSynthParams {
 impl Default for JazzSynthParams {
     fn default() -> Self {
         let d = Settings::default();
+        let style_names = StyleNames::default();
         Self {
             temperature: FloatParam::new(
                 "Temperature",
@@ -555,6 +605,23 @@ impl Default for JazzSynthParams {
                     s.trim_end_matches('%').trim().parse().ok()
                 }
             })),
+            style: IntParam::new(
+                "Style",
+                i32::from(d.style).min(STYLE_MAX),
+                IntRange::Linear {
+                    min: 0,
+                    max: STYLE_MAX,
+                },
+            )
+            .with_value_to_string({
+                let names = style_names.clone();
+                Arc::new(move |v| names.text(v))
+            })
+            .with_string_to_value({
+                let names = style_names.clone();
+                Arc::new(move |s| names.position(s))
+            }),
+            style_names,
             weights_path: WeightsPath::default(),
             custom_changes: CustomChanges::default(),
             editor_size: EditorSize::default(),
@@ -610,6 +677,7 @@ impl JazzSynthParams {
                 v if v <= SWING_AUTO => Swing::Auto,
                 v => Swing::Percent(v.min(75) as f32),
             },
+            style: self.style.value().clamp(0, STYLE_MAX) as u8,
         }
     }
 }
@@ -660,6 +728,7 @@ mod tests {
                 "rhythm",
                 "seed",
                 "split-point",
+                "style",
                 "swing",
                 "temperature",
                 "trade-bars",

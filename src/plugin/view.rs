@@ -211,6 +211,8 @@ pub struct ModelInfo {
     /// The training melodies' figures (as `jazz-synth quality` prints them), if recorded.
     pub figures: Option<String>,
     pub final_loss: Option<f32>,
+    /// The styles the model learned (the style menu after "any"); empty for most models.
+    pub styles: Vec<String>,
 }
 
 impl ModelInfo {
@@ -223,6 +225,7 @@ impl ModelInfo {
             training_files: p.training_files.iter().map(|f| f.name.clone()).collect(),
             figures: p.corpus_stats.as_ref().map(|f| f.to_string()),
             final_loss: p.final_loss,
+            styles: model.styles().to_vec(),
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct MusicOptions {
     pub swing: Option<Swing>,
     /// Add the rhythm section (`--band`): walking bass, comping, drums.
     pub band: bool,
+    /// The style to play in (`--style`), one of the model's (any spelling
+    /// [`crate::music::style::normalise`] knows); None or `any` = no style.
+    pub style: Option<String>,
 }
 
 /// A validated setup: the model, the engine settings and the changes.
@@ -216,6 +219,11 @@ impl Setup {
             {
                 settings.temperature = t as f32;
             }
+        }
+        if let Some(name) = &o.style {
+            let k =
+                crate::music::style::find(model.styles(), name).map_err(|e| format!("--{e}"))?;
+            settings.style = u8::try_from(k).unwrap_or(0);
         }
         Ok(Setup {
             model,

@@ -16,8 +16,7 @@ use serde::Serialize;
 use std::sync::atomic::Ordering;
 
 use crate::model::lstm::{argmax, Conditioning, Model, Provenance, Validation};
-use crate::music::conditioning::COND_SIZE;
-use crate::music::conditioning::LAYOUT;
+use crate::music::conditioning::{write_style, COND_SIZE, LAYOUT, LAYOUT_STYLED};
 use crate::music::contour::encoded_interval;
 use crate::music::grammar::{Role, Value};
 use crate::music::pitch::{value_twelfths, PitchModel, MAX_DUR24};
@@ -164,8 +163,12 @@ impl JazzVocab {
 #[derive(Clone, Debug, Default)]
 pub struct Encoded {
     pub indices: Vec<usize>,
-    /// `[indices.len(), COND_SIZE]` row-major.
+    /// `[indices.len(), width]` row-major.
     pub cond: Vec<f32>,
+    /// Numbers per conditioning vector: [`COND_SIZE`], plus one per style with styles.
+    pub width: usize,
+    /// The styles of the style block (`jazz-synth/cond-2`), in order; empty for `cond-1`.
+    pub styles: Vec<String>,
     /// Where each solo starts in `indices` (and one past the end).
     pub starts: Vec<usize>,
     /// Values that were not in the vocabulary and went to their nearest.
@@ -173,17 +176,36 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// The solos with the chord inputs only (`jazz-synth/cond-1`).
     pub fn of(solos: &[&Solo], vocab: &JazzVocab) -> Encoded {
-        let mut e = Encoded::default();
-        for solo in solos {
+        Encoded::of_styled(solos, vocab, &[], &[])
+    }
+
+    /// The solos with a style block of `styles` after the chord inputs (none when `styles` is
+    /// empty): solo `k` in knob position `style_of[k]` (0 = "any"; missing = "any").
+    pub fn of_styled(
+        solos: &[&Solo],
+        vocab: &JazzVocab,
+        styles: &[String],
+        style_of: &[usize],
+    ) -> Encoded {
+        let width = COND_SIZE + styles.len();
+        let mut e = Encoded {
+            width,
+            styles: styles.to_vec(),
+            ..Encoded::default()
+        };
+        for (k, solo) in solos.iter().enumerate() {
             e.starts.push(e.indices.len());
+            let style = style_of.get(k).copied().unwrap_or(0);
             for n in &solo.notes {
                 let (i, exact) = vocab.map(&n.value);
                 e.mapped += usize::from(!exact);
                 e.indices.push(i);
                 let at = e.cond.len();
-                e.cond.resize(at + COND_SIZE, 0.0);
+                e.cond.resize(at + width, 0.0);
                 n.ctx.write(&mut e.cond[at..]);
+                write_style(&mut e.cond[at..], styles.len(), style);
             }
         }
         e.starts.push(e.indices.len());
@@ -224,7 +246,7 @@ pub fn value_nll(model: &mut Model, enc: &Encoded) -> (f64, f64, usize) {
         model.reset();
         let mut input = None;
         for at in enc.starts[k]..enc.starts[k + 1] {
-            let cond = &enc.cond[at * COND_SIZE..(at + 1) * COND_SIZE];
+            let cond = &enc.cond[at * enc.width..(at + 1) * enc.width];
             let probs = model.step_with(input, cond);
             let target = enc.indices[at];
             nll -= f64::from(probs[target]).max(MIN_PROB).ln();
@@ -440,21 +462,35 @@ fn note_figures(
 }
 
 /// Scores `model` on `solos` (held out), with n-gram baselines fitted on `train` (value
-/// indices of the training solos under the model's vocabulary; empty = no baselines).
+/// indices of the training solos under the model's vocabulary; empty = no baselines). A model
+/// with styles hears "any".
 pub fn score(model: &mut Model, solos: &[&Solo], train: &[&[usize]]) -> Result<Scores, String> {
+    score_styled(model, solos, &[], train)
+}
+
+/// [`score`] with solo `k` heard in the model's style at knob position `style_of[k]` (0 or
+/// missing = "any"; ignored by a model without styles).
+pub fn score_styled(
+    model: &mut Model,
+    solos: &[&Solo],
+    style_of: &[usize],
+    train: &[&[usize]],
+) -> Result<Scores, String> {
     let pitch = model
         .provenance()
         .pitch_model
         .clone()
         .ok_or("the weights have no pitch model (train them with --preset jazz)")?;
-    if model.cond_size() != 0 && model.cond_size() != COND_SIZE {
+    let styles = model.styles().to_vec();
+    if model.cond_size() != 0 && model.cond_size() != COND_SIZE + styles.len() {
         return Err(format!(
-            "the weights take {} conditioning inputs; this version knows {COND_SIZE}",
+            "the weights take {} conditioning inputs; this version knows {COND_SIZE} plus one \
+             per style",
             model.cond_size()
         ));
     }
     let vocab = JazzVocab::from_values(model.vocab().to_vec());
-    let enc = Encoded::of(solos, &vocab);
+    let enc = Encoded::of_styled(solos, &vocab, &styles, style_of);
     let n = vocab.len();
     let tables = DurationTables::of(&pitch, &vocab);
     let mut scratch = NoteScratch::new(&vocab, &tables);
@@ -474,7 +510,7 @@ pub fn score(model: &mut Model, solos: &[&Solo], train: &[&[usize]]) -> Result<S
         let idx = enc.solo(k);
         for (t, note) in solo.notes.iter().enumerate() {
             let at = enc.starts[k] + t;
-            let cond = &enc.cond[at * COND_SIZE..(at + 1) * COND_SIZE];
+            let cond = &enc.cond[at * enc.width..(at + 1) * enc.width];
             let p32 = model.step_with(input, cond);
             for (d, &x) in probs.iter_mut().zip(p32) {
                 *d = f64::from(x);
@@ -555,8 +591,19 @@ pub fn train_jazz(
     stopping: Stopping<'_>,
     mut on_epoch: impl FnMut(&EpochStats, Option<(f64, f64)>),
 ) -> Result<JazzTraining, TrainError> {
-    let cond_size = if conditioned { COND_SIZE } else { 0 };
+    let cond_size = if conditioned { train.width } else { 0 };
     let cond: &[f32] = if conditioned { &train.cond } else { &[] };
+    let styles = if conditioned {
+        train.styles.clone()
+    } else {
+        Vec::new()
+    };
+    let mut config = config.clone();
+    config.style_slots = COND_SIZE..COND_SIZE + styles.len();
+    if styles.is_empty() {
+        config.style_dropout = 0.0;
+    }
+    let config = &config;
     let mut trainer =
         Trainer::new_conditioned(&train.indices, vocab.len(), config, cond, cond_size)?;
     let build = |trainer: &Trainer<'_>| -> Result<Model, TrainError> {
@@ -569,9 +616,15 @@ pub fn train_jazz(
         if conditioned {
             model
                 .with_conditioning(Conditioning {
-                    layout: LAYOUT.into(),
-                    size: COND_SIZE,
+                    layout: if styles.is_empty() {
+                        LAYOUT
+                    } else {
+                        LAYOUT_STYLED
+                    }
+                    .into(),
+                    size: cond_size,
                     kernel: trainer.network().cond_params(),
+                    styles: styles.clone(),
                 })
                 .map_err(TrainError::Model)
         } else {

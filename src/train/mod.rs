@@ -58,6 +58,7 @@ pub mod jazz;
 pub mod lines;
 pub mod ngram;
 pub mod reference;
+pub mod styles;
 
 mod fused;
 mod network;
@@ -70,6 +71,6 @@ pub use network::{
 };
 pub use numpy_rng::NumpyRandomState;
 pub use trainer::{
-    draw_window_starts, file_record, train, training_files, Adam, EpochStats, Kernel, TrainConfig,
-    TrainError, TrainReport, Trainer, ADAM_EPSILON,
+    draw_window_starts, file_record, style_withheld, train, training_files, Adam, EpochStats,
+    Kernel, TrainConfig, TrainError, TrainReport, Trainer, ADAM_EPSILON,
 };

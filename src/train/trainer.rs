@@ -60,6 +60,33 @@ pub struct TrainConfig {
     /// The conditioning kernel to start from with `start_from` (a chord-aware model).
     #[serde(skip)]
     pub start_cond: Option<Vec<f32>>,
+    /// Share of the windows (drawn anew each epoch, by a hash of the window's start, the epoch
+    /// and the seed) trained with the style inputs zeroed, as "any": so the model learns an
+    /// average voice beside each style's. 0 (the default, and every model without styles) is
+    /// not written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub style_dropout: f64,
+    /// The conditioning slots `style_dropout` zeroes (`start..end`; empty = none).
+    #[serde(skip)]
+    pub style_slots: std::ops::Range<usize>,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// Whether the window starting at `start` has its style withheld in `epoch`: a stable hash
+/// (SplitMix64) of the three numbers, so every run and every thread count agrees.
+pub fn style_withheld(share: f64, start: usize, epoch: usize, seed: u32) -> bool {
+    if share <= 0.0 {
+        return false;
+    }
+    let mut z =
+        (start as u64) ^ ((epoch as u64) << 40) ^ (u64::from(seed) << 20) ^ 0x9E37_79B9_7F4A_7C15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64 / (1u64 << 53) as f64) < share
 }
 
 fn is_one(n: &usize) -> bool {
@@ -90,6 +117,8 @@ impl Default for TrainConfig {
             kernel: Kernel::Stepwise,
             start_from: None,
             start_cond: None,
+            style_dropout: 0.0,
+            style_slots: 0..0,
         }
     }
 }
@@ -754,6 +783,12 @@ impl<'a> Trainer<'a> {
         starts: &[usize],
     ) -> (f64, usize, usize, Vec<f32>) {
         let (cond, cond_size) = (self.cond, self.cond_size);
+        let (share, slots, seed) = (
+            self.config.style_dropout,
+            self.config.style_slots.clone(),
+            self.config.seed,
+        );
+        let epoch = self.history.len() + 1;
         let make_batch = |windows: &[&[usize]], starts: &[usize]| {
             if cond_size == 0 {
                 Batch::from_windows(windows)
@@ -761,7 +796,18 @@ impl<'a> Trainer<'a> {
                 let of = |k: usize| -> &[f32] {
                     cond.get(k * cond_size..(k + 1) * cond_size).unwrap_or(&[])
                 };
-                Batch::from_windows_with(windows, starts, cond_size, of)
+                let mut batch = Batch::from_windows_with(windows, starts, cond_size, of);
+                if !slots.is_empty() && slots.end <= cond_size {
+                    for (b, &s) in starts.iter().enumerate() {
+                        if style_withheld(share, s, epoch, seed) {
+                            for step in &mut batch.cond {
+                                let row = &mut step[b * cond_size..(b + 1) * cond_size];
+                                row[slots.clone()].fill(0.0);
+                            }
+                        }
+                    }
+                }
+                batch
             }
         };
         let parts = (self.helpers.len() + 1).min(windows.len()).max(1);
@@ -849,6 +895,7 @@ impl<'a> Trainer<'a> {
                     layout: crate::music::conditioning::LAYOUT.into(),
                     size: self.cond_size,
                     kernel: self.net.cond_params(),
+                    styles: Vec::new(),
                 })
                 .map_err(TrainError::Model)?;
         }

@@ -692,7 +692,11 @@ impl JazzEditor {
                 }
                 row!(p.temperature, p.seed);
                 row!(p.rhythm, p.contour);
-                row!(p.swing);
+                ui.label(p.swing.name());
+                ui.add(ParamSlider::for_param(&p.swing, setter).with_width(140.0));
+                ui.label(p.style.name());
+                style_menu(ui, p, setter);
+                ui.end_row();
                 row!(p.low_note, p.high_note);
                 row!(p.velocity, p.midi_channel);
                 row!(p.chord_source, p.transpose);
@@ -702,6 +706,31 @@ impl JazzEditor {
                 row!(p.free_run, p.preview_on);
                 row!(p.preview_volume, p.bypass);
             });
+    }
+}
+
+/// The style menu: "any" and the loaded model's styles, in the order its weights list them.
+fn style_menu(ui: &mut Ui, p: &JazzSynthParams, setter: &ParamSetter) {
+    let styles = p.style_names.get();
+    let current = p.style.value();
+    let combo = egui::ComboBox::from_id_salt("style")
+        .width(140.0)
+        .selected_text(p.style_names.text(current));
+    let response = combo.show_ui(ui, |ui| {
+        for k in 0..=styles.len() {
+            let name = crate::music::style::name_at(&styles, k);
+            let k = k as i32;
+            if ui.selectable_label(k == current, name).clicked() {
+                setter.begin_set_parameter(&p.style);
+                setter.set_parameter(&p.style, k);
+                setter.end_set_parameter(&p.style);
+            }
+        }
+    });
+    if styles.is_empty() {
+        response
+            .response
+            .on_hover_text("This model learned no styles: it plays as it learned (any)");
     }
 }
 

@@ -1,0 +1,689 @@
+//! Styles (`jazz-synth/cond-2`): on a corpus this test writes, where one "style" moves by
+//! arpeggio (chord tones only) and the other by step along the scale, the style input lowers
+//! the held-out loss and the renders in each style move as it did; the style knob switches
+//! mid-solo at the next value without allocating; the weights record the styles; the CSV
+//! reader, `jazz-train --style-from`, `evaluate --style-from` and `--style` end to end.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use jazz_synth::engine::{Engine, MidiIn, NoteEvent, Output, Settings, Transport};
+use jazz_synth::model::lstm::Model;
+use jazz_synth::model::weights;
+use jazz_synth::music::conditioning::{COND_SIZE, LAYOUT_STYLED};
+use jazz_synth::music::grammar::{role_by_pitch_class, Role};
+use jazz_synth::standalone::render::render_timeline;
+use jazz_synth::standalone::session::{MusicOptions, Setup};
+use jazz_synth::train::corpus::{self, AutoOptions, Solo};
+use jazz_synth::train::jazz::{self, Encoded, JazzVocab};
+use jazz_synth::train::TrainConfig;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+mod common;
+use common::midi_file::{format1, notes};
+use common::temp_dir;
+
+#[global_allocator]
+static A: AllocDisabler = AllocDisabler;
+
+const TRAIN: &str = env!("CARGO_BIN_EXE_jazz-train");
+const SYNTH: &str = env!("CARGO_BIN_EXE_jazz-synth");
+
+/// Dm7, G7, Cmaj7, A7 as MIDI voicings (the chords every solo here is played over).
+const CHORDS: [[u8; 4]; 4] = [
+    [50, 53, 57, 60],
+    [43, 47, 50, 53],
+    [48, 52, 55, 59],
+    [45, 49, 52, 55],
+];
+
+/// C major with C# (A7's third): the scale the stepping style walks.
+const SCALE: [u8; 8] = [0, 1, 2, 4, 5, 7, 9, 11];
+
+/// A solo of `bars` bars of eighths over random chords (two beats each). `arpeggio`: every
+/// note a tone of the chord, 3 to 7 semitones from the last; otherwise the next scale note up
+/// or down (1 or 2 semitones), turning at the edges of G4–C6 and now and then at random.
+fn solo(seed: u64, bars: usize, arpeggio: bool) -> Vec<u8> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (mut melody, mut chords) = (Vec::new(), Vec::new());
+    let mut prev: u8 = 67;
+    let mut up = true;
+    for half in 0..bars * 2 {
+        let chord = CHORDS[rng.random_range(0..CHORDS.len())];
+        let t = half as f64 * 2.0;
+        for &k in &chord {
+            chords.push((t, 2.0, k));
+        }
+        for e in 0..4 {
+            let pitch = if arpeggio {
+                let tones: Vec<u8> = (55u8..=84)
+                    .filter(|p| chord.iter().any(|c| c % 12 == p % 12))
+                    .filter(|&p| (3..=7).contains(&(i32::from(p) - i32::from(prev)).abs()))
+                    .collect();
+                tones[rng.random_range(0..tones.len())]
+            } else {
+                if prev >= 82 || prev <= 56 || rng.random_bool(0.15) {
+                    up = prev < 70;
+                }
+                let mut p = prev;
+                loop {
+                    p = if up { p + 1 } else { p - 1 };
+                    if SCALE.contains(&(p % 12)) {
+                        break p;
+                    }
+                }
+            };
+            melody.push((t + 0.5 * f64::from(e), 0.5, pitch));
+            prev = pitch;
+        }
+    }
+    format1(
+        480,
+        &[
+            ("Solo", notes(480, &melody)),
+            ("Chords", notes(480, &chords)),
+        ],
+    )
+}
+
+/// The corpus: `count` solos alternating between the two styles, with the style table.
+fn write_corpus(dir: &Path, count: u64, bars: usize) -> (Vec<PathBuf>, PathBuf) {
+    let mut csv = String::from("file,performer,style\n");
+    let mut paths = Vec::new();
+    for k in 0..count {
+        let arpeggio = k % 2 == 0;
+        let name = format!("solo{k:02}.mid");
+        let path = dir.join(&name);
+        fs::write(&path, solo(k, bars, arpeggio)).unwrap();
+        csv.push_str(&format!(
+            "{name},Player {k},{}\n",
+            if arpeggio { "ARPEGGIOS" } else { "Steps" }
+        ));
+        paths.push(path);
+    }
+    let table = dir.join("styles.csv");
+    fs::write(&table, csv).unwrap();
+    (paths, table)
+}
+
+fn load(paths: &[PathBuf]) -> Vec<Solo> {
+    paths
+        .iter()
+        .map(|p| corpus::load_solo(p, &AutoOptions::default()).expect("a solo with chords"))
+        .collect()
+}
+
+/// Style of solo `k` among ["arpeggios", "steps"] (knob positions 1 and 2).
+fn knob(k: usize) -> usize {
+    if k.is_multiple_of(2) {
+        1
+    } else {
+        2
+    }
+}
+
+struct Trained {
+    model: Model,
+    weights: PathBuf,
+    held_out: Vec<Solo>,
+    vocab: JazzVocab,
+}
+
+/// One small styled model for the tests of this file (trained once).
+fn trained() -> &'static Trained {
+    static MODEL: OnceLock<Trained> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = temp_dir("style-model");
+        let (paths, _) = write_corpus(&dir, 32, 2);
+        let all = load(&paths);
+        let styles = vec!["arpeggios".to_string(), "steps".to_string()];
+        let (train, held): (Vec<&Solo>, Vec<&Solo>) =
+            (all[..24].iter().collect(), all[24..].iter().collect());
+        let vocab = JazzVocab::build(&train, 1);
+        let train_styles: Vec<usize> = (0..24).map(knob).collect();
+        let held_styles: Vec<usize> = (24..32).map(knob).collect();
+        let tr = Encoded::of_styled(&train, &vocab, &styles, &train_styles);
+        let va = Encoded::of_styled(&held, &vocab, &styles, &held_styles);
+        assert_eq!(tr.width, COND_SIZE + 2);
+        let config = TrainConfig {
+            every_window: true,
+            stride: 4,
+            tx: 16,
+            hidden: 24,
+            lr: 0.02,
+            decay: 0.0,
+            epochs: 30,
+            batch: 16,
+            threads: 1,
+            style_dropout: 0.3,
+            ..TrainConfig::default()
+        };
+        let trained = jazz::train_jazz(
+            &tr,
+            &va,
+            &vocab,
+            &config,
+            true,
+            Default::default(),
+            |_, _| {},
+        )
+        .expect("training runs");
+        let mut model = trained.model;
+        let mut provenance = model.provenance().clone();
+        provenance.pitch_model = Some(jazz::learn_pitch_model(&train, &vocab));
+        provenance
+            .hyperparameters
+            .insert("play_temperature".into(), 1.0.into());
+        model.set_provenance(provenance);
+        let weights_path = dir.join("styled.safetensors");
+        weights::save_atomic(&model, &weights_path).unwrap();
+        Trained {
+            model,
+            weights: weights_path,
+            held_out: all[24..].to_vec(),
+            vocab,
+        }
+    })
+}
+
+#[test]
+fn the_style_input_lowers_the_held_out_loss() {
+    let t = trained();
+    assert_eq!(t.model.styles(), ["arpeggios", "steps"]);
+    let held: Vec<&Solo> = t.held_out.iter().collect();
+    let styles = t.model.styles().to_vec();
+    let nll = |of: &dyn Fn(usize) -> usize| {
+        let style_of: Vec<usize> = (24..32).map(of).collect();
+        let enc = Encoded::of_styled(&held, &t.vocab, &styles, &style_of);
+        jazz::value_nll(&mut t.model.clone(), &enc).0
+    };
+    let true_style = nll(&knob);
+    let any = nll(&|_| 0);
+    let wrong = nll(&|k| 3 - knob(k));
+    // "any" cannot know the first notes' style; the wrong style misleads the whole solo.
+    assert!(
+        true_style < any - 0.01,
+        "held-out NLL per value: true style {true_style:.3}, any {any:.3}"
+    );
+    assert!(
+        wrong > any + 0.2,
+        "held-out NLL per value: wrong style {wrong:.3}, any {any:.3}"
+    );
+    // The whole system's per-note score agrees.
+    let (styled, plain) = (
+        jazz::score_styled(
+            &mut t.model.clone(),
+            &held,
+            &(24..32).map(knob).collect::<Vec<_>>(),
+            &[],
+        )
+        .unwrap(),
+        jazz::score(&mut t.model.clone(), &held, &[]).unwrap(),
+    );
+    assert!(
+        styled.nll_note < plain.nll_note,
+        "per note: true style {:.3}, any {:.3}",
+        styled.nll_note,
+        plain.nll_note
+    );
+}
+
+/// Chord-tone share and step share (|interval| ≤ 2) of a 16-bar render in `style`.
+fn render_figures(style: &str, seed: u64) -> (f64, f64) {
+    let t = trained();
+    let setup = Setup::from_options(&MusicOptions {
+        weights: Some(t.weights.clone()),
+        seed: Some(seed),
+        style: Some(style.into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let (_, generated) = render_timeline(&setup, 16, 48_000.0, 512);
+    let notes: Vec<(u8, jazz_synth::music::theory::Chord)> = generated
+        .iter()
+        .filter_map(|g| g.generated.note.map(|n| (n, g.generated.chord)))
+        .collect();
+    assert!(notes.len() > 40, "{style}: {} notes", notes.len());
+    let chord_tones = notes
+        .iter()
+        .filter(|(n, c)| role_by_pitch_class(*n, c) == Role::Chord)
+        .count();
+    let steps = notes
+        .windows(2)
+        .filter(|w| (i32::from(w[1].0) - i32::from(w[0].0)).abs() <= 2)
+        .count();
+    (
+        chord_tones as f64 / notes.len() as f64,
+        steps as f64 / (notes.len() - 1) as f64,
+    )
+}
+
+#[test]
+fn renders_in_each_style_move_as_the_style_did() {
+    let mut figures = Vec::new();
+    for style in ["arpeggios", "steps", "any"] {
+        let (mut ct, mut st) = (0.0, 0.0);
+        for seed in 0..3 {
+            let (c, s) = render_figures(style, seed);
+            ct += c / 3.0;
+            st += s / 3.0;
+        }
+        figures.push((style, ct, st));
+    }
+    let [(_, arp_ct, arp_st), (_, step_ct, step_st), (_, any_ct, any_st)] = figures[..] else {
+        unreachable!()
+    };
+    let text = format!("{figures:.3?}");
+    assert!(arp_ct > step_ct + 0.15, "chord tones: {text}");
+    assert!(step_st > arp_st + 0.25, "steps: {text}");
+    assert!(
+        arp_st < any_st && any_st < step_st,
+        "any lies between the two styles: {text}"
+    );
+    let _ = any_ct;
+}
+
+#[test]
+fn an_unknown_style_names_the_models_styles() {
+    let t = trained();
+    let e = Setup::from_options(&MusicOptions {
+        weights: Some(t.weights.clone()),
+        style: Some("bebop".into()),
+        ..Default::default()
+    })
+    .err()
+    .expect("refused");
+    assert!(
+        e.contains("--style `bebop`") && e.contains("any, arpeggios, steps"),
+        "{e}"
+    );
+    let metheny = Setup::from_options(&MusicOptions {
+        weights: Some("metheny".into()),
+        style: Some("bebop".into()),
+        ..Default::default()
+    })
+    .err()
+    .expect("refused");
+    assert!(metheny.contains("learned no styles"), "{metheny}");
+    // "any" is always there.
+    Setup::from_options(&MusicOptions {
+        weights: Some("metheny".into()),
+        style: Some("any".into()),
+        ..Default::default()
+    })
+    .unwrap();
+}
+
+/// Plays `blocks` blocks of 512 samples at 120 BPM; `switch` (block, style) changes the style
+/// knob before that block. Returns the generated values and checks one voice throughout.
+fn play(model: &Model, style: u8, switch: Option<(usize, u8)>, blocks: usize) -> Vec<(i64, usize)> {
+    let mut settings = Settings {
+        seed: 7,
+        style,
+        ..Settings::default()
+    };
+    let mut engine = Engine::new(Box::new(model.clone()), settings, 48_000.0);
+    let mut out = Output::with_capacity(64);
+    let midi: Vec<MidiIn> = Vec::new();
+    let mut values = Vec::new();
+    let mut sounding: Option<u8> = None;
+    let mut position = 0.0;
+    for b in 0..blocks {
+        if let Some((at, to)) = switch {
+            if b == at {
+                settings.style = to;
+            }
+        }
+        out.clear();
+        let transport = Transport::playing_at(position, 120.0);
+        assert_no_alloc(|| {
+            engine.set_settings(&settings);
+            engine.process(&transport, 512, &midi, &mut out);
+        });
+        for n in &out.notes {
+            match *n {
+                NoteEvent::On { note, .. } => {
+                    assert_eq!(sounding, None, "one voice: {note} over {sounding:?}");
+                    sounding = Some(note);
+                }
+                NoteEvent::Off { note, .. } => {
+                    assert_eq!(sounding, Some(note), "an off for the note sounding");
+                    sounding = None;
+                }
+            }
+        }
+        values.extend(out.generated.iter().map(|g| (g.tick, g.value_index)));
+        position += 512.0 * 120.0 / (60.0 * 48_000.0);
+    }
+    out.clear();
+    engine.all_notes_off(0, &mut out);
+    if let Some(NoteEvent::Off { note, .. }) = out.notes.first() {
+        assert_eq!(sounding, Some(*note));
+        sounding = None;
+    }
+    assert_eq!(sounding, None, "nothing left sounding");
+    values
+}
+
+#[test]
+fn the_knob_switches_style_at_the_next_value_without_allocating() {
+    let t = trained();
+    // 8 bars at 120 BPM = 16 s = 1,500 blocks of 512 samples; switch halfway.
+    let (blocks, at) = (1500, 750);
+    let steady = play(&t.model, 1, None, blocks);
+    let switched = play(&t.model, 1, Some((at, 2)), blocks);
+    let cut = at as f64 * 512.0 * 2.0 / 48_000.0;
+    let tick_of = |beats: f64| (beats * jazz_synth::engine::TICKS_PER_BEAT as f64) as i64;
+    let before = |v: &[(i64, usize)]| -> Vec<(i64, usize)> {
+        v.iter()
+            .copied()
+            .filter(|(t, _)| *t < tick_of(cut))
+            .collect()
+    };
+    assert_eq!(
+        before(&steady),
+        before(&switched),
+        "the same solo up to the switch"
+    );
+    assert_ne!(steady, switched, "the style changes what follows");
+    // The first value generated after the switch already hears the new style: the two runs
+    // part there or soon after (a value may agree by chance, not many in a row).
+    let first_after = steady
+        .iter()
+        .zip(&switched)
+        .position(|(a, b)| a != b)
+        .expect("they part");
+    let after_switch = before(&steady).len();
+    assert!(
+        first_after >= after_switch && first_after < after_switch + 6,
+        "parted at value {first_after}; the switch came before value {after_switch}"
+    );
+}
+
+#[test]
+fn styled_weights_round_trip_and_damaged_style_lists_are_refused() {
+    let t = trained();
+    let bytes = weights::to_bytes(&t.model);
+    let back = weights::load(&bytes).unwrap();
+    assert_eq!(back.styles(), t.model.styles());
+    assert_eq!(weights::to_bytes(&back), bytes, "byte for byte");
+    let c = back.conditioning().unwrap();
+    assert_eq!(c.layout, LAYOUT_STYLED);
+    assert_eq!(c.size, COND_SIZE + 2);
+    // A cond-1 model (the seed of this test's kind, the earlier default) has no styles and
+    // writes its conditioning metadata as before, without a style list.
+    let cond1 = weights::load(&cond1_bytes()).unwrap();
+    assert!(cond1.styles().is_empty());
+    let text = String::from_utf8_lossy(&weights::to_bytes(&cond1)).into_owned();
+    assert!(
+        text.contains(r#""conditioning":"{\"layout\":\"jazz-synth/cond-1\",\"size\":79}""#),
+        "cond-1 metadata unchanged"
+    );
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let header = r#"\"styles\":[\"arpeggios\",\"steps\"]"#;
+    assert!(text.contains(header), "the metadata lists the styles");
+    for (bad, why) in [
+        (
+            r#"\"styles\":[\"arpeggios\",\"Steps\"]"#,
+            "not a style name",
+        ),
+        (
+            r#"\"styles\":[\"arpeggios\",\"arpeggios\"]"#,
+            "listed twice",
+        ),
+        (
+            r#"\"styles\":[\"arpeggios\",\"steps\",\"x\"]"#,
+            "not one this version plays",
+        ),
+    ] {
+        // Same length or not, the header is rewritten whole, so rebuild the file around it.
+        let damaged = replace_in_header(&bytes, header, bad);
+        let e = weights::load(&damaged).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+/// The test model's file made into a `cond-1` one: its style rows dropped, no style list.
+fn cond1_bytes() -> Vec<u8> {
+    let t = trained();
+    let mut c = t.model.conditioning().unwrap().clone();
+    let width = c.kernel.len() / c.size;
+    c.kernel.truncate(COND_SIZE * width);
+    c.size = COND_SIZE;
+    c.styles.clear();
+    c.layout = jazz_synth::music::conditioning::LAYOUT.into();
+    let model = Model::new(
+        t.model.params().clone(),
+        t.model.vocab().to_vec(),
+        Default::default(),
+    )
+    .unwrap()
+    .with_conditioning(c)
+    .unwrap();
+    weights::to_bytes(&model)
+}
+
+/// `bytes` (a safetensors file) with `from` replaced by `to` in its JSON header.
+fn replace_in_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    let mut header = header.replace(from, to).trim_end().to_string();
+    while !header.len().is_multiple_of(8) {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
+#[test]
+fn jazz_train_learns_styles_from_a_csv_and_evaluate_scores_each() {
+    let dir = temp_dir("style-cli");
+    let (paths, table) = write_corpus(&dir, 24, 2);
+    let out = dir.join("styled.safetensors");
+    let run = Command::new(TRAIN)
+        .args(paths.iter().map(|p| p.as_os_str()))
+        .args([
+            "--preset", "jazz", "--epochs", "2", "--hidden", "8", "--tx", "16",
+        ])
+        .args([
+            "--threads",
+            "1",
+            "--quiet",
+            "--min-count",
+            "1",
+            "--style-from",
+        ])
+        .arg(&table)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("style arpeggios:"), "{stdout}");
+    assert!(stdout.contains("25 % of the training windows"), "{stdout}");
+    let model = weights::load_file(&out).unwrap();
+    assert_eq!(model.styles(), ["arpeggios", "steps"]);
+    assert_eq!(model.cond_size(), COND_SIZE + 2);
+    let corpus = model.provenance().corpus.clone().unwrap();
+    assert!(corpus["styles"]["steps"]["train"].as_u64().unwrap() > 0);
+    assert_eq!(model.provenance().hyperparameters["style_dropout"], 0.25);
+
+    let eval = Command::new(TRAIN)
+        .args(["evaluate", "--json", "--weights"])
+        .arg(&out)
+        .arg("--style-from")
+        .arg(&table)
+        .args(paths.iter().map(|p| p.as_os_str()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    let styles = v["styles"].as_object().expect("an object keyed by style");
+    let mut files = 0;
+    for (name, s) in styles {
+        assert!(["arpeggios", "steps"].contains(&name.as_str()), "{text}");
+        for key in [
+            "nll_note_style",
+            "nll_note_any",
+            "nll_value_style",
+            "nll_value_any",
+        ] {
+            assert!(
+                s[key].as_f64().is_some_and(|x| x > 0.0),
+                "{key} of {name}: {text}"
+            );
+        }
+        files += s["files"].as_u64().unwrap();
+    }
+    assert_eq!(
+        files,
+        v["files"].as_u64().unwrap(),
+        "every scored solo has a style"
+    );
+
+    // A table without the columns, and --style-from where it does not apply.
+    let bad = dir.join("bad.csv");
+    fs::write(&bad, "name,genre\nsolo00.mid,cool\n").unwrap();
+    let refused = Command::new(TRAIN)
+        .args(paths.iter().map(|p| p.as_os_str()))
+        .args(["--preset", "jazz", "--style-from"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.join("never.safetensors"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        e.contains("`file` and `style`") && e.contains("bad.csv"),
+        "{e}"
+    );
+    assert!(!dir.join("never.safetensors").exists());
+    let auto = Command::new(TRAIN)
+        .args(paths.iter().map(|p| p.as_os_str()))
+        .args(["--style-from"])
+        .arg(&table)
+        .arg("--out")
+        .arg(dir.join("never.safetensors"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&auto.stderr).contains("only applies to --preset jazz"));
+
+    // The player: --style with the weights, and an unknown style.
+    let ok = Command::new(SYNTH)
+        .args([
+            "render",
+            "--bars",
+            "2",
+            "--quiet",
+            "--style",
+            "steps",
+            "--weights",
+        ])
+        .arg(&out)
+        .arg("--out")
+        .arg(dir.join("steps.mid"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let unknown = Command::new(SYNTH)
+        .args(["render", "--bars", "2", "--style", "bebop", "--weights"])
+        .arg(&out)
+        .arg("--out")
+        .arg(dir.join("never.mid"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success());
+    assert!(e.contains("any, arpeggios, steps"), "{e}");
+}
+
+#[test]
+fn the_built_in_styles_model_plays_the_wjd_styles() {
+    let model = weights::builtin_model("wjd-styles").expect("built in");
+    let mut want: Vec<String> = jazz_synth::music::style::NAMED
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    want.push("fusion".into());
+    assert_eq!(model.styles(), want);
+    assert_eq!(model.cond_size(), COND_SIZE + want.len());
+    assert!(
+        weights::default_model().styles().is_empty(),
+        "the default stays cond-1"
+    );
+    let notes_in = |style: &str| {
+        let setup = Setup::from_options(&MusicOptions {
+            weights: Some("wjd-styles".into()),
+            seed: Some(3),
+            progression: Some("blues".into()),
+            style: Some(style.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let (_, generated) = render_timeline(&setup, 8, 48_000.0, 512);
+        generated
+            .iter()
+            .map(|g| g.generated.value_index)
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(notes_in("bebop"), notes_in("traditional"));
+    assert_eq!(notes_in("HARDBOP"), notes_in("hard bop"));
+}
+
+/// Over Autumn Leaves' half-diminished chord no pitch is an "other" tone (every tone outside
+/// its scale is a semitone from a chord tone): the engine does not draw such a value, so every
+/// note keeps its value's role, in every style.
+#[test]
+fn notes_keep_their_role_in_every_style() {
+    for (style, seed) in [
+        ("any", 2u64),
+        ("traditional", 5),
+        ("post-bop", 7),
+        ("fusion", 2),
+    ] {
+        let setup = Setup::from_options(&MusicOptions {
+            weights: Some("wjd-styles".into()),
+            seed: Some(seed),
+            progression: Some("autumn".into()),
+            style: Some(style.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let (_, generated) = render_timeline(&setup, 16, 48_000.0, 512);
+        let vocab = setup.model.vocab().to_vec();
+        let mut notes = 0;
+        for g in &generated {
+            let value = vocab[g.generated.value_index];
+            if let Some(note) = g.generated.note {
+                notes += 1;
+                assert_eq!(
+                    role_by_pitch_class(note, &g.generated.chord),
+                    value.role,
+                    "{style}: {value} sounded as MIDI {note}"
+                );
+            }
+        }
+        assert!(notes > 16, "{style}: {notes} notes");
+    }
+}
