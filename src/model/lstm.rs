@@ -761,7 +761,8 @@ impl Model {
     }
 }
 
-fn simd_available() -> bool {
+/// Whether this CPU runs the AVX2/FMA kernels (the inference step and the trainer's fused kernel).
+pub(crate) fn simd_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -849,7 +850,7 @@ fn matvec_accumulate<const FMA: bool, const BLOCK: usize>(
 /// compiler vectorizes it: round-to-nearest by the 1.5·2^23 trick, a
 /// degree-7 Taylor polynomial on |r| ≤ ln2/2, 2^n built from the exponent bits.
 #[inline(always)]
-fn exp_fast<const FMA: bool>(x: f32) -> f32 {
+pub(crate) fn exp_fast<const FMA: bool>(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
@@ -876,31 +877,14 @@ fn exp_fast<const FMA: bool>(x: f32) -> f32 {
 }
 
 #[inline(always)]
-fn sigmoid_fast<const FMA: bool>(x: f32) -> f32 {
+pub(crate) fn sigmoid_fast<const FMA: bool>(x: f32) -> f32 {
     1.0 / (1.0 + exp_fast::<FMA>(-x))
 }
 
 #[inline(always)]
-fn tanh_fast<const FMA: bool>(x: f32) -> f32 {
+pub(crate) fn tanh_fast<const FMA: bool>(x: f32) -> f32 {
     // tanh x = 2σ(2x) − 1; absolute error stays ~1e-7 near 0.
     2.0 * sigmoid_fast::<FMA>(2.0 * x) - 1.0
-}
-
-/// e^x (relative error ~1e-7), σ and tanh (absolute error ~1e-7): the
-/// portable, vectorizable approximations, for the f32 trainer.
-#[inline(always)]
-pub(crate) fn exp_approx(x: f32) -> f32 {
-    exp_fast::<false>(x)
-}
-
-#[inline(always)]
-pub(crate) fn sigmoid_approx(x: f32) -> f32 {
-    sigmoid_fast::<false>(x)
-}
-
-#[inline(always)]
-pub(crate) fn tanh_approx(x: f32) -> f32 {
-    tanh_fast::<false>(x)
 }
 
 #[inline(always)]
@@ -1030,7 +1014,14 @@ fn dense_softmax<const FMA: bool>(
 ) {
     probs.copy_from_slice(dense_bias);
     matvec_accumulate::<FMA, DENSE_BLOCK>(h, dense_packed, probs);
-    let logits = &mut probs[..n_values];
+    softmax_in_place::<FMA>(&mut probs[..n_values]);
+}
+
+/// Replaces `logits` by their softmax; returns the largest logit and the sum of `e^(x − max)`
+/// (so `ln sum + max − x` is the cross-entropy of `x`). The max and the sum run in 8 lanes so
+/// the compiler vectorizes them; the order of the sums is fixed, so the result is too.
+#[inline(always)]
+pub(crate) fn softmax_in_place<const FMA: bool>(logits: &mut [f32]) -> (f32, f32) {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let mut chunks = logits.chunks_exact(8);
     for chunk in &mut chunks {
@@ -1059,6 +1050,7 @@ fn dense_softmax<const FMA: bool>(
     for x in logits.iter_mut() {
         *x *= inv;
     }
+    (max, sum)
 }
 
 /// Vocabularies up to this size sample from weights kept on the stack

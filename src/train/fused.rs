@@ -13,8 +13,8 @@
 //! step-by-step kernel's, so the two agree to rounding, not bit for bit: the seed setup
 //! (`--preset metheny`) keeps the step-by-step kernel and its exact weights.
 
-use super::network::{argmax, cell_backward, cell_forward, Batch, BatchResult, Network, Real};
-use ndarray::linalg::general_mat_mul;
+use super::network::{cell_backward, cell_forward, Batch, BatchResult, Network, Real};
+use super::panel::{matmul_packed, PackedB};
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 /// The buffers of [`forward_backward_fused`], reused across batches.
@@ -41,6 +41,11 @@ pub struct FusedWorkspace<F> {
     dh: Vec<F>,
     dh_next: Vec<F>,
     dc_next: Vec<F>,
+    /// Per layer: the recurrent kernel packed for the step products (forward: `U`; backward:
+    /// `Uᵀ`, packed again into the same buffer).
+    packed: Vec<PackedB<F>>,
+    /// The step products' packed rows.
+    a_buf: Vec<F>,
 }
 
 impl<F: Real> FusedWorkspace<F> {
@@ -69,6 +74,8 @@ impl<F: Real> FusedWorkspace<F> {
             dh: zeros(b * h),
             dh_next: zeros(b * h),
             dc_next: zeros(b * h),
+            packed: (0..layers).map(|_| PackedB::default()).collect(),
+            a_buf: Vec::new(),
         }
     }
 
@@ -95,8 +102,35 @@ fn mat_mut<F>(buf: &mut [F], rows: usize, cols: usize) -> ArrayViewMut2<'_, F> {
 
 /// The same as [`forward_backward_with`](super::forward_backward_with) (loss, counts and the
 /// gradient written into `grads`), computed with large products over all steps (see the module
-/// docs). Buffers are reallocated only when the shape grows.
+/// docs). Buffers are reallocated only when the shape grows. In f32 on a CPU with AVX2 and FMA,
+/// the element-wise loops (gates, softmax) are compiled for them and use fused multiply-adds.
 pub fn forward_backward_fused<F: Real>(
+    net: &Network<F>,
+    batch: &Batch,
+    grads: &mut Network<F>,
+    ws: &mut FusedWorkspace<F>,
+) -> BatchResult<F> {
+    #[cfg(target_arch = "x86_64")]
+    if F::SIMD && crate::model::lstm::simd_available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        return unsafe { fused_avx2_fma(net, batch, grads, ws) };
+    }
+    fused::<F, false>(net, batch, grads, ws)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fused_avx2_fma<F: Real>(
+    net: &Network<F>,
+    batch: &Batch,
+    grads: &mut Network<F>,
+    ws: &mut FusedWorkspace<F>,
+) -> BatchResult<F> {
+    fused::<F, true>(net, batch, grads, ws)
+}
+
+#[inline(always)]
+fn fused<F: Real, const FMA: bool>(
     net: &Network<F>,
     batch: &Batch,
     grads: &mut Network<F>,
@@ -170,95 +204,88 @@ pub fn forward_backward_fused<F: Real>(
                 row.assign(&layer.bias);
             }
             let input = mat(&below[l - 1][bsz * h..], rows, h);
-            general_mat_mul(F::one(), &input, &layer.kernel, F::one(), &mut z_all);
+            F::matmul(input, layer.kernel.view(), F::one(), &mut z_all);
         }
         let recurrent = if l == 0 {
             &net.recurrent_kernel
         } else {
             &net.upper[l - 1].recurrent_kernel
         };
+        let packed = &mut ws.packed[l];
+        packed.pack(recurrent.view());
+        let packed = &*packed;
         for t in 0..tx {
             let z_t = &mut gates[t * bsz * 4 * h..(t + 1) * bsz * 4 * h];
-            let mut z_t = mat_mut(z_t, bsz, 4 * h);
             let (before, after) = hs.split_at_mut((t + 1) * bsz * h);
-            let h_prev = mat(&before[t * bsz * h..], bsz, h);
-            general_mat_mul(F::one(), &h_prev, recurrent, F::one(), &mut z_t);
+            // The state before the first step is zero: nothing to add.
+            if t > 0 {
+                let h_prev = &before[t * bsz * h..];
+                matmul_packed::<F, FMA>(h_prev, bsz, packed, z_t, true, &mut ws.a_buf);
+            }
+            let mut z_t = mat_mut(z_t, bsz, 4 * h);
             let (c_before, c_after) = cs.split_at_mut((t + 1) * bsz * h);
             let c_prev = mat(&c_before[t * bsz * h..], bsz, h);
             let mut c_next = mat_mut(c_after, bsz, h);
             let mut tc = mat_mut(&mut ws.tanh_c[l][t * bsz * h..], bsz, h);
             let mut h_next = mat_mut(after, bsz, h);
-            cell_forward(&mut z_t, c_prev, &mut c_next, &mut tc, &mut h_next, h);
+            cell_forward::<F, FMA>(&mut z_t, c_prev, &mut c_next, &mut tc, &mut h_next, h);
         }
     }
 
     // ---- dense + softmax over every step at once ----
-    let h_top = mat(&ws.hs[top][bsz * h..], rows, h);
-    let mut logits = mat_mut(&mut ws.probs, rows, n);
+    for buf in grads.buffers_mut() {
+        buf.fill(F::zero());
+    }
+    // Steps after the last one with a target (the last step of a window) need no dense layer.
+    let scored = (0..tx)
+        .rev()
+        .find(|&t| batch.targets[t].iter().any(Option::is_some))
+        .map_or(0, |t| t + 1);
+    let dense_rows = scored * bsz;
+    let h_top = mat(&ws.hs[top][bsz * h..], dense_rows, h);
+    let mut logits = mat_mut(&mut ws.probs, dense_rows, n);
     for mut row in logits.rows_mut() {
         row.assign(&net.dense_bias);
     }
-    general_mat_mul(F::one(), &h_top, &net.dense_kernel, F::one(), &mut logits);
-    for (r, row) in logits.rows_mut().into_iter().enumerate() {
-        let row = row.into_slice().expect("contiguous row");
-        let max = row.iter().fold(F::neg_infinity(), |m, &v| m.max(v));
-        let target = batch.targets[r / bsz][r % bsz];
-        let mut loss = F::zero();
-        if let Some(y) = target {
-            if argmax(row.iter().copied()) == y {
-                result.correct += 1;
-            }
-            result.targets += 1;
-            loss = max - row[y];
+    F::matmul(h_top, net.dense_kernel.view(), F::one(), &mut logits);
+    // Each row while it is in cache: the loss, then the softmax/cross-entropy gradient
+    // (p − y) / B in place (zero for no target) and the dense bias gradient.
+    let dense_bias_grad = grads.dense_bias.as_slice_mut().expect("contiguous");
+    for (r, row) in ws.probs[..dense_rows * n].chunks_exact_mut(n).enumerate() {
+        let Some(y) = batch.targets[r / bsz][r % bsz] else {
+            row.fill(F::zero());
+            continue;
+        };
+        if first_argmax(row) == y {
+            result.correct += 1;
         }
-        let mut sum = F::zero();
-        for v in row.iter_mut() {
-            *v = (*v - max).exp_act();
-            sum += *v;
-        }
-        if target.is_some() {
-            result.loss += (loss + sum.ln()) * inv_b;
-        }
-        let inv_sum = F::one() / sum;
-        for v in row.iter_mut() {
-            *v *= inv_sum;
+        let logit_y = row[y];
+        let (max, sum) = F::softmax_k::<FMA>(row);
+        result.targets += 1;
+        result.loss += (max - logit_y + sum.ln()) * inv_b;
+        row[y] -= F::one();
+        for (v, gb) in row.iter_mut().zip(dense_bias_grad.iter_mut()) {
+            *v *= inv_b;
+            *gb += *v;
         }
     }
 
     // ---- backward ----
-    for buf in grads.buffers_mut() {
-        buf.fill(F::zero());
-    }
-    // Softmax + cross-entropy: (p − y) / B in place; zero for a zero target.
-    let dense_bias_grad = grads.dense_bias.as_slice_mut().expect("contiguous");
-    for (r, row) in ws.probs[..rows * n].chunks_exact_mut(n).enumerate() {
-        match batch.targets[r / bsz][r % bsz] {
-            Some(y) => {
-                row[y] -= F::one();
-                for (v, gb) in row.iter_mut().zip(dense_bias_grad.iter_mut()) {
-                    *v *= inv_b;
-                    *gb += *v;
-                }
-            }
-            None => row.fill(F::zero()),
-        }
-    }
-    let dlogits = mat(&ws.probs, rows, n);
-    general_mat_mul(
-        F::one(),
-        &h_top.t(),
-        &dlogits,
+    let dlogits = mat(&ws.probs, dense_rows, n);
+    F::matmul(
+        h_top.t(),
+        dlogits,
         F::zero(),
-        &mut grads.dense_kernel,
+        &mut grads.dense_kernel.view_mut(),
     );
-    let mut dh_in = mat_mut(&mut ws.dh_in, rows, h);
-    general_mat_mul(
-        F::one(),
-        &dlogits,
-        &net.dense_kernel.t(),
+    let (dh_dense, dh_rest) = ws.dh_in[..rows * h].split_at_mut(dense_rows * h);
+    F::matmul(
+        dlogits,
+        net.dense_kernel.t(),
         F::zero(),
-        &mut dh_in,
+        &mut mat_mut(dh_dense, dense_rows, h),
     );
+    dh_rest.fill(F::zero());
 
     for l in (0..layers).rev() {
         let (layer_grad_bias, recurrent) = if l == 0 {
@@ -273,6 +300,8 @@ pub fn forward_backward_fused<F: Real>(
             )
         };
         let kernel_grad = &mut grads.kernel;
+        let packed_t = &mut ws.packed[l];
+        packed_t.pack(recurrent.t());
         ws.dh_next[..bsz * h].fill(F::zero());
         ws.dc_next[..bsz * h].fill(F::zero());
         for t in (0..tx).rev() {
@@ -281,7 +310,7 @@ pub fn forward_backward_fused<F: Real>(
             dh += &mat(&ws.dh_next, bsz, h);
             let mut dz_t = mat_mut(&mut ws.dz[t * bsz * 4 * h..], bsz, 4 * h);
             let inputs = &batch.inputs[t];
-            cell_backward(
+            cell_backward::<F, FMA>(
                 mat(&ws.gates[l][t * bsz * 4 * h..], bsz, 4 * h),
                 mat(&ws.tanh_c[l][t * bsz * h..], bsz, h),
                 mat(&ws.cs[l][t * bsz * h..], bsz, h),
@@ -301,24 +330,23 @@ pub fn forward_backward_fused<F: Real>(
                     }
                 },
             );
-            general_mat_mul(
-                F::one(),
-                &dz_t,
-                &recurrent.t(),
-                F::zero(),
-                &mut mat_mut(&mut ws.dh_next, bsz, h),
-            );
+            // What reaches the previous hidden state; the first step's is not needed.
+            if t > 0 {
+                let dz_t = &ws.dz[t * bsz * 4 * h..];
+                matmul_packed::<F, FMA>(dz_t, bsz, packed_t, &mut ws.dh_next, false, &mut ws.a_buf);
+            }
         }
         // The weight gradients of every step at once.
         let dz_all = mat(&ws.dz, rows, 4 * h);
-        let h_prev_all = mat(&ws.hs[l], rows, h);
+        // The recurrent gradient Σ h_prevᵀ · dz leaves out the first step, whose h_prev is zero.
+        let h_prev_all = mat(&ws.hs[l][bsz * h..], rows - bsz, h);
+        let dz_later = mat(&ws.dz[bsz * 4 * h..], rows - bsz, 4 * h);
         if l == 0 {
-            general_mat_mul(
-                F::one(),
-                &h_prev_all.t(),
-                &dz_all,
+            F::matmul(
+                h_prev_all.t(),
+                dz_later,
                 F::zero(),
-                &mut grads.recurrent_kernel,
+                &mut grads.recurrent_kernel.view_mut(),
             );
             if c > 0 {
                 let grad = grads.cond_kernel.as_slice_mut().expect("standard layout");
@@ -339,30 +367,46 @@ pub fn forward_backward_fused<F: Real>(
             }
         } else {
             let layer_grad = &mut grads.upper[l - 1];
-            general_mat_mul(
-                F::one(),
-                &h_prev_all.t(),
-                &dz_all,
+            F::matmul(
+                h_prev_all.t(),
+                dz_later,
                 F::zero(),
-                &mut layer_grad.recurrent_kernel,
+                &mut layer_grad.recurrent_kernel.view_mut(),
             );
             let input = mat(&ws.hs[l - 1][bsz * h..], rows, h);
-            general_mat_mul(
-                F::one(),
-                &input.t(),
-                &dz_all,
+            F::matmul(
+                input.t(),
+                dz_all,
                 F::zero(),
-                &mut layer_grad.kernel,
+                &mut layer_grad.kernel.view_mut(),
             );
             // What reaches the layer below's new hidden states through this layer's input.
-            general_mat_mul(
-                F::one(),
-                &dz_all,
-                &net.upper[l - 1].kernel.t(),
+            F::matmul(
+                dz_all,
+                net.upper[l - 1].kernel.t(),
                 F::zero(),
                 &mut mat_mut(&mut ws.dh_in, rows, h),
             );
         }
     }
     result
+}
+
+/// The index of the first largest entry (as `numpy.argmax`; 0 for none), the largest found in 8
+/// lanes so the search vectorizes.
+#[inline(always)]
+fn first_argmax<F: Real>(row: &[F]) -> usize {
+    let mut lanes = [F::neg_infinity(); 8];
+    let mut chunks = row.chunks_exact(8);
+    for chunk in &mut chunks {
+        for j in 0..8 {
+            lanes[j] = lanes[j].max(chunk[j]);
+        }
+    }
+    let max = chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(F::neg_infinity(), |m, &v| m.max(v));
+    row.iter().position(|&v| v == max).unwrap_or(0)
 }

@@ -63,6 +63,7 @@ pub mod styles;
 mod fused;
 mod network;
 mod numpy_rng;
+mod panel;
 mod trainer;
 
 pub use fused::{forward_backward_fused, FusedWorkspace};

@@ -11,48 +11,102 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut
 /// ~1e-7, below f32's own rounding of the sums around them; libm's `tanhf`
 /// alone took a third of an epoch); f64 (gradient checks) uses libm.
 pub trait Real: NdFloat {
+    /// Whether the fused kernel's AVX2/FMA path applies (f32).
+    const SIMD: bool;
     /// Conversion from f64 (rounding for f32).
     fn of(x: f64) -> Self;
-    fn exp_act(self) -> Self;
-    fn sigmoid_act(self) -> Self;
-    fn tanh_act(self) -> Self;
+    #[inline(always)]
+    fn exp_act(self) -> Self {
+        self.exp_k::<false>()
+    }
+    #[inline(always)]
+    fn sigmoid_act(self) -> Self {
+        self.sigmoid_k::<false>()
+    }
+    #[inline(always)]
+    fn tanh_act(self) -> Self {
+        self.tanh_k::<false>()
+    }
+    /// e^x, σ and tanh as a kernel compiled for `FMA` computes them (fused multiply-adds in the
+    /// f32 approximations; f64 uses libm either way).
+    fn exp_k<const FMA: bool>(self) -> Self;
+    fn sigmoid_k<const FMA: bool>(self) -> Self;
+    fn tanh_k<const FMA: bool>(self) -> Self;
+    /// Replaces a row of logits by their softmax; returns the largest logit and the sum of
+    /// `e^(x − max)`.
+    fn softmax_k<const FMA: bool>(row: &mut [Self]) -> (Self, Self);
+    /// `c = beta · c + a · b` (`beta` 0 or 1) for the fused kernel's large products.
+    fn matmul(
+        a: ArrayView2<'_, Self>,
+        b: ArrayView2<'_, Self>,
+        beta: Self,
+        c: &mut ArrayViewMut2<'_, Self>,
+    ) {
+        general_mat_mul(Self::one(), &a, &b, beta, c);
+    }
 }
 
 impl Real for f32 {
+    const SIMD: bool = true;
     #[inline(always)]
     fn of(x: f64) -> f32 {
         x as f32
     }
     #[inline(always)]
-    fn exp_act(self) -> f32 {
-        crate::model::lstm::exp_approx(self)
+    fn exp_k<const FMA: bool>(self) -> f32 {
+        crate::model::lstm::exp_fast::<FMA>(self)
     }
     #[inline(always)]
-    fn sigmoid_act(self) -> f32 {
-        crate::model::lstm::sigmoid_approx(self)
+    fn sigmoid_k<const FMA: bool>(self) -> f32 {
+        crate::model::lstm::sigmoid_fast::<FMA>(self)
     }
     #[inline(always)]
-    fn tanh_act(self) -> f32 {
-        crate::model::lstm::tanh_approx(self)
+    fn tanh_k<const FMA: bool>(self) -> f32 {
+        crate::model::lstm::tanh_fast::<FMA>(self)
+    }
+    #[inline(always)]
+    fn softmax_k<const FMA: bool>(row: &mut [f32]) -> (f32, f32) {
+        crate::model::lstm::softmax_in_place::<FMA>(row)
+    }
+    fn matmul(
+        a: ArrayView2<'_, f32>,
+        b: ArrayView2<'_, f32>,
+        beta: f32,
+        c: &mut ArrayViewMut2<'_, f32>,
+    ) {
+        super::panel::gemm_f32(a, b, beta, c);
     }
 }
 
 impl Real for f64 {
+    const SIMD: bool = false;
     #[inline(always)]
     fn of(x: f64) -> f64 {
         x
     }
     #[inline(always)]
-    fn exp_act(self) -> f64 {
+    fn exp_k<const FMA: bool>(self) -> f64 {
         self.exp()
     }
     #[inline(always)]
-    fn sigmoid_act(self) -> f64 {
+    fn sigmoid_k<const FMA: bool>(self) -> f64 {
         1.0 / (1.0 + (-self).exp())
     }
     #[inline(always)]
-    fn tanh_act(self) -> f64 {
+    fn tanh_k<const FMA: bool>(self) -> f64 {
         self.tanh()
+    }
+    fn softmax_k<const FMA: bool>(row: &mut [f64]) -> (f64, f64) {
+        let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+        (max, sum)
     }
 }
 
@@ -508,7 +562,8 @@ pub fn forward_backward<F: Real>(
 
 /// The activations of one LSTM layer's step: `z` (pre-activations, `[batch, 4H]`) becomes the
 /// activated gates in place; the new cell state, its tanh and the new hidden state are written.
-pub(super) fn cell_forward<F: Real>(
+#[inline(always)]
+pub(super) fn cell_forward<F: Real, const FMA: bool>(
     z: &mut ArrayViewMut2<F>,
     c_prev: ArrayView2<F>,
     c_next: &mut ArrayViewMut2<F>,
@@ -521,13 +576,13 @@ pub(super) fn cell_forward<F: Real>(
         let (ifg, o) = zrow.split_at_mut(3 * h);
         let (i_f, g) = ifg.split_at_mut(2 * h);
         for v in i_f.iter_mut() {
-            *v = v.sigmoid_act();
+            *v = v.sigmoid_k::<FMA>();
         }
         for v in o.iter_mut() {
-            *v = v.sigmoid_act();
+            *v = v.sigmoid_k::<FMA>();
         }
         for v in g.iter_mut() {
-            *v = v.tanh_act();
+            *v = v.tanh_k::<FMA>();
         }
         let (i, f) = i_f.split_at(h);
         let c_prev = c_prev.row(b);
@@ -539,7 +594,7 @@ pub(super) fn cell_forward<F: Real>(
             c_next[u] = f[u] * c_prev[u] + i[u] * g[u];
         }
         for u in 0..h {
-            tc[u] = c_next[u].tanh_act();
+            tc[u] = c_next[u].tanh_k::<FMA>();
         }
         for u in 0..h {
             h_next[u] = o[u] * tc[u];
@@ -552,7 +607,8 @@ pub(super) fn cell_forward<F: Real>(
 /// `dc_next` becomes the gradient reaching the previous cell state, and the bias gradient is
 /// accumulated. `on_row(b, dz_row)` sees each window's row (the first layer's one-hot kernel).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn cell_backward<F: Real>(
+#[inline(always)]
+pub(super) fn cell_backward<F: Real, const FMA: bool>(
     gates: ArrayView2<F>,
     tanh_c: ArrayView2<F>,
     c_prev: ArrayView2<F>,
@@ -692,7 +748,7 @@ pub fn forward_backward_with<F: Real>(
             let mut c_next = after.index_axis_mut(Axis(0), 0);
             let mut h_next = hs[l].index_axis_mut(Axis(0), t + 1);
             let mut tc = tanh_c[l].index_axis_mut(Axis(0), t);
-            cell_forward(&mut z, c_prev, &mut c_next, &mut tc, &mut h_next, h);
+            cell_forward::<_, false>(&mut z, c_prev, &mut c_next, &mut tc, &mut h_next, h);
         }
 
         // Dense + softmax, cross-entropy and accuracy.
@@ -788,7 +844,7 @@ pub fn forward_backward_with<F: Real>(
         for l in (0..layers).rev() {
             if l == 0 {
                 let kernel_grad = &mut grads.kernel;
-                cell_backward(
+                cell_backward::<_, false>(
                     gates[0].index_axis(Axis(0), t),
                     tanh_c[0].index_axis(Axis(0), t),
                     cs[0].index_axis(Axis(0), t),
@@ -826,7 +882,7 @@ pub fn forward_backward_with<F: Real>(
                 );
             } else {
                 let (layer, layer_grad) = (&net.upper[l - 1], &mut grads.upper[l - 1]);
-                cell_backward(
+                cell_backward::<_, false>(
                     gates[l].index_axis(Axis(0), t),
                     tanh_c[l].index_axis(Axis(0), t),
                     cs[l].index_axis(Axis(0), t),
