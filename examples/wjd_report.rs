@@ -1,12 +1,13 @@
 //! How the renders of a chord-aware model compare with real solos it never trained on.
 //!
 //! ```sh
-//! cargo run --release --example wjd_report -- PATH/TO/wjd [--weights W] [--solos 20] [--seeds 3] [--bars 32] [--temperature T] [--style NAME | --all-styles]
+//! cargo run --release --example wjd_report -- PATH/TO/wjd [--weights W] [--solos 20] [--seeds 3] [--bars 32] [--temperature T] [--style NAME | --all-styles] [--style-strength G]
 //! ```
 //!
 //! `--style NAME` renders in one of the model's styles (default: any); `--all-styles` renders
 //! the same solos' changes in "any" and in every style the model learned, one table row per
 //! style (notes per beat, steps, chord tones, inside, silent beats) and one JSON line each.
+//! `--style-strength G` plays the styles at that strength (default: the player's default).
 //!
 //! Takes the first `--solos` solos (by file name) of the model's test split (by the hash the
 //! trainer used; files it trained on are never taken), renders `--bars` bars over each one's
@@ -79,7 +80,7 @@ fn main() -> Result<(), String> {
     let mut dir = None;
     let (mut weights_path, mut solos, mut seeds, mut bars) = (None, 20usize, 3u64, 32u32);
     let mut temperature = None;
-    let (mut style, mut all_styles) = (None, false);
+    let (mut style, mut all_styles, mut style_strength) = (None, false, None);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -96,6 +97,13 @@ fn main() -> Result<(), String> {
             }
             "--style" => style = Some(value()?),
             "--all-styles" => all_styles = true,
+            "--style-strength" => {
+                style_strength = Some(
+                    value()?
+                        .parse::<f32>()
+                        .map_err(|e| format!("--style-strength: {e}"))?,
+                )
+            }
             _ => dir = Some(PathBuf::from(a)),
         }
     }
@@ -119,6 +127,7 @@ fn main() -> Result<(), String> {
             seeds,
             bars,
             temperature,
+            style_strength,
         );
     }
     let (mut real, mut rendered) = (Sum::default(), Sum::default());
@@ -148,6 +157,7 @@ fn main() -> Result<(), String> {
                 rhythm: Some(Rhythm::Phrase),
                 temperature,
                 style: style.clone(),
+                style_strength,
                 ..Default::default()
             })?;
             let (timeline, _) = render_timeline(&setup, bars, 48_000.0, 512);
@@ -262,6 +272,7 @@ fn per_style(
     seeds: u64,
     bars: u32,
     temperature: Option<f32>,
+    style_strength: Option<f32>,
 ) -> Result<(), String> {
     let split = Split::recorded_in(model).ok_or("the weights record no split")?;
     let trained: std::collections::HashSet<String> = model
@@ -312,6 +323,7 @@ fn per_style(
                     rhythm: Some(Rhythm::Phrase),
                     temperature,
                     style: Some(name.clone()),
+                    style_strength,
                     ..Default::default()
                 })?;
                 let (f, b) = render_line(&setup, bars);
