@@ -241,8 +241,10 @@ pub struct Settings {
 /// The style strengths the front ends accept (factors).
 pub const STYLE_STRENGTH_RANGE: (f32, f32) = (0.0, 4.0);
 
-/// The style strength the front ends start at, chosen on the WJD (see docs/model.md, Styles).
-pub const DEFAULT_STYLE_STRENGTH: f32 = 1.0;
+/// The style strength the front ends start at: on the WJD the smallest of 1, 1.5, 2, 2.5 and 3
+/// at which the styles differ as the corpus's do while each stays near its own figures (see
+/// docs/model.md, Styles).
+pub const DEFAULT_STYLE_STRENGTH: f32 = 2.5;
 
 impl Default for Settings {
     fn default() -> Self {
