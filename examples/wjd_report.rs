@@ -119,16 +119,14 @@ fn main() -> Result<(), String> {
         .collect();
     let inputs = corpus::expand_inputs(&[dir]).map_err(|e| e.to_string())?;
     if all_styles {
-        return per_style(
-            &model,
-            &inputs,
-            &weights_path,
-            solos,
-            seeds,
-            bars,
+        let base = MusicOptions {
+            weights: weights_path.clone(),
+            rhythm: Some(Rhythm::Phrase),
             temperature,
             style_strength,
-        );
+            ..Default::default()
+        };
+        return per_style(&model, &inputs, &base, solos, seeds, bars);
     }
     let (mut real, mut rendered) = (Sum::default(), Sum::default());
     let mut used = Vec::new();
@@ -263,16 +261,14 @@ fn render_line(setup: &Setup, bars: u32) -> (Figures, Breath) {
 }
 
 /// `--all-styles`: the changes of the first `solos` held-out solos rendered in "any" and in
-/// each of the model's styles.
+/// each of the model's styles, with the options of `base` (weights, temperature, strength).
 fn per_style(
     model: &jazz_synth::model::lstm::Model,
     inputs: &[corpus::Input],
-    weights_path: &Option<PathBuf>,
+    base: &MusicOptions,
     solos: usize,
     seeds: u64,
     bars: u32,
-    temperature: Option<f32>,
-    style_strength: Option<f32>,
 ) -> Result<(), String> {
     let split = Split::recorded_in(model).ok_or("the weights record no split")?;
     let trained: std::collections::HashSet<String> = model
@@ -316,15 +312,11 @@ fn per_style(
         for (changes, tempo) in &tunes {
             for seed in 0..seeds {
                 let setup = Setup::from_options(&MusicOptions {
-                    weights: weights_path.clone(),
                     seed: Some(seed),
                     tempo_bpm: Some(*tempo),
                     chords: Some(changes.clone()),
-                    rhythm: Some(Rhythm::Phrase),
-                    temperature,
                     style: Some(name.clone()),
-                    style_strength,
-                    ..Default::default()
+                    ..base.clone()
                 })?;
                 let (f, b) = render_line(&setup, bars);
                 sum.add(&f, &b);

@@ -344,12 +344,15 @@ fn play(model: &Model, style: u8, switch: Option<(usize, u8)>, blocks: usize) ->
     play_with(model, settings, switch, blocks, 512).values
 }
 
+/// (grid tick, value index) of generated values.
+type Values = Vec<(i64, usize)>;
+/// (absolute sample, MIDI note, on) of note events.
+type Notes = Vec<(u64, u8, bool)>;
+
 /// What [`play_with`] heard from the engine.
 struct Played {
-    /// (grid tick, value index) of every generated value.
-    values: Vec<(i64, usize)>,
-    /// (absolute sample, MIDI note, on) of every note event.
-    notes: Vec<(u64, u8, bool)>,
+    values: Values,
+    notes: Notes,
     /// The bits of the model's probabilities after the last value.
     last_probabilities: Vec<u32>,
 }
@@ -742,7 +745,7 @@ fn notes_keep_their_role_in_every_style() {
 fn cond_for(step: usize, style: usize) -> Vec<f32> {
     let mut cond = vec![0.0; MAX_COND];
     for (k, x) in cond.iter_mut().take(COND_SIZE).enumerate() {
-        if (k * 7 + step * 3) % 5 == 0 {
+        if (k * 7 + step * 3).is_multiple_of(5) {
             *x = 1.0;
         }
     }
@@ -866,7 +869,7 @@ fn a_guided_solo_is_the_same_whatever_the_block_size() {
             )
         })
         .collect();
-    let upto = |p: &Played| -> (Vec<(i64, usize)>, Vec<(u64, u8, bool)>) {
+    let upto = |p: &Played| -> (Values, Notes) {
         // What every run has played in full: up to its last block.
         let last = ((total - 4096) / 24_000 * 12) as i64;
         (
