@@ -1,12 +1,13 @@
 //! How the renders of a chord-aware model compare with real solos it never trained on.
 //!
 //! ```sh
-//! cargo run --release --example wjd_report -- PATH/TO/wjd [--weights W] [--solos 20] [--seeds 3] [--bars 32] [--temperature T] [--style NAME | --all-styles]
+//! cargo run --release --example wjd_report -- PATH/TO/wjd [--weights W] [--solos 20] [--seeds 3] [--bars 32] [--temperature T] [--style NAME | --all-styles] [--style-strength G]
 //! ```
 //!
 //! `--style NAME` renders in one of the model's styles (default: any); `--all-styles` renders
 //! the same solos' changes in "any" and in every style the model learned, one table row per
 //! style (notes per beat, steps, chord tones, inside, silent beats) and one JSON line each.
+//! `--style-strength G` plays the styles at that strength (default: the player's default).
 //!
 //! Takes the first `--solos` solos (by file name) of the model's test split (by the hash the
 //! trainer used; files it trained on are never taken), renders `--bars` bars over each one's
@@ -79,7 +80,7 @@ fn main() -> Result<(), String> {
     let mut dir = None;
     let (mut weights_path, mut solos, mut seeds, mut bars) = (None, 20usize, 3u64, 32u32);
     let mut temperature = None;
-    let (mut style, mut all_styles) = (None, false);
+    let (mut style, mut all_styles, mut style_strength) = (None, false, None);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -96,6 +97,13 @@ fn main() -> Result<(), String> {
             }
             "--style" => style = Some(value()?),
             "--all-styles" => all_styles = true,
+            "--style-strength" => {
+                style_strength = Some(
+                    value()?
+                        .parse::<f32>()
+                        .map_err(|e| format!("--style-strength: {e}"))?,
+                )
+            }
             _ => dir = Some(PathBuf::from(a)),
         }
     }
@@ -111,15 +119,14 @@ fn main() -> Result<(), String> {
         .collect();
     let inputs = corpus::expand_inputs(&[dir]).map_err(|e| e.to_string())?;
     if all_styles {
-        return per_style(
-            &model,
-            &inputs,
-            &weights_path,
-            solos,
-            seeds,
-            bars,
+        let base = MusicOptions {
+            weights: weights_path.clone(),
+            rhythm: Some(Rhythm::Phrase),
             temperature,
-        );
+            style_strength,
+            ..Default::default()
+        };
+        return per_style(&model, &inputs, &base, solos, seeds, bars);
     }
     let (mut real, mut rendered) = (Sum::default(), Sum::default());
     let mut used = Vec::new();
@@ -148,6 +155,7 @@ fn main() -> Result<(), String> {
                 rhythm: Some(Rhythm::Phrase),
                 temperature,
                 style: style.clone(),
+                style_strength,
                 ..Default::default()
             })?;
             let (timeline, _) = render_timeline(&setup, bars, 48_000.0, 512);
@@ -253,15 +261,14 @@ fn render_line(setup: &Setup, bars: u32) -> (Figures, Breath) {
 }
 
 /// `--all-styles`: the changes of the first `solos` held-out solos rendered in "any" and in
-/// each of the model's styles.
+/// each of the model's styles, with the options of `base` (weights, temperature, strength).
 fn per_style(
     model: &jazz_synth::model::lstm::Model,
     inputs: &[corpus::Input],
-    weights_path: &Option<PathBuf>,
+    base: &MusicOptions,
     solos: usize,
     seeds: u64,
     bars: u32,
-    temperature: Option<f32>,
 ) -> Result<(), String> {
     let split = Split::recorded_in(model).ok_or("the weights record no split")?;
     let trained: std::collections::HashSet<String> = model
@@ -305,14 +312,11 @@ fn per_style(
         for (changes, tempo) in &tunes {
             for seed in 0..seeds {
                 let setup = Setup::from_options(&MusicOptions {
-                    weights: weights_path.clone(),
                     seed: Some(seed),
                     tempo_bpm: Some(*tempo),
                     chords: Some(changes.clone()),
-                    rhythm: Some(Rhythm::Phrase),
-                    temperature,
                     style: Some(name.clone()),
-                    ..Default::default()
+                    ..base.clone()
                 })?;
                 let (f, b) = render_line(&setup, bars);
                 sum.add(&f, &b);

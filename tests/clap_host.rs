@@ -326,23 +326,23 @@ fn a_looping_host_gets_no_stuck_or_doubled_notes() {
 }
 
 #[test]
-fn the_style_knob_switches_mid_solo_with_no_stuck_note() {
+fn the_style_knob_and_its_strength_switch_mid_solo_with_no_stuck_note() {
     // The built-in `wjd-styles` model learned the WJD's styles; switch from any to its third
     // (bebop) after 8 beats.
     let mut params = solo_params();
     params.retain(|(id, _)| *id != "rhythm");
     params.push(("rhythm", json!({"string": "phrase"})));
-    let run = |switch: Option<f64>| {
+    let run = |switch: &[(&str, f64)]| {
         let mut host = Host::with_state(SR, Some(&state_json(&params, Some("wjd-styles"))));
         settle(&mut host, TEMPO);
         let mut notes = play(&mut host, TEMPO, 8.0, |_| 512);
         let spb = samples_per_beat(SR, TEMPO);
         let origin = host.sample - (8.0 * spb).round() as u64;
         let at = host.sample - origin;
-        if let Some(style) = switch {
+        if !switch.is_empty() {
             let t = transport(TEMPO, at as f64 / spb, true);
             notes.extend(
-                host.block_with_params(512, Some(&t), &[], &[("style", style)])
+                host.block_with_params(512, Some(&t), &[], switch)
                     .into_iter()
                     .map(|mut n| {
                         n.sample -= origin;
@@ -364,10 +364,13 @@ fn the_style_knob_switches_mid_solo_with_no_stuck_note() {
         }));
         (notes, at)
     };
-    let (steady, at) = run(None);
-    let (switched, _) = run(Some(3.0));
+    let (steady, at) = run(&[]);
+    let (switched, _) = run(&[("style", 3.0)]);
+    // The style strength too (from its default to 1, the style as the model learned it).
+    let (plain, _) = run(&[("style", 3.0), ("style-strength", 1.0)]);
     assert_monophonic_and_closed(&steady);
     assert_monophonic_and_closed(&switched);
+    assert_monophonic_and_closed(&plain);
     let before =
         |n: &[Note]| -> Vec<Note> { n.iter().filter(|n| n.sample < at).copied().collect() };
     assert_eq!(
@@ -379,5 +382,15 @@ fn the_style_knob_switches_mid_solo_with_no_stuck_note() {
         note_ons(&steady),
         note_ons(&switched),
         "the style changes the notes after the switch"
+    );
+    assert_eq!(
+        before(&plain),
+        before(&switched),
+        "the same up to the switch"
+    );
+    assert_ne!(
+        note_ons(&plain),
+        note_ons(&switched),
+        "the strength changes the notes after the switch"
     );
 }

@@ -46,9 +46,14 @@ fn process_never_allocates_under_a_restless_host() {
         Some(bad.to_str().unwrap().to_string()),
         Some(String::new()),
         None,
+        // A model with styles: the style knob and its strength (two passes a value) play.
+        Some("wjd-styles".to_string()),
     ];
 
     let mut host = Host::new(48_000.0);
+    // Start with the styled model, so the guided steps run from the first blocks.
+    host.load_state(&state_json(&[], Some("wjd-styles")));
+    std::thread::sleep(Duration::from_millis(60));
     let mut rng = Rng(0x5EED_CAFE_F00D_0001);
     let mut tempo = 120.0;
     let mut beat = 0.0f64;
@@ -126,6 +131,10 @@ fn process_never_allocates_under_a_restless_host() {
         if rng.chance(60) {
             // Past the model's styles too: those play as any.
             params.push(("style", rng.below(10) as f64));
+        }
+        if rng.chance(60) {
+            // 0 (any) to 4 in halves: 1 plays unguided, the others run the network twice.
+            params.push(("style-strength", rng.below(9) as f64 * 0.5));
         }
         if rng.chance(60) {
             params.push(("progression", rng.below(5) as f64));

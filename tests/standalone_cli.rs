@@ -288,6 +288,8 @@ fn help_documents_every_flag() {
         "--quiet",
         "--clock-out",
         "--clock-in",
+        "--style",
+        "--style-strength",
     ] {
         assert!(text.contains(flag), "--help lacks {flag}");
     }

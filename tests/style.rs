@@ -13,7 +13,7 @@ use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use jazz_synth::engine::{Engine, MidiIn, NoteEvent, Output, Settings, Transport};
 use jazz_synth::model::lstm::Model;
 use jazz_synth::model::weights;
-use jazz_synth::music::conditioning::{COND_SIZE, LAYOUT_STYLED};
+use jazz_synth::music::conditioning::{write_style, COND_SIZE, LAYOUT_STYLED, MAX_COND};
 use jazz_synth::music::grammar::{role_by_pitch_class, Role};
 use jazz_synth::standalone::render::render_timeline;
 use jazz_synth::standalone::session::{MusicOptions, Setup};
@@ -234,11 +234,17 @@ fn the_style_input_lowers_the_held_out_loss() {
 
 /// Chord-tone share and step share (|interval| ≤ 2) of a 16-bar render in `style`.
 fn render_figures(style: &str, seed: u64) -> (f64, f64) {
+    render_figures_at(style, None, seed)
+}
+
+/// [`render_figures`] at style strength `strength` (None: the default).
+fn render_figures_at(style: &str, strength: Option<f32>, seed: u64) -> (f64, f64) {
     let t = trained();
     let setup = Setup::from_options(&MusicOptions {
         weights: Some(t.weights.clone()),
         seed: Some(seed),
         style: Some(style.into()),
+        style_strength: strength,
         ..Default::default()
     })
     .unwrap();
@@ -321,43 +327,81 @@ fn an_unknown_style_names_the_models_styles() {
 /// Plays `blocks` blocks of 512 samples at 120 BPM; `switch` (block, style) changes the style
 /// knob before that block. Returns the generated values and checks one voice throughout.
 fn play(model: &Model, style: u8, switch: Option<(usize, u8)>, blocks: usize) -> Vec<(i64, usize)> {
-    let mut settings = Settings {
+    let settings = Settings {
         seed: 7,
         style,
         ..Settings::default()
     };
+    let switch = switch.map(|(at, to)| {
+        (
+            at,
+            Settings {
+                style: to,
+                ..settings
+            },
+        )
+    });
+    play_with(model, settings, switch, blocks, 512).values
+}
+
+/// (grid tick, value index) of generated values.
+type Values = Vec<(i64, usize)>;
+/// (absolute sample, MIDI note, on) of note events.
+type Notes = Vec<(u64, u8, bool)>;
+
+/// What [`play_with`] heard from the engine.
+struct Played {
+    values: Values,
+    notes: Notes,
+    /// The bits of the model's probabilities after the last value.
+    last_probabilities: Vec<u32>,
+}
+
+/// Plays `blocks` blocks of `block` samples at 120 BPM with `settings`; `switch` (block,
+/// settings) changes them before that block. Checks one voice and no allocation throughout.
+fn play_with(
+    model: &Model,
+    mut settings: Settings,
+    switch: Option<(usize, Settings)>,
+    blocks: usize,
+    block: u32,
+) -> Played {
     let mut engine = Engine::new(Box::new(model.clone()), settings, 48_000.0);
     let mut out = Output::with_capacity(64);
     let midi: Vec<MidiIn> = Vec::new();
     let mut values = Vec::new();
+    let mut notes = Vec::new();
     let mut sounding: Option<u8> = None;
-    let mut position = 0.0;
+    let mut start = 0u64;
     for b in 0..blocks {
         if let Some((at, to)) = switch {
             if b == at {
-                settings.style = to;
+                settings = to;
             }
         }
         out.clear();
+        let position = start as f64 * 120.0 / (60.0 * 48_000.0);
         let transport = Transport::playing_at(position, 120.0);
         assert_no_alloc(|| {
             engine.set_settings(&settings);
-            engine.process(&transport, 512, &midi, &mut out);
+            engine.process(&transport, block, &midi, &mut out);
         });
         for n in &out.notes {
             match *n {
-                NoteEvent::On { note, .. } => {
+                NoteEvent::On { note, sample, .. } => {
                     assert_eq!(sounding, None, "one voice: {note} over {sounding:?}");
                     sounding = Some(note);
+                    notes.push((start + u64::from(sample), note, true));
                 }
-                NoteEvent::Off { note, .. } => {
+                NoteEvent::Off { note, sample, .. } => {
                     assert_eq!(sounding, Some(note), "an off for the note sounding");
                     sounding = None;
+                    notes.push((start + u64::from(sample), note, false));
                 }
             }
         }
         values.extend(out.generated.iter().map(|g| (g.tick, g.value_index)));
-        position += 512.0 * 120.0 / (60.0 * 48_000.0);
+        start += u64::from(block);
     }
     out.clear();
     engine.all_notes_off(0, &mut out);
@@ -366,7 +410,16 @@ fn play(model: &Model, style: u8, switch: Option<(usize, u8)>, blocks: usize) ->
         sounding = None;
     }
     assert_eq!(sounding, None, "nothing left sounding");
-    values
+    Played {
+        values,
+        notes,
+        last_probabilities: engine
+            .model()
+            .probabilities()
+            .iter()
+            .map(|p| p.to_bits())
+            .collect(),
+    }
 }
 
 #[test]
@@ -686,4 +739,283 @@ fn notes_keep_their_role_in_every_style() {
         }
         assert!(notes > 16, "{style}: {notes} notes");
     }
+}
+
+/// A conditioning vector for the model of this file: some chord inputs set, style `style`.
+fn cond_for(step: usize, style: usize) -> Vec<f32> {
+    let mut cond = vec![0.0; MAX_COND];
+    for (k, x) in cond.iter_mut().take(COND_SIZE).enumerate() {
+        if (k * 7 + step * 3).is_multiple_of(5) {
+            *x = 1.0;
+        }
+    }
+    write_style(&mut cond, 2, style);
+    cond
+}
+
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn guided_steps_leave_the_styled_state_as_it_was_and_strength_one_is_the_styled_pass() {
+    let t = trained();
+    let n = t.model.n_values();
+    let (mut plain, mut guided, mut at_one) = (t.model.clone(), t.model.clone(), t.model.clone());
+    let mut input = None;
+    for step in 0..40 {
+        let (cond, any) = (cond_for(step, 1), cond_for(step, 0));
+        let want = plain.step_with(input, &cond).to_vec();
+        let want_h = plain.hidden().to_vec();
+        // Guided for a stretch in the middle, unguided around it.
+        if (10..30).contains(&step) {
+            guided.step_guided(input, &cond, &any, 2.0);
+        } else {
+            assert_eq!(
+                bits(guided.step_with(input, &cond)),
+                bits(&want),
+                "step {step}: the styled pass is untouched by the guided ones"
+            );
+        }
+        assert_eq!(
+            bits(guided.hidden()),
+            bits(&want_h),
+            "step {step}: hidden state"
+        );
+        let one = at_one.step_guided(input, &cond, &any, 1.0);
+        let worst = one
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-5,
+            "step {step}: strength 1 is the styled pass ({worst})"
+        );
+        input = Some((step * 13 + 5) % n);
+    }
+}
+
+#[test]
+fn strength_zero_with_a_style_plays_exactly_any() {
+    let t = trained();
+    let blocks = 1000;
+    let any = play_with(
+        &t.model,
+        Settings {
+            seed: 11,
+            style: 0,
+            style_strength: 3.0,
+            ..Settings::default()
+        },
+        None,
+        blocks,
+        512,
+    );
+    for style in [1, 2] {
+        let zero = play_with(
+            &t.model,
+            Settings {
+                seed: 11,
+                style,
+                style_strength: 0.0,
+                ..Settings::default()
+            },
+            None,
+            blocks,
+            512,
+        );
+        assert!(any.values.len() > 30, "{} values", any.values.len());
+        assert_eq!(zero.values, any.values, "style {style} at strength 0");
+        assert_eq!(zero.notes, any.notes, "style {style} at strength 0");
+        assert_eq!(zero.last_probabilities, any.last_probabilities);
+    }
+    // And the style itself is heard at any other strength.
+    let styled = play_with(
+        &t.model,
+        Settings {
+            seed: 11,
+            style: 1,
+            style_strength: 1.0,
+            ..Settings::default()
+        },
+        None,
+        blocks,
+        512,
+    );
+    assert_ne!(styled.values, any.values);
+}
+
+#[test]
+fn a_guided_solo_is_the_same_whatever_the_block_size() {
+    let t = trained();
+    let settings = Settings {
+        seed: 5,
+        style: 2,
+        style_strength: 3.0,
+        ..Settings::default()
+    };
+    // 32 beats at 120 BPM (24,000 samples a beat).
+    let total = 768_000u64;
+    let runs: Vec<Played> = [64u32, 512, 1000, 4096]
+        .iter()
+        .map(|&b| {
+            play_with(
+                &t.model,
+                settings,
+                None,
+                total.div_ceil(u64::from(b)) as usize,
+                b,
+            )
+        })
+        .collect();
+    let upto = |p: &Played| -> (Values, Notes) {
+        // What every run has played in full: up to its last block.
+        let last = ((total - 4096) / 24_000 * 12) as i64;
+        (
+            p.values.iter().copied().filter(|v| v.0 < last).collect(),
+            p.notes
+                .iter()
+                .copied()
+                .filter(|n| n.0 < total - 4096)
+                .collect(),
+        )
+    };
+    let first = upto(&runs[0]);
+    assert!(first.0.len() > 30, "{} values", first.0.len());
+    for run in &runs[1..] {
+        assert_eq!(upto(run), first);
+    }
+    let unguided = play_with(
+        &t.model,
+        Settings {
+            style_strength: 1.0,
+            ..settings
+        },
+        None,
+        (total / 512) as usize,
+        512,
+    );
+    assert_ne!(upto(&unguided).0, first.0, "strength 3 is not strength 1");
+}
+
+#[test]
+fn a_stronger_style_moves_its_figures_further_from_any() {
+    let mean = |style: &str, strength: Option<f32>| {
+        let (mut ct, mut st) = (0.0, 0.0);
+        for seed in 0..4 {
+            let (c, s) = render_figures_at(style, strength, seed);
+            ct += c / 4.0;
+            st += s / 4.0;
+        }
+        (ct, st)
+    };
+    let (any_ct, any_st) = mean("any", None);
+    let (arp1_ct, _) = mean("arpeggios", Some(1.0));
+    let (arp3_ct, _) = mean("arpeggios", Some(3.0));
+    let (_, steps1_st) = mean("steps", Some(1.0));
+    let (_, steps3_st) = mean("steps", Some(3.0));
+    let text = format!(
+        "chord tones: any {any_ct:.3}, arpeggios at 1 {arp1_ct:.3}, at 3 {arp3_ct:.3}; steps: \
+         any {any_st:.3}, steps at 1 {steps1_st:.3}, at 3 {steps3_st:.3}"
+    );
+    assert!(
+        arp3_ct - any_ct > arp1_ct - any_ct + 0.01 && arp1_ct > any_ct,
+        "{text}"
+    );
+    assert!(
+        steps3_st - any_st > steps1_st - any_st + 0.01 && steps1_st > any_st,
+        "{text}"
+    );
+}
+
+#[test]
+fn the_strength_changes_mid_solo_at_the_next_value_without_allocating() {
+    let t = trained();
+    let (blocks, at) = (1500, 750);
+    let settings = Settings {
+        seed: 7,
+        style: 2,
+        style_strength: 1.0,
+        ..Settings::default()
+    };
+    let steady = play_with(&t.model, settings, None, blocks, 512);
+    let stronger = Settings {
+        style_strength: 4.0,
+        ..settings
+    };
+    let switched = play_with(&t.model, settings, Some((at, stronger)), blocks, 512);
+    let cut_tick = (at as f64 * 512.0 * 2.0 / 48_000.0 * 12.0) as i64;
+    let before = |v: &[(i64, usize)]| -> Vec<(i64, usize)> {
+        v.iter().copied().filter(|(t, _)| *t < cut_tick).collect()
+    };
+    assert_eq!(before(&steady.values), before(&switched.values));
+    assert_ne!(
+        steady.values, switched.values,
+        "the strength changes what follows"
+    );
+    // And back: from strength 4 to 1.
+    let strong = play_with(&t.model, stronger, None, blocks, 512);
+    let back = play_with(&t.model, stronger, Some((at, settings)), blocks, 512);
+    assert_eq!(before(&strong.values), before(&back.values));
+    assert_ne!(
+        strong.values, back.values,
+        "back to strength 1 changes what follows"
+    );
+}
+
+#[test]
+fn the_style_strength_option_is_checked() {
+    let t = trained();
+    for bad in [-0.5f32, 4.5, f32::NAN, f32::INFINITY] {
+        let e = Setup::from_options(&MusicOptions {
+            weights: Some(t.weights.clone()),
+            style: Some("steps".into()),
+            style_strength: Some(bad),
+            ..Default::default()
+        })
+        .err()
+        .expect("refused");
+        assert!(
+            e.contains("--style-strength") && e.contains("from 0"),
+            "{e}"
+        );
+    }
+    let setup = Setup::from_options(&MusicOptions {
+        weights: Some(t.weights.clone()),
+        style: Some("steps".into()),
+        style_strength: Some(1.5),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(setup.settings.style_strength, 1.5);
+    let dir = temp_dir("style-strength-cli");
+    for (text, want) in [("strong", "--style-strength"), ("9", "from 0")] {
+        let run = Command::new(SYNTH)
+            .args(["render", "--bars", "1", "--quiet", "--style", "steps"])
+            .args(["--style-strength", text, "--weights"])
+            .arg(&t.weights)
+            .arg("--out")
+            .arg(dir.join("never.mid"))
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{text} accepted");
+        assert!(e.contains(want), "{text}: {e}");
+        assert!(!dir.join("never.mid").exists());
+    }
+    let ok = Command::new(SYNTH)
+        .args(["render", "--bars", "1", "--quiet", "--style", "steps"])
+        .args(["--style-strength", "2", "--weights"])
+        .arg(&t.weights)
+        .arg("--out")
+        .arg(dir.join("strong.mid"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(dir.join("strong.mid").exists());
 }

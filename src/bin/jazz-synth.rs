@@ -144,6 +144,10 @@ struct MusicArgs {
     /// hard bop, post-bop, fusion); any (the default) is no style, the model's average voice
     #[arg(long, value_name = "NAME")]
     style: Option<String>,
+    /// How far to lean towards --style: a factor from 0 (the average voice, as any) through 1
+    /// (the style as the model learned it) to 4 (exaggerated); not 1 runs the network twice
+    #[arg(long, value_name = "G")]
+    style_strength: Option<f32>,
     /// Do not print a line per note
     #[arg(long, short)]
     quiet: bool,
@@ -205,6 +209,7 @@ impl MusicArgs {
             swing: self.swing,
             band: self.band,
             style: self.style.clone(),
+            style_strength: self.style_strength,
         }
     }
 }
@@ -513,12 +518,16 @@ fn describe(setup: &Setup) -> String {
         if setup.model.styles().is_empty() {
             String::new()
         } else {
+            let style = usize::from(setup.settings.style);
+            let strength = setup.settings.style_strength;
             format!(
-                ", style {}",
-                jazz_synth::music::style::name_at(
-                    setup.model.styles(),
-                    usize::from(setup.settings.style)
-                )
+                ", style {}{}",
+                jazz_synth::music::style::name_at(setup.model.styles(), style),
+                if style == 0 || strength == 1.0 {
+                    String::new()
+                } else {
+                    format!(" at strength {strength}")
+                }
             )
         },
         if setup.band { ", with the band" } else { "" }

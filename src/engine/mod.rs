@@ -152,6 +152,8 @@ pub struct Engine {
     /// The conditioning vector of a chord-aware model (with room for the most styles a model
     /// can have), rewritten every step.
     cond: Box<[f32; MAX_COND]>,
+    /// `cond` with the style withheld, for the unconditioned pass of style strength.
+    cond_plain: Box<[f32; MAX_COND]>,
     /// Pitch weights of the learned pitch model, rewritten every note.
     pitch_weights: Box<[f32; 128]>,
     /// The tempo of the last block the clock ran in (BPM), which a chord-aware model hears.
@@ -198,6 +200,7 @@ impl Engine {
             queued_changes: None,
             retired_changes: None,
             cond: Box::new([0.0; MAX_COND]),
+            cond_plain: Box::new([0.0; MAX_COND]),
             pitch_weights: Box::new([0.0; 128]),
             tempo_bpm: 120.0,
         };
@@ -210,6 +213,21 @@ impl Engine {
     fn write_style(&mut self) {
         let styles = self.model.styles().len();
         write_style(&mut self.cond[..], styles, usize::from(self.settings.style));
+    }
+
+    /// The style strength to guide the next step with, or None when the model plays unguided:
+    /// strength 1, the style knob on "any" (or past the model's list), a model without styles.
+    /// When guided, also writes `cond` without its style into `cond_plain`. Never allocates.
+    fn guidance(&mut self) -> Option<f32> {
+        let styles = self.model.styles().len();
+        let style = usize::from(self.settings.style);
+        let strength = self.settings.style_strength;
+        if styles == 0 || style == 0 || style > styles || strength.is_nan() || strength == 1.0 {
+            return None;
+        }
+        self.cond_plain.copy_from_slice(&self.cond[..]);
+        write_style(&mut self.cond_plain[..], styles, 0);
+        Some(strength.clamp(STYLE_STRENGTH_RANGE.0, STYLE_STRENGTH_RANGE.1))
     }
 
     /// Sample rate in Hz (from the host's initialize/activate).
@@ -481,7 +499,15 @@ impl Engine {
         } else {
             [false; 5]
         };
-        let probs = self.model.step_with(self.prev_input, &self.cond[..]);
+        let probs = match self.guidance() {
+            Some(strength) => self.model.step_guided(
+                self.prev_input,
+                &self.cond[..],
+                &self.cond_plain[..],
+                strength,
+            ),
+            None => self.model.step_with(self.prev_input, &self.cond[..]),
+        };
         let index = if learned && (echo.direction != 0 || missing.contains(&true)) {
             // Answering a call: lean towards values that move the way it went.
             let vocab = self.model.vocab();

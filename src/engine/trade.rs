@@ -176,7 +176,21 @@ impl Engine {
                 .write(&mut self.cond[..]);
                 self.write_style();
             }
-            self.model.step_with(Some(pending), &self.cond[..]);
+            // With style strength the unguided pass hears the value too, so both states
+            // follow the same sequence.
+            match self.guidance() {
+                Some(strength) => {
+                    self.model.step_guided(
+                        Some(pending),
+                        &self.cond[..],
+                        &self.cond_plain[..],
+                        strength,
+                    );
+                }
+                None => {
+                    self.model.step_with(Some(pending), &self.cond[..]);
+                }
+            }
         }
         self.prev_input = Some(index);
         if let Some(key) = heard.key {

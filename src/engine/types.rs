@@ -229,7 +229,22 @@ pub struct Settings {
     /// ([`crate::model::lstm::Model::styles`]); past its list counts as "any". Heard from the
     /// next generated value on; models without styles ignore it.
     pub style: u8,
+    /// Style strength (a factor, [`STYLE_STRENGTH_RANGE`]): how far the solo leans from the
+    /// average voice ("any") towards the chosen style. 1 plays the styled model as it is;
+    /// above 1 exaggerates the style, below 1 tempers it, 0 plays "any". Anything but 1 runs
+    /// the network twice a value (classifier-free guidance, [`crate::model::lstm::Model::step_guided`]);
+    /// values outside the range are clamped, a value that is not a number counts as 1.
+    /// Ignored with the style on "any" and by models without styles.
+    pub style_strength: f32,
 }
+
+/// The style strengths the front ends accept (factors).
+pub const STYLE_STRENGTH_RANGE: (f32, f32) = (0.0, 4.0);
+
+/// The style strength the front ends start at: on the WJD the smallest of 1, 1.5, 2, 2.5 and 3
+/// at which the styles differ as the corpus's do while each stays near its own figures (see
+/// docs/model.md, Styles).
+pub const DEFAULT_STYLE_STRENGTH: f32 = 2.5;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -253,6 +268,7 @@ impl Default for Settings {
             call_input: CallInput::ANY,
             swing: Swing::Auto,
             style: 0,
+            style_strength: DEFAULT_STYLE_STRENGTH,
         }
     }
 }

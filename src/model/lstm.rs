@@ -442,6 +442,23 @@ pub struct Model {
     x_scratch: AlignedF32,
     /// The LSTM layers above the first, packed, with their state.
     upper: Vec<UpperLayer>,
+    /// The second state [`Model::step_guided`] runs unconditioned, allocated with the model.
+    spare: SpareState,
+}
+
+/// A second LSTM state (every layer's `h` and `c`) and the probabilities of its last step:
+/// what the model would play with the style withheld, for classifier-free guidance.
+#[derive(Clone, Debug)]
+struct SpareState {
+    h: AlignedF32,
+    c: AlignedF32,
+    /// `h` and `c` of each upper layer.
+    upper: Vec<(AlignedF32, AlignedF32)>,
+    /// The styled pass's probabilities while the unconditioned pass runs.
+    probs: AlignedF32,
+    /// Whether the spare state followed every step since the last reset; when not, the next
+    /// guided step starts it from the main state.
+    in_step: bool,
 }
 
 /// An LSTM layer above the first: its packed weights and its state, allocated at construction.
@@ -520,6 +537,17 @@ impl Model {
             cond_packed: AlignedF32::zeros(0),
             x_scratch: AlignedF32::zeros(h.div_ceil(UNITS) * GATE_BLOCK),
             upper: params.upper.iter().map(|l| UpperLayer::new(l, h)).collect(),
+            spare: SpareState {
+                h: AlignedF32::zeros(h_padded),
+                c: AlignedF32::zeros(h_padded),
+                upper: params
+                    .upper
+                    .iter()
+                    .map(|_| (AlignedF32::zeros(h_padded), AlignedF32::zeros(h_padded)))
+                    .collect(),
+                probs: AlignedF32::zeros(padded),
+                in_step: true,
+            },
             params,
             vocab,
             provenance,
@@ -595,6 +623,11 @@ impl Model {
         if size == 0 {
             return self.step(input);
         }
+        self.step_conditioned(input, cond, size)
+    }
+
+    /// The step of [`Model::step_with`] for a model with `size` conditioning inputs.
+    fn step_conditioned(&mut self, input: Option<usize>, cond: &[f32], size: usize) -> &[f32] {
         let n = self.params.n_values;
         let row = input.filter(|&i| i < n).unwrap_or(n);
         let width = self.bias_packed.len();
@@ -611,7 +644,93 @@ impl Model {
         self.step_row(None, n)
     }
 
-    /// Zero hidden and cell state: the state before the original's first step.
+    /// Classifier-free guidance: one step of the main state with `cond` (a style set) and one
+    /// of the spare state with `plain` (the same with the style withheld), both on `input`,
+    /// and the probabilities `softmax(l_plain + strength · (l_cond − l_plain))` of the two
+    /// passes' logits `l` (as factor: 1 is the styled pass, 0 the plain one, above 1 the style
+    /// exaggerated). Log-probabilities stand for the logits: softmax ignores the constant
+    /// between them. At `strength` 0 the plain pass's probabilities are returned as they are.
+    ///
+    /// The spare state follows the main one from the last [`Model::reset`] while every step is
+    /// guided; after unguided steps ([`Model::step_with`]) it starts again from the main state.
+    /// A model without conditioning steps once, as [`Model::step`]. Never allocates, locks or
+    /// blocks.
+    pub fn step_guided(
+        &mut self,
+        input: Option<usize>,
+        cond: &[f32],
+        plain: &[f32],
+        strength: f32,
+    ) -> &[f32] {
+        let size = self.cond_size();
+        if size == 0 {
+            return self.step(input);
+        }
+        let n = self.params.n_values;
+        if !self.spare.in_step {
+            self.copy_state_to_spare();
+        }
+        self.step_conditioned(input, cond, size);
+        std::mem::swap(&mut self.probs, &mut self.spare.probs);
+        self.swap_spare();
+        self.step_conditioned(input, plain, size);
+        self.swap_spare();
+        self.spare.in_step = true;
+        if strength == 0.0 {
+            return &self.probs[..n];
+        }
+        // Probabilities are never exactly 0 from the softmax, but a floor keeps ln finite.
+        let floor = f32::MIN_POSITIVE;
+        let mut max = f32::NEG_INFINITY;
+        for (p, &s) in self.probs[..n].iter_mut().zip(&self.spare.probs[..n]) {
+            let plain = p.max(floor).ln();
+            let styled = s.max(floor).ln();
+            let logit = plain + strength * (styled - plain);
+            *p = if logit.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                logit
+            };
+            max = max.max(*p);
+        }
+        if !max.is_finite() {
+            // Only a strength that is not a number gets here: play the styled pass.
+            self.probs[..n].copy_from_slice(&self.spare.probs[..n]);
+            return &self.probs[..n];
+        }
+        let mut sum = 0.0f64;
+        for p in self.probs[..n].iter_mut() {
+            *p = (*p - max).exp();
+            sum += f64::from(*p);
+        }
+        let inv = (1.0 / sum) as f32;
+        for p in self.probs[..n].iter_mut() {
+            *p *= inv;
+        }
+        &self.probs[..n]
+    }
+
+    /// Exchanges the main LSTM state with the spare one (pointers only).
+    fn swap_spare(&mut self) {
+        std::mem::swap(&mut self.h, &mut self.spare.h);
+        std::mem::swap(&mut self.c, &mut self.spare.c);
+        for (layer, (h, c)) in self.upper.iter_mut().zip(&mut self.spare.upper) {
+            std::mem::swap(&mut layer.h, h);
+            std::mem::swap(&mut layer.c, c);
+        }
+    }
+
+    fn copy_state_to_spare(&mut self) {
+        self.spare.h.copy_from_slice(&self.h);
+        self.spare.c.copy_from_slice(&self.c);
+        for (layer, (h, c)) in self.upper.iter().zip(&mut self.spare.upper) {
+            h.copy_from_slice(&layer.h);
+            c.copy_from_slice(&layer.c);
+        }
+    }
+
+    /// Zero hidden and cell state (the spare state of [`Model::step_guided`] too): the state
+    /// before the original's first step.
     pub fn reset(&mut self) {
         self.h.fill(0.0);
         self.c.fill(0.0);
@@ -619,6 +738,13 @@ impl Model {
             layer.h.fill(0.0);
             layer.c.fill(0.0);
         }
+        self.spare.h.fill(0.0);
+        self.spare.c.fill(0.0);
+        for (h, c) in &mut self.spare.upper {
+            h.fill(0.0);
+            c.fill(0.0);
+        }
+        self.spare.in_step = true;
     }
 
     /// Advances one time step and returns the softmax probabilities over the
@@ -640,6 +766,7 @@ impl Model {
 
     /// One step with the input row `row` of the packed kernel, or the scratch row (`None`).
     fn step_row(&mut self, row: Option<usize>, n: usize) -> &[f32] {
+        self.spare.in_step = false;
         let width = self.bias_packed.len();
         let x_row: &[f32] = match row {
             Some(row) => &self.kernel_packed[row * width..(row + 1) * width],
@@ -727,6 +854,7 @@ impl Model {
         }
         self.h[..hidden].copy_from_slice(h);
         self.c[..hidden].copy_from_slice(c);
+        self.spare.in_step = false;
         true
     }
 

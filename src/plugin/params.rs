@@ -13,7 +13,9 @@ use std::sync::{Arc, RwLock};
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 
-use crate::engine::{self, CallInput, ChordSource, Contour, Mode, Rhythm, Settings, Swing};
+use crate::engine::{
+    self, CallInput, ChordSource, Contour, Mode, Rhythm, Settings, Swing, STYLE_STRENGTH_RANGE,
+};
 
 /// Highest value of the `seed` parameter (inclusive). Seeds are small integers so a musician
 /// can write one down and type it back in a host's generic UI.
@@ -426,6 +428,11 @@ pub struct JazzSynthParams {
     pub style: IntParam,
     /// The loaded model's style names, for the `style` parameter's text.
     pub style_names: StyleNames,
+    /// How far the solo leans towards the chosen style (a factor, 0 to 4): 1 as the model
+    /// learned it, above 1 the style exaggerated, 0 the average voice ("any"). Not 1 costs a
+    /// second pass of the network per value; ignored with the style on "any".
+    #[id = "style-strength"]
+    pub style_strength: FloatParam,
 
     /// The weights file of this session (see [`WeightsPath`]).
     #[persist = "weights-path"]
@@ -622,6 +629,17 @@ impl Default for JazzSynthParams {
                 Arc::new(move |s| names.position(s))
             }),
             style_names,
+            style_strength: FloatParam::new(
+                "Style strength",
+                d.style_strength,
+                FloatRange::Linear {
+                    min: STYLE_STRENGTH_RANGE.0,
+                    max: STYLE_STRENGTH_RANGE.1,
+                },
+            )
+            .with_step_size(0.05)
+            .with_unit("×")
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
             weights_path: WeightsPath::default(),
             custom_changes: CustomChanges::default(),
             editor_size: EditorSize::default(),
@@ -678,6 +696,10 @@ impl JazzSynthParams {
                 v => Swing::Percent(v.min(75) as f32),
             },
             style: self.style.value().clamp(0, STYLE_MAX) as u8,
+            style_strength: self
+                .style_strength
+                .value()
+                .clamp(STYLE_STRENGTH_RANGE.0, STYLE_STRENGTH_RANGE.1),
         }
     }
 }
@@ -729,6 +751,7 @@ mod tests {
                 "seed",
                 "split-point",
                 "style",
+                "style-strength",
                 "swing",
                 "temperature",
                 "trade-bars",

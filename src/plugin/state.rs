@@ -457,6 +457,34 @@ mod tests {
     }
 
     #[test]
+    fn sessions_from_before_style_strength_load_with_the_default_strength() {
+        let mut s = state(
+            r#"{"version":"0.1.0","params":{"style":{"i32":3}},
+            "fields":{"weights-path":"\"wjd-styles\""}}"#,
+        );
+        assert_eq!(sanitize(&mut s), Vec::<String>::new());
+        let params = JazzSynthParams::default();
+        apply(&params, &s);
+        assert_eq!(params.style.value(), 3);
+        assert_eq!(
+            params.engine_settings().style_strength,
+            crate::engine::DEFAULT_STYLE_STRENGTH
+        );
+        // A saved strength is kept; one past the range is clamped, with a warning.
+        for (saved, want, warned) in [(1.5f32, 1.5f32, false), (9.0, 4.0, true)] {
+            let mut s = state(&format!(
+                r#"{{"version":"0.1.0","params":{{"style-strength":{{"f32":{saved}}}}},
+                "fields":{{"weights-path":"\"\""}}}}"#
+            ));
+            let warnings = sanitize(&mut s);
+            assert_eq!(!warnings.is_empty(), warned, "{saved}: {warnings:?}");
+            let params = JazzSynthParams::default();
+            apply(&params, &s);
+            assert_eq!(params.engine_settings().style_strength, want);
+        }
+    }
+
+    #[test]
     fn a_newer_format_falls_back_to_defaults_with_a_warning() {
         let mut s = state(
             r#"{"version":"7.0.0","params":{"seed":{"i32":99}},

@@ -58,6 +58,9 @@ pub struct MusicOptions {
     /// The style to play in (`--style`), one of the model's (any spelling
     /// [`crate::music::style::normalise`] knows); None or `any` = no style.
     pub style: Option<String>,
+    /// How far to lean towards the style (`--style-strength`, a factor in
+    /// [`crate::engine::STYLE_STRENGTH_RANGE`]); None = the default.
+    pub style_strength: Option<f32>,
 }
 
 /// A validated setup: the model, the engine settings and the changes.
@@ -224,6 +227,17 @@ impl Setup {
             let k =
                 crate::music::style::find(model.styles(), name).map_err(|e| format!("--{e}"))?;
             settings.style = u8::try_from(k).unwrap_or(0);
+        }
+        if let Some(g) = o.style_strength {
+            let (low, high) = crate::engine::STYLE_STRENGTH_RANGE;
+            if !(low..=high).contains(&g) {
+                return Err(format!(
+                    "--style-strength {g}: use a factor from {low} (the average voice, as style \
+                     any) through 1 (the style as the model learned it) to {high} (the style \
+                     exaggerated)"
+                ));
+            }
+            settings.style_strength = g;
         }
         Ok(Setup {
             model,

@@ -697,6 +697,17 @@ impl JazzEditor {
                 ui.label(p.style.name());
                 style_menu(ui, p, setter);
                 ui.end_row();
+                // The strength sits under the menu it qualifies.
+                ui.label("");
+                ui.label("");
+                ui.label(p.style_strength.name());
+                ui.add(ParamSlider::for_param(&p.style_strength, setter).with_width(140.0))
+                    .on_hover_text(
+                        "How far the solo leans towards the style: 1 as the model learned it, \
+                         more exaggerates it, 0 plays Any. Not 1 costs a second pass of the \
+                         network; no effect with the style on Any",
+                    );
+                ui.end_row();
                 row!(p.low_note, p.high_note);
                 row!(p.velocity, p.midi_channel);
                 row!(p.chord_source, p.transpose);
