@@ -337,8 +337,9 @@ impl<'a> PersistentField<'a, (u32, u32)> for EditorSize {
 /// The layout of the saved state this version writes and reads. Raise it when a parameter
 /// changes meaning; states with a higher number fall back to the defaults. Format 2 added the
 /// `contour` parameter: older sessions keep the original decoder they were made with. Format 3
-/// added `swing`: older sessions keep their straight eighths.
-pub const STATE_FORMAT: u32 = 3;
+/// added `swing`: older sessions keep their straight eighths. Format 4 added `style-strength`:
+/// older sessions keep the unguided style (strength 1).
+pub const STATE_FORMAT: u32 = 4;
 
 /// The `state-format` persisted field: saves [`STATE_FORMAT`].
 /// Loading reads nothing from it here; [`crate::plugin::state::sanitize`] has judged it already.

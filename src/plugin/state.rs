@@ -34,6 +34,10 @@ const CONTOUR_BEFORE_FORMAT_2: &str = "original";
 /// The parameter format 3 added, and the value sessions saved before it get: straight eighths.
 const SWING_PARAM: &str = "swing";
 const SWING_BEFORE_FORMAT_3: i32 = 50;
+/// The parameter format 4 added, and the value sessions saved before it get: no guidance, the
+/// styled network alone, as they sounded.
+const STYLE_STRENGTH_PARAM: &str = "style-strength";
+const STYLE_STRENGTH_BEFORE_FORMAT_4: f32 = 1.0;
 
 /// The persisted field holding [`STATE_FORMAT`].
 pub const FORMAT_FIELD: &str = "state-format";
@@ -249,6 +253,12 @@ pub fn sanitize(state: &mut PluginState) -> Vec<String> {
             .entry(SWING_PARAM.to_string())
             .or_insert(ParamValue::I32(SWING_BEFORE_FORMAT_3));
     }
+    if saved_format < 4 {
+        // Sessions from before the style strength keep the style as they heard it.
+        clean
+            .entry(STYLE_STRENGTH_PARAM.to_string())
+            .or_insert(ParamValue::F32(STYLE_STRENGTH_BEFORE_FORMAT_4));
+    }
     for (id, value) in defaults {
         clean.entry(id).or_insert(value);
     }
@@ -457,19 +467,27 @@ mod tests {
     }
 
     #[test]
-    fn sessions_from_before_style_strength_load_with_the_default_strength() {
-        let mut s = state(
-            r#"{"version":"0.1.0","params":{"style":{"i32":3}},
-            "fields":{"weights-path":"\"wjd-styles\""}}"#,
-        );
-        assert_eq!(sanitize(&mut s), Vec::<String>::new());
-        let params = JazzSynthParams::default();
-        apply(&params, &s);
-        assert_eq!(params.style.value(), 3);
-        assert_eq!(
-            params.engine_settings().style_strength,
-            crate::engine::DEFAULT_STYLE_STRENGTH
-        );
+    fn sessions_from_before_style_strength_keep_their_sound_and_new_ones_get_the_default() {
+        for (format, expected) in [
+            (None, 1.0),
+            (Some(3), 1.0),
+            (Some(4), crate::engine::DEFAULT_STYLE_STRENGTH),
+        ] {
+            let tag = format.map_or(String::new(), |f| format!(r#","state-format":"{f}""#));
+            let mut s = state(&format!(
+                r#"{{"version":"0.1.0","params":{{"style":{{"i32":3}}}},
+                "fields":{{"weights-path":"\"wjd-styles\""{tag}}}}}"#
+            ));
+            assert_eq!(sanitize(&mut s), Vec::<String>::new());
+            let params = JazzSynthParams::default();
+            apply(&params, &s);
+            assert_eq!(params.style.value(), 3);
+            assert_eq!(
+                params.engine_settings().style_strength,
+                expected,
+                "format {format:?}"
+            );
+        }
         // A saved strength is kept; one past the range is clamped, with a warning.
         for (saved, want, warned) in [(1.5f32, 1.5f32, false), (9.0, 4.0, true)] {
             let mut s = state(&format!(
