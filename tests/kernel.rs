@@ -207,3 +207,46 @@ fn a_stop_request_ends_an_epoch_between_batches() {
     short.stop_when(&stop);
     assert!(short.epoch().is_ok());
 }
+
+#[test]
+fn the_fused_kernel_in_f32_agrees_with_f64_at_uneven_sizes() {
+    // f32 takes the vectorised path (AVX2/FMA where the CPU has them): sizes that leave
+    // partial panels (4H = 148 columns, not a multiple of 16) and partial row blocks (5 and 3
+    // windows, not multiples of 4).
+    let (n, h, c, layers, tx) = (23, 37, 5, 2, 12);
+    let net = network(n, h, c, layers, 77);
+    let mut net32 =
+        Network::<f32>::keras_init_layers(n, h, c, layers, &mut NumpyRandomState::seed(1));
+    for (dst, src) in net32.buffers_mut().into_iter().zip(net.buffers()) {
+        for (d, &s) in dst.iter_mut().zip(src.iter()) {
+            *d = s as f32;
+        }
+    }
+    let corpus = walk(200, n, 5);
+    let cond = cond_numbers(corpus.len(), c, 6);
+    let mut ws32 = FusedWorkspace::default();
+    for starts in [&[0usize, 17, 40, 88, 130][..], &[5, 60, 150][..]] {
+        let b = batch(&corpus, &cond, c, starts, tx);
+        let mut want = net.zeros_like();
+        let reference = forward_backward(&net, &b, &mut want);
+        let mut got = net32.zeros_like();
+        let fused = forward_backward_fused(&net32, &b, &mut got, &mut ws32);
+        let case = format!("batch {}", starts.len());
+        let loss = f64::from(fused.loss);
+        assert!(
+            (loss - reference.loss).abs() < 1e-5 * reference.loss,
+            "{case}: loss {loss} vs {}",
+            reference.loss
+        );
+        assert_eq!(fused.targets, reference.targets, "{case}");
+        for (k, (w, g)) in want.buffers().iter().zip(got.buffers()).enumerate() {
+            let scale = w.iter().fold(1e-3f64, |m, x| m.max(x.abs()));
+            for (i, (a, b)) in w.iter().zip(g.iter()).enumerate() {
+                assert!(
+                    (a - f64::from(*b)).abs() < 1e-4 * scale,
+                    "{case}: buffer {k}[{i}]: f64 {a}, f32 {b}"
+                );
+            }
+        }
+    }
+}
