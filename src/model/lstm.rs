@@ -1145,23 +1145,31 @@ fn dense_softmax<const FMA: bool>(
     softmax_in_place::<FMA>(&mut probs[..n_values]);
 }
 
+/// The largest of `values` (`low` for none), found in 8 lanes so the compiler vectorizes it;
+/// `max` is the type's own (`f32::max`: NaNs are passed over). The order is fixed, so the
+/// result is too.
+#[inline(always)]
+pub(crate) fn max_in_lanes<T: Copy>(values: &[T], low: T, max: impl Fn(T, T) -> T) -> T {
+    let mut lanes = [low; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for j in 0..8 {
+            lanes[j] = max(lanes[j], chunk[j]);
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(low, |m, &x| max(m, x))
+}
+
 /// Replaces `logits` by their softmax; returns the largest logit and the sum of `e^(x − max)`
 /// (so `ln sum + max − x` is the cross-entropy of `x`). The max and the sum run in 8 lanes so
 /// the compiler vectorizes them; the order of the sums is fixed, so the result is too.
 #[inline(always)]
 pub(crate) fn softmax_in_place<const FMA: bool>(logits: &mut [f32]) -> (f32, f32) {
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let mut chunks = logits.chunks_exact(8);
-    for chunk in &mut chunks {
-        for j in 0..8 {
-            lanes[j] = lanes[j].max(chunk[j]);
-        }
-    }
-    let max = chunks
-        .remainder()
-        .iter()
-        .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let max = max_in_lanes(logits, f32::NEG_INFINITY, f32::max);
     for x in logits.iter_mut() {
         *x = exp_fast::<FMA>(*x - max);
     }

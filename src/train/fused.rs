@@ -396,17 +396,6 @@ fn fused<F: Real, const FMA: bool>(
 /// lanes so the search vectorizes.
 #[inline(always)]
 fn first_argmax<F: Real>(row: &[F]) -> usize {
-    let mut lanes = [F::neg_infinity(); 8];
-    let mut chunks = row.chunks_exact(8);
-    for chunk in &mut chunks {
-        for j in 0..8 {
-            lanes[j] = lanes[j].max(chunk[j]);
-        }
-    }
-    let max = chunks
-        .remainder()
-        .iter()
-        .chain(&lanes)
-        .fold(F::neg_infinity(), |m, &v| m.max(v));
+    let max = crate::model::lstm::max_in_lanes(row, F::neg_infinity(), F::max);
     row.iter().position(|&v| v == max).unwrap_or(0)
 }
