@@ -158,24 +158,8 @@ fn main() -> Result<(), String> {
                 style_strength,
                 ..Default::default()
             })?;
-            let (timeline, _) = render_timeline(&setup, bars, 48_000.0, 512);
-            let spb = timeline.samples_per_beat();
-            let notes: Vec<LineNote> = timeline
-                .solo
-                .iter()
-                .map(|n| LineNote {
-                    start: n.start as f64 / spb,
-                    end: n.end as f64 / spb,
-                    key: n.note,
-                })
-                .collect();
-            let chords: Vec<(f64, Chord)> = timeline
-                .chords
-                .iter()
-                .map(|c| (c.start_beat, Chord::from_midi(&c.voicing)))
-                .collect();
-            let line = Line::new(&notes, &chords, f64::from(setup.beats_per_bar()));
-            rendered.add(&line.figures(), &line.breath());
+            let (figures, breath) = render_line(&setup, bars);
+            rendered.add(&figures, &breath);
         }
         used.push(
             input
