@@ -294,3 +294,30 @@ fn help_documents_every_flag() {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn every_built_in_model_the_docs_name_is_accepted_by_model() {
+    let dir = std::env::temp_dir().join(format!("jazz-synth-models-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    for args in [
+        &["--model", "wjd"][..],
+        &["--model", "metheny"][..],
+        &["--model", "wjd-styles", "--style", "bebop"][..],
+    ] {
+        let o = Command::new(BIN)
+            .args(["render", "--bars", "2", "--out", "m.mid"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    let o = Command::new(BIN)
+        .args(["render", "--bars", "2", "--out", "m.mid", "--model", "nope"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("wjd-styles"), "{}", stderr(&o));
+    fs::remove_dir_all(&dir).ok();
+}

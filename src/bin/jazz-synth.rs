@@ -77,9 +77,10 @@ struct MusicArgs {
     /// Weights file (safetensors, from jazz-train) instead of the built-in model
     #[arg(long, value_name = "PATH", conflicts_with = "model")]
     weights: Option<PathBuf>,
-    /// A built-in model: wjd (the default, learned from the Weimar Jazz Database's 456 solos)
-    /// or metheny (the original course model, learned from one Pat Metheny solo)
-    #[arg(long, value_name = "NAME", value_parser = ["wjd", "metheny"])]
+    /// A built-in model: wjd (the default, learned from the Weimar Jazz Database's 456 solos),
+    /// wjd-styles (the same, with styles for --style) or metheny (the original course model,
+    /// learned from one Pat Metheny solo)
+    #[arg(long, value_name = "NAME", value_parser = ["wjd", "wjd-styles", "metheny"])]
     model: Option<String>,
     /// Random seed: the same seed plays the same solo
     #[arg(long)]
