@@ -20,10 +20,11 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 mod common;
-use common::midi_file::{format1, notes};
+use common::corpus::{
+    fails, read_solos, solo_over_chords, solo_without_chords, succeeds, write_collection, SYNTH,
+    TRAIN,
+};
 use common::temp_dir;
-
-const TRAIN: &str = env!("CARGO_BIN_EXE_jazz-train");
 
 /// A solo over chords that change every beat between C7 and F#7 (a tritone apart, so the
 /// previous note says nothing about which comes): on each beat the melody plays the chord's
@@ -41,29 +42,20 @@ fn tritone_solo(seed: u64, bars: usize) -> Vec<u8> {
             chords.push((t, 1.0, root - 12 + k));
         }
     }
-    format1(
-        480,
-        &[
-            ("Solo", notes(480, &melody)),
-            ("Chords", notes(480, &chords)),
-        ],
-    )
+    solo_over_chords(&melody, &chords)
 }
 
-fn solos(count: u64, bars: usize, dir: &std::path::Path) -> Vec<Solo> {
-    (0..count)
-        .map(|k| {
-            let path = dir.join(format!("solo{k}.mid"));
-            fs::write(&path, tritone_solo(k, bars)).unwrap();
-            corpus::load_solo(&path, &AutoOptions::default()).expect("a solo with chords")
-        })
-        .collect()
+/// `count` tritone solos of `bars` bars (seeds 0, 1, ...), written and read back.
+fn solos(tag: &str, count: usize, bars: usize) -> Vec<Solo> {
+    let collection = write_collection(tag, count, |k| {
+        (format!("solo{k}.mid"), tritone_solo(k as u64, bars))
+    });
+    read_solos(&collection.files)
 }
 
 #[test]
 fn the_chord_inputs_matter_where_the_melody_follows_the_chord() {
-    let dir = temp_dir("jazz-cond");
-    let all = solos(12, 8, &dir);
+    let all = solos("jazz-cond", 12, 8);
     let (train, valid): (Vec<&Solo>, Vec<&Solo>) =
         (all[..10].iter().collect(), all[10..].iter().collect());
     let vocab = JazzVocab::build(&train, 1);
@@ -109,8 +101,7 @@ fn the_chord_inputs_matter_where_the_melody_follows_the_chord() {
 
 #[test]
 fn a_chord_aware_model_round_trips_as_jazz_synth_2_and_old_files_still_load() {
-    let dir = temp_dir("jazz-weights");
-    let all = solos(4, 4, &dir);
+    let all = solos("jazz-weights", 4, 4);
     let train: Vec<&Solo> = all.iter().collect();
     let vocab = JazzVocab::build(&train, 1);
     let enc = Encoded::of(&train, &vocab);
@@ -240,53 +231,28 @@ fn the_default_model_is_chord_aware_and_its_notes_keep_their_role() {
 
 #[test]
 fn jazz_train_trains_a_collection_and_evaluate_scores_its_held_out_solos() {
-    let dir = temp_dir("jazz-cli");
-    let files = dir.join("solos");
-    fs::create_dir_all(&files).unwrap();
-    for k in 0..20 {
-        fs::write(files.join(format!("s{k:02}.mid")), tritone_solo(100 + k, 4)).unwrap();
-    }
+    let collection = write_collection("jazz-cli", 20, |k| {
+        (format!("s{k:02}.mid"), tritone_solo(100 + k as u64, 4))
+    });
+    let (dir, files) = (&collection.dir, &collection.solos);
     // A file without chords is skipped with its reason.
-    fs::write(
-        files.join("free.mid"),
-        format1(
-            480,
-            &[(
-                "Solo",
-                notes(
-                    480,
-                    &[
-                        (0.0, 1.0, 60),
-                        (1.0, 1.0, 62),
-                        (2.0, 1.0, 64),
-                        (3.0, 1.0, 65),
-                        (4.0, 1.0, 67),
-                        (5.0, 1.0, 69),
-                        (6.0, 1.0, 71),
-                        (7.0, 1.0, 72),
-                    ],
-                ),
-            )],
-        ),
-    )
-    .unwrap();
+    let scale: Vec<(f64, f64, u8)> = [60u8, 62, 64, 65, 67, 69, 71, 72]
+        .iter()
+        .enumerate()
+        .map(|(beat, &note)| (beat as f64, 1.0, note))
+        .collect();
+    fs::write(files.join("free.mid"), solo_without_chords(&scale)).unwrap();
     let out = dir.join("model.safetensors");
-    let run = Command::new(TRAIN)
-        .args([
-            "--preset", "jazz", "--epochs", "2", "--hidden", "8", "--tx", "16",
-        ])
-        .args(["--validation", "0.2", "--test", "0.3", "--threads", "1"])
-        .args(["--corpus-name", "tritone test set"])
-        .arg(&files)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let stdout = succeeds(
+        Command::new(TRAIN)
+            .args([
+                "--preset", "jazz", "--epochs", "2", "--hidden", "8", "--tx", "16",
+            ])
+            .args(["--validation", "0.2", "--test", "0.3", "--threads", "1"])
+            .args(["--corpus-name", "tritone test set"])
+            .arg(files)
+            .arg("--out")
+            .arg(&out),
     );
     assert!(
         stdout.contains("skipped") && stdout.contains("free.mid") && stdout.contains("no chords"),
@@ -305,17 +271,11 @@ fn jazz_train_trains_a_collection_and_evaluate_scores_its_held_out_solos() {
         "no local paths"
     );
 
-    let eval = Command::new(TRAIN)
-        .args(["evaluate", "--json", "--weights"])
-        .arg(&out)
-        .arg(&files)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&eval.stdout);
-    assert!(
-        eval.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&eval.stderr)
+    let text = succeeds(
+        Command::new(TRAIN)
+            .args(["evaluate", "--json", "--weights"])
+            .arg(&out)
+            .arg(files),
     );
     let v: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
     for key in [
@@ -366,38 +326,22 @@ fn changes_from_a_midi_file_are_its_chord_track_bar_by_bar() {
         }
     }
     let melody: Vec<(f64, f64, u8)> = (0..8).map(|b| (f64::from(b), 1.0, 72)).collect();
-    fs::write(
-        &path,
-        format1(
-            480,
-            &[
-                ("Solo", notes(480, &melody)),
-                ("Chords", notes(480, &chords)),
-            ],
-        ),
-    )
-    .unwrap();
+    fs::write(&path, solo_over_chords(&melody, &chords)).unwrap();
     let text = corpus::changes_text(&path, &AutoOptions::default()).unwrap();
     assert_eq!(text, "Dm7 G7 | Cmaj7");
-    let out = Command::new(env!("CARGO_BIN_EXE_jazz-synth"))
-        .args(["render", "--bars", "2", "--quiet", "--changes-from"])
-        .arg(&path)
-        .arg("--out")
-        .arg(dir.join("over.mid"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(SYNTH)
+            .args(["render", "--bars", "2", "--quiet", "--changes-from"])
+            .arg(&path)
+            .arg("--out")
+            .arg(dir.join("over.mid")),
     );
-    let missing = Command::new(env!("CARGO_BIN_EXE_jazz-synth"))
-        .args(["render", "--changes-from", "/nonexistent/x.mid", "--out"])
-        .arg(dir.join("never.mid"))
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("--changes-from"));
+    let missing = fails(
+        Command::new(SYNTH)
+            .args(["render", "--changes-from", "/nonexistent/x.mid", "--out"])
+            .arg(dir.join("never.mid")),
+    );
+    assert!(missing.contains("--changes-from"));
 }
 
 #[test]

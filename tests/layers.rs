@@ -16,8 +16,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 mod common;
-use common::midi_file::{format1, notes};
-use common::temp_dir;
+use common::corpus::{fails, solo_over_chords, succeeds, write_collection, SYNTH, TRAIN};
 
 /// A corpus of `len` value indices below `n` with some structure (a walk), seeded.
 fn walk(len: usize, n: usize, seed: u64) -> Vec<usize> {
@@ -279,11 +278,8 @@ fn training_a_stack_learns_and_gives_the_same_weights_every_time() {
 
 #[test]
 fn jazz_train_layers_2_writes_a_model_jazz_synth_plays() {
-    let dir = temp_dir("layers-cli");
-    let files = dir.join("solos");
-    fs::create_dir_all(&files).unwrap();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
-    for k in 0..8 {
+    let collection = write_collection("layers-cli", 8, |k| {
         // A melody over a two-chord vamp, a bar each.
         let (mut melody, mut chords) = (Vec::new(), Vec::new());
         for bar in 0..8 {
@@ -296,30 +292,18 @@ fn jazz_train_layers_2_writes_a_model_jazz_synth_plays() {
                 melody.push((bar as f64 * 4.0 + beat as f64, 1.0, root + step));
             }
         }
-        let bytes = format1(
-            480,
-            &[
-                ("Solo", notes(480, &melody)),
-                ("Chords", notes(480, &chords)),
-            ],
-        );
-        fs::write(files.join(format!("v{k}.mid")), bytes).unwrap();
-    }
+        (format!("v{k}.mid"), solo_over_chords(&melody, &chords))
+    });
+    let (dir, files) = (&collection.dir, &collection.solos);
     let out = dir.join("stack.safetensors");
-    let run = Command::new(env!("CARGO_BIN_EXE_jazz-train"))
-        .args(["--preset", "jazz", "--layers", "2", "--hidden", "8"])
-        .args(["--tx", "8", "--epochs", "2", "--threads", "1"])
-        .args(["--validation", "0.2", "--test", "0"])
-        .arg(&files)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let stdout = succeeds(
+        Command::new(TRAIN)
+            .args(["--preset", "jazz", "--layers", "2", "--hidden", "8"])
+            .args(["--tx", "8", "--epochs", "2", "--threads", "1"])
+            .args(["--validation", "0.2", "--test", "0"])
+            .arg(files)
+            .arg("--out")
+            .arg(&out),
     );
     assert!(
         stdout.contains("2 LSTM layer(s) of 8 hidden units"),
@@ -330,45 +314,34 @@ fn jazz_train_layers_2_writes_a_model_jazz_synth_plays() {
     assert_eq!(model.provenance().hyperparameters["layers"], 2);
 
     let mid = dir.join("stack.mid");
-    let render = Command::new(env!("CARGO_BIN_EXE_jazz-synth"))
-        .args(["render", "--quiet", "--bars", "4", "--weights"])
-        .arg(&out)
-        .arg("--out")
-        .arg(&mid)
-        .output()
-        .unwrap();
-    assert!(
-        render.status.success(),
-        "{}",
-        String::from_utf8_lossy(&render.stderr)
+    succeeds(
+        Command::new(SYNTH)
+            .args(["render", "--quiet", "--bars", "4", "--weights"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&mid),
     );
     assert!(fs::metadata(&mid).unwrap().len() > 100);
 
     // Resuming continues the stack (its vocabulary, size and layers) with --preset jazz.
     let resumed = dir.join("resumed.safetensors");
-    let run = Command::new(env!("CARGO_BIN_EXE_jazz-train"))
-        .args([
-            "--preset",
-            "jazz",
-            "--epochs",
-            "1",
-            "--threads",
-            "1",
-            "--tx",
-            "8",
-        ])
-        .args(["--validation", "0.2", "--test", "0", "--resume"])
-        .arg(&out)
-        .arg(&files)
-        .arg("--out")
-        .arg(&resumed)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let stdout = succeeds(
+        Command::new(TRAIN)
+            .args([
+                "--preset",
+                "jazz",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--tx",
+                "8",
+            ])
+            .args(["--validation", "0.2", "--test", "0", "--resume"])
+            .arg(&out)
+            .arg(files)
+            .arg("--out")
+            .arg(&resumed),
     );
     assert!(stdout.contains("resuming from"), "{stdout}");
     let again = weights::load_file(&resumed).expect("loads");
@@ -376,27 +349,23 @@ fn jazz_train_layers_2_writes_a_model_jazz_synth_plays() {
     assert_eq!(again.vocab(), model.vocab());
     assert_ne!(again.params(), model.params(), "it trained on");
     // A chord-aware file cannot continue as a model without the chord inputs.
-    let refused = Command::new(env!("CARGO_BIN_EXE_jazz-train"))
-        .args(["--preset", "jazz", "--no-chords", "--resume"])
-        .arg(&out)
-        .arg(&files)
-        .arg("--out")
-        .arg(dir.join("no.safetensors"))
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    let err = String::from_utf8_lossy(&refused.stderr);
+    let err = fails(
+        Command::new(TRAIN)
+            .args(["--preset", "jazz", "--no-chords", "--resume"])
+            .arg(&out)
+            .arg(files)
+            .arg("--out")
+            .arg(dir.join("no.safetensors")),
+    );
     assert!(err.contains("with the chord inputs"), "{err}");
 
     // Zero layers is refused with the range.
-    let zero = Command::new(env!("CARGO_BIN_EXE_jazz-train"))
-        .args(["--preset", "jazz", "--layers", "0"])
-        .arg(&files)
-        .arg("--out")
-        .arg(dir.join("none.safetensors"))
-        .output()
-        .unwrap();
-    assert!(!zero.status.success());
-    let err = String::from_utf8_lossy(&zero.stderr);
+    let err = fails(
+        Command::new(TRAIN)
+            .args(["--preset", "jazz", "--layers", "0"])
+            .arg(files)
+            .arg("--out")
+            .arg(dir.join("none.safetensors")),
+    );
     assert!(err.contains("layers = 0 must be from 1 to 8"), "{err}");
 }

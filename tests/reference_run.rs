@@ -16,10 +16,9 @@ use rand::{RngExt, SeedableRng};
 use serde_json::Value as Json;
 
 mod common;
-use common::midi_file::{format1, notes};
-use common::temp_dir;
-
-const TRAIN: &str = env!("CARGO_BIN_EXE_jazz-train");
+use common::corpus::{
+    fails, solo_over_chords, solo_without_chords, succeeds, write_collection, TRAIN,
+};
 
 /// A solo over a random chord each bar (roots around the circle of fifths, seventh chords):
 /// eighths and quarters wandering by steps and thirds, with a rest now and then.
@@ -44,29 +43,17 @@ fn wandering_solo(seed: u64, bars: usize) -> Vec<u8> {
             t += len;
         }
     }
-    format1(
-        480,
-        &[
-            ("Solo", notes(480, &melody)),
-            ("Chords", notes(480, &chords)),
-        ],
-    )
+    solo_over_chords(&melody, &chords)
 }
 
 /// A folder of `count` solos (and one without chords, which every reader skips).
-fn collection(tag: &str, count: u64) -> std::path::PathBuf {
-    let dir = temp_dir(tag).join("solos");
-    fs::create_dir_all(&dir).unwrap();
-    for k in 0..count {
-        fs::write(
-            dir.join(format!("s{k:02}.mid")),
-            wandering_solo(300 + k, 12),
-        )
-        .unwrap();
-    }
-    let free = notes(480, &[(0.0, 1.0, 60), (1.0, 1.0, 64), (2.0, 2.0, 67)]);
-    fs::write(dir.join("free.mid"), format1(480, &[("Solo", free)])).unwrap();
-    dir
+fn collection(tag: &str, count: usize) -> std::path::PathBuf {
+    let written = write_collection(tag, count, |k| {
+        (format!("s{k:02}.mid"), wandering_solo(300 + k as u64, 12))
+    });
+    let free = [(0.0, 1.0, 60), (1.0, 1.0, 64), (2.0, 2.0, 67)];
+    fs::write(written.solos.join("free.mid"), solo_without_chords(&free)).unwrap();
+    written.solos
 }
 
 /// A dataset file as NumPy reads it: the header line, then each array at its offset.
@@ -121,17 +108,6 @@ impl Dataset {
     }
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 #[test]
 fn the_exported_dataset_is_what_jazz_training_reads_and_the_report_scores_it() {
     let files = collection("export", 24);
@@ -141,7 +117,7 @@ fn the_exported_dataset_is_what_jazz_training_reads_and_the_report_scores_it() {
         test: 0.25,
     };
     let shares = ["--validation", "0.2", "--test", "0.25"];
-    let printed = run(Command::new(TRAIN)
+    let printed = succeeds(Command::new(TRAIN)
         .arg("export-dataset")
         .arg(&files)
         .args(shares)
@@ -226,7 +202,7 @@ fn the_exported_dataset_is_what_jazz_training_reads_and_the_report_scores_it() {
     let (tx, stride) = (16usize, 8usize);
     let weights_path = files.parent().unwrap().join("model.safetensors");
     let report_path = files.parent().unwrap().join("report.json");
-    run(Command::new(TRAIN)
+    succeeds(Command::new(TRAIN)
         .arg(&files)
         .args(["--preset", "jazz", "--epochs", "1", "--hidden", "8"])
         .args(["--tx", "16", "--threads", "1", "--quiet"])
@@ -287,33 +263,31 @@ fn the_exported_dataset_is_what_jazz_training_reads_and_the_report_scores_it() {
 fn export_dataset_refuses_what_it_cannot_use_and_writes_nothing() {
     let files = collection("export-errors", 3);
     let root = files.parent().unwrap().to_path_buf();
-    let fails = |args: &[&str], out: &Path, says: &str| {
-        let r = Command::new(TRAIN)
-            .arg("export-dataset")
-            .args(args)
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&r.stderr);
-        assert!(!r.status.success(), "{args:?} should fail");
+    let refused = |args: &[&str], out: &Path, says: &str| {
+        let stderr = fails(
+            Command::new(TRAIN)
+                .arg("export-dataset")
+                .args(args)
+                .arg("--out")
+                .arg(out),
+        );
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!out.exists(), "{args:?}: nothing written");
     };
     let out = root.join("d.dataset");
     let missing = root.join("no-such-folder");
-    fails(&[missing.to_str().unwrap()], &out, "does not exist");
-    fails(
+    refused(&[missing.to_str().unwrap()], &out, "does not exist");
+    refused(
         &[files.to_str().unwrap()],
         &root.join("absent/d.dataset"),
         "does not exist",
     );
-    fails(
+    refused(
         &[files.to_str().unwrap(), "--test", "1.5"],
         &out,
         "--test 1.5",
     );
-    fails(
+    refused(
         &[
             files.to_str().unwrap(),
             "--validation",
@@ -325,5 +299,5 @@ fn export_dataset_refuses_what_it_cannot_use_and_writes_nothing() {
         "almost nothing to train on",
     );
     let free = files.join("free.mid");
-    fails(&[free.to_str().unwrap()], &out, "no solo to train on");
+    refused(&[free.to_str().unwrap()], &out, "no solo to train on");
 }

@@ -5,7 +5,7 @@
 //! reader, `jazz-train --style-from`, `evaluate --style-from` and `--style` end to end.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -17,21 +17,20 @@ use jazz_synth::music::conditioning::{write_style, COND_SIZE, LAYOUT_STYLED, MAX
 use jazz_synth::music::grammar::{role_by_pitch_class, Role};
 use jazz_synth::standalone::render::render_timeline;
 use jazz_synth::standalone::session::{MusicOptions, Setup};
-use jazz_synth::train::corpus::{self, AutoOptions, Solo};
+use jazz_synth::train::corpus::Solo;
 use jazz_synth::train::jazz::{self, Encoded, JazzVocab};
 use jazz_synth::train::TrainConfig;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 mod common;
-use common::midi_file::{format1, notes};
+use common::corpus::{
+    fails, read_solos, solo_over_chords, succeeds, write_collection, Collection, SYNTH, TRAIN,
+};
 use common::temp_dir;
 
 #[global_allocator]
 static A: AllocDisabler = AllocDisabler;
-
-const TRAIN: &str = env!("CARGO_BIN_EXE_jazz-train");
-const SYNTH: &str = env!("CARGO_BIN_EXE_jazz-synth");
 
 /// Dm7, G7, Cmaj7, A7 as MIDI voicings (the chords every solo here is played over).
 const CHORDS: [[u8; 4]; 4] = [
@@ -81,40 +80,25 @@ fn solo(seed: u64, bars: usize, arpeggio: bool) -> Vec<u8> {
             prev = pitch;
         }
     }
-    format1(
-        480,
-        &[
-            ("Solo", notes(480, &melody)),
-            ("Chords", notes(480, &chords)),
-        ],
-    )
+    solo_over_chords(&melody, &chords)
 }
 
-/// The corpus: `count` solos alternating between the two styles, with the style table.
-fn write_corpus(dir: &Path, count: u64, bars: usize) -> (Vec<PathBuf>, PathBuf) {
+/// The corpus: `count` solos alternating between the two styles, with the style table (in
+/// the collection's scratch folder).
+fn write_corpus(tag: &str, count: usize, bars: usize) -> (Collection, PathBuf) {
     let mut csv = String::from("file,performer,style\n");
-    let mut paths = Vec::new();
-    for k in 0..count {
+    let collection = write_collection(tag, count, |k| {
         let arpeggio = k % 2 == 0;
         let name = format!("solo{k:02}.mid");
-        let path = dir.join(&name);
-        fs::write(&path, solo(k, bars, arpeggio)).unwrap();
         csv.push_str(&format!(
             "{name},Player {k},{}\n",
             if arpeggio { "ARPEGGIOS" } else { "Steps" }
         ));
-        paths.push(path);
-    }
-    let table = dir.join("styles.csv");
+        (name, solo(k as u64, bars, arpeggio))
+    });
+    let table = collection.dir.join("styles.csv");
     fs::write(&table, csv).unwrap();
-    (paths, table)
-}
-
-fn load(paths: &[PathBuf]) -> Vec<Solo> {
-    paths
-        .iter()
-        .map(|p| corpus::load_solo(p, &AutoOptions::default()).expect("a solo with chords"))
-        .collect()
+    (collection, table)
 }
 
 /// Style of solo `k` among ["arpeggios", "steps"] (knob positions 1 and 2).
@@ -137,9 +121,8 @@ struct Trained {
 fn trained() -> &'static Trained {
     static MODEL: OnceLock<Trained> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let dir = temp_dir("style-model");
-        let (paths, _) = write_corpus(&dir, 32, 2);
-        let all = load(&paths);
+        let (collection, _) = write_corpus("style-model", 32, 2);
+        let all = read_solos(&collection.files);
         let styles = vec!["arpeggios".to_string(), "steps".to_string()];
         let (train, held): (Vec<&Solo>, Vec<&Solo>) =
             (all[..24].iter().collect(), all[24..].iter().collect());
@@ -179,7 +162,7 @@ fn trained() -> &'static Trained {
             .hyperparameters
             .insert("play_temperature".into(), 1.0.into());
         model.set_provenance(provenance);
-        let weights_path = dir.join("styled.safetensors");
+        let weights_path = collection.dir.join("styled.safetensors");
         weights::save_atomic(&model, &weights_path).unwrap();
         Trained {
             model,
@@ -536,32 +519,26 @@ fn replace_in_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 #[test]
 fn jazz_train_learns_styles_from_a_csv_and_evaluate_scores_each() {
-    let dir = temp_dir("style-cli");
-    let (paths, table) = write_corpus(&dir, 24, 2);
+    let (collection, table) = write_corpus("style-cli", 24, 2);
+    let (dir, paths) = (&collection.dir, &collection.files);
     let out = dir.join("styled.safetensors");
-    let run = Command::new(TRAIN)
-        .args(paths.iter().map(|p| p.as_os_str()))
-        .args([
-            "--preset", "jazz", "--epochs", "2", "--hidden", "8", "--tx", "16",
-        ])
-        .args([
-            "--threads",
-            "1",
-            "--quiet",
-            "--min-count",
-            "1",
-            "--style-from",
-        ])
-        .arg(&table)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let stdout = succeeds(
+        Command::new(TRAIN)
+            .args(paths)
+            .args([
+                "--preset", "jazz", "--epochs", "2", "--hidden", "8", "--tx", "16",
+            ])
+            .args([
+                "--threads",
+                "1",
+                "--quiet",
+                "--min-count",
+                "1",
+                "--style-from",
+            ])
+            .arg(&table)
+            .arg("--out")
+            .arg(&out),
     );
     assert!(stdout.contains("style arpeggios:"), "{stdout}");
     assert!(stdout.contains("25 % of the training windows"), "{stdout}");
@@ -572,19 +549,13 @@ fn jazz_train_learns_styles_from_a_csv_and_evaluate_scores_each() {
     assert!(corpus["styles"]["steps"]["train"].as_u64().unwrap() > 0);
     assert_eq!(model.provenance().hyperparameters["style_dropout"], 0.25);
 
-    let eval = Command::new(TRAIN)
-        .args(["evaluate", "--json", "--weights"])
-        .arg(&out)
-        .arg("--style-from")
-        .arg(&table)
-        .args(paths.iter().map(|p| p.as_os_str()))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&eval.stdout);
-    assert!(
-        eval.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&eval.stderr)
+    let text = succeeds(
+        Command::new(TRAIN)
+            .args(["evaluate", "--json", "--weights"])
+            .arg(&out)
+            .arg("--style-from")
+            .arg(&table)
+            .args(paths),
     );
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     let styles = v["styles"].as_object().expect("an object keyed by style");
@@ -613,61 +584,52 @@ fn jazz_train_learns_styles_from_a_csv_and_evaluate_scores_each() {
     // A table without the columns, and --style-from where it does not apply.
     let bad = dir.join("bad.csv");
     fs::write(&bad, "name,genre\nsolo00.mid,cool\n").unwrap();
-    let refused = Command::new(TRAIN)
-        .args(paths.iter().map(|p| p.as_os_str()))
-        .args(["--preset", "jazz", "--style-from"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(dir.join("never.safetensors"))
-        .output()
-        .unwrap();
-    let e = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
+    let e = fails(
+        Command::new(TRAIN)
+            .args(paths)
+            .args(["--preset", "jazz", "--style-from"])
+            .arg(&bad)
+            .arg("--out")
+            .arg(dir.join("never.safetensors")),
+    );
     assert!(
         e.contains("`file` and `style`") && e.contains("bad.csv"),
         "{e}"
     );
     assert!(!dir.join("never.safetensors").exists());
-    let auto = Command::new(TRAIN)
-        .args(paths.iter().map(|p| p.as_os_str()))
-        .args(["--style-from"])
-        .arg(&table)
-        .arg("--out")
-        .arg(dir.join("never.safetensors"))
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&auto.stderr).contains("only applies to --preset jazz"));
+    let e = fails(
+        Command::new(TRAIN)
+            .args(paths)
+            .args(["--style-from"])
+            .arg(&table)
+            .arg("--out")
+            .arg(dir.join("never.safetensors")),
+    );
+    assert!(e.contains("only applies to --preset jazz"), "{e}");
 
     // The player: --style with the weights, and an unknown style.
-    let ok = Command::new(SYNTH)
-        .args([
-            "render",
-            "--bars",
-            "2",
-            "--quiet",
-            "--style",
-            "steps",
-            "--weights",
-        ])
-        .arg(&out)
-        .arg("--out")
-        .arg(dir.join("steps.mid"))
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    succeeds(
+        Command::new(SYNTH)
+            .args([
+                "render",
+                "--bars",
+                "2",
+                "--quiet",
+                "--style",
+                "steps",
+                "--weights",
+            ])
+            .arg(&out)
+            .arg("--out")
+            .arg(dir.join("steps.mid")),
     );
-    let unknown = Command::new(SYNTH)
-        .args(["render", "--bars", "2", "--style", "bebop", "--weights"])
-        .arg(&out)
-        .arg("--out")
-        .arg(dir.join("never.mid"))
-        .output()
-        .unwrap();
-    let e = String::from_utf8_lossy(&unknown.stderr);
-    assert!(!unknown.status.success());
+    let e = fails(
+        Command::new(SYNTH)
+            .args(["render", "--bars", "2", "--style", "bebop", "--weights"])
+            .arg(&out)
+            .arg("--out")
+            .arg(dir.join("never.mid")),
+    );
     assert!(e.contains("any, arpeggios, steps"), "{e}");
 }
 
@@ -990,32 +952,21 @@ fn the_style_strength_option_is_checked() {
     .unwrap();
     assert_eq!(setup.settings.style_strength, 1.5);
     let dir = temp_dir("style-strength-cli");
-    for (text, want) in [("strong", "--style-strength"), ("9", "from 0")] {
-        let run = Command::new(SYNTH)
+    let render = |strength: &str, out: &str| {
+        let mut command = Command::new(SYNTH);
+        command
             .args(["render", "--bars", "1", "--quiet", "--style", "steps"])
-            .args(["--style-strength", text, "--weights"])
+            .args(["--style-strength", strength, "--weights"])
             .arg(&t.weights)
             .arg("--out")
-            .arg(dir.join("never.mid"))
-            .output()
-            .unwrap();
-        let e = String::from_utf8_lossy(&run.stderr);
-        assert!(!run.status.success(), "{text} accepted");
+            .arg(dir.join(out));
+        command
+    };
+    for (text, want) in [("strong", "--style-strength"), ("9", "from 0")] {
+        let e = fails(&mut render(text, "never.mid"));
         assert!(e.contains(want), "{text}: {e}");
         assert!(!dir.join("never.mid").exists());
     }
-    let ok = Command::new(SYNTH)
-        .args(["render", "--bars", "1", "--quiet", "--style", "steps"])
-        .args(["--style-strength", "2", "--weights"])
-        .arg(&t.weights)
-        .arg("--out")
-        .arg(dir.join("strong.mid"))
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    succeeds(&mut render("2", "strong.mid"));
     assert!(dir.join("strong.mid").exists());
 }

@@ -4,6 +4,7 @@
 
 pub mod alt_weights;
 pub mod clap_harness;
+pub mod corpus;
 pub mod display;
 pub mod midi_file;
 pub mod plugin_host;
