@@ -10,6 +10,9 @@ use jazz_synth::train::{
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
+mod common;
+use common::gradient::check_gradients;
+
 fn walk(len: usize, n: usize, seed: u64) -> Vec<usize> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut v = 0usize;
@@ -101,28 +104,12 @@ fn fused_gradients_match_a_finite_difference() {
     let mut grads = net.zeros_like();
     forward_backward_fused(&net, &b, &mut grads, &mut ws);
     let mut scratch = net.zeros_like();
-    let eps = 1e-5;
-    let mut checked = 0;
-    for tensor in 0..net.buffers().len() {
-        for k in 0..net.buffers()[tensor].len() {
-            let original = net.buffers()[tensor][k];
-            net.buffers_mut()[tensor][k] = original + eps;
-            let plus = forward_backward_fused(&net, &b, &mut scratch, &mut ws).loss;
-            net.buffers_mut()[tensor][k] = original - eps;
-            let minus = forward_backward_fused(&net, &b, &mut scratch, &mut ws).loss;
-            net.buffers_mut()[tensor][k] = original;
-            let numeric = (plus - minus) / (2.0 * eps);
-            let analytic = grads.buffers()[tensor][k];
-            let scale = numeric.abs().max(analytic.abs());
-            if scale < 1e-7 {
-                assert!((numeric - analytic).abs() < 1e-9, "{tensor}[{k}]");
-            } else {
-                let rel = (numeric - analytic).abs() / scale;
-                assert!(rel < 1e-4, "{tensor}[{k}]: {analytic} vs {numeric} ({rel})");
-            }
-            checked += 1;
-        }
-    }
+    let (checked, _) = check_gradients(
+        &mut net,
+        &grads,
+        |tensor| format!("buffer {tensor}"),
+        |net| forward_backward_fused(net, &b, &mut scratch, &mut ws).loss,
+    );
     let per_upper = 2 * h * 4 * h + 4 * h;
     assert_eq!(
         checked,

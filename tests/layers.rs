@@ -17,6 +17,7 @@ use rand::{RngExt, SeedableRng};
 
 mod common;
 use common::corpus::{fails, solo_over_chords, succeeds, write_collection, SYNTH, TRAIN};
+use common::gradient::check_gradients;
 
 /// A corpus of `len` value indices below `n` with some structure (a walk), seeded.
 fn walk(len: usize, n: usize, seed: u64) -> Vec<usize> {
@@ -63,37 +64,13 @@ fn every_gradient_of_a_stack_matches_a_finite_difference() {
     let base = forward_backward(&net, &batch, &mut grads);
     assert!(base.loss > 0.0);
     let mut scratch = net.zeros_like();
-    let eps = 1e-5;
-    let (mut checked, mut worst) = (0, 0.0f64);
-    let buffers = net.buffers().len();
-    assert_eq!(buffers, 6 + 3 * (layers - 1));
-    for tensor in 0..buffers {
-        for k in 0..net.buffers()[tensor].len() {
-            let original = net.buffers()[tensor][k];
-            net.buffers_mut()[tensor][k] = original + eps;
-            let plus = forward_backward(&net, &batch, &mut scratch).loss;
-            net.buffers_mut()[tensor][k] = original - eps;
-            let minus = forward_backward(&net, &batch, &mut scratch).loss;
-            net.buffers_mut()[tensor][k] = original;
-            let numeric = (plus - minus) / (2.0 * eps);
-            let analytic = grads.buffers()[tensor][k];
-            let scale = numeric.abs().max(analytic.abs());
-            if scale < 1e-7 {
-                assert!(
-                    (numeric - analytic).abs() < 1e-9,
-                    "buffer {tensor}[{k}]: {analytic} vs {numeric}"
-                );
-            } else {
-                let rel = (numeric - analytic).abs() / scale;
-                worst = worst.max(rel);
-                assert!(
-                    rel < 1e-4,
-                    "buffer {tensor}[{k}]: analytic {analytic}, numeric {numeric} ({rel})"
-                );
-            }
-            checked += 1;
-        }
-    }
+    assert_eq!(net.buffers().len(), 6 + 3 * (layers - 1));
+    let (checked, worst) = check_gradients(
+        &mut net,
+        &grads,
+        |tensor| format!("buffer {tensor}"),
+        |net| forward_backward(net, &batch, &mut scratch).loss,
+    );
     let per_layer = h * 4 * h + h * 4 * h + 4 * h;
     assert_eq!(
         checked,

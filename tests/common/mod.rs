@@ -6,6 +6,7 @@ pub mod alt_weights;
 pub mod clap_harness;
 pub mod corpus;
 pub mod display;
+pub mod gradient;
 pub mod midi_file;
 pub mod plugin_host;
 pub mod summary;
