@@ -276,28 +276,32 @@ fn renders_in_each_style_move_as_the_style_did() {
     let _ = any_ct;
 }
 
+/// The player's setup for `options`, which must be refused, and the message it gives.
+fn refused(options: &MusicOptions) -> String {
+    Setup::from_options(options)
+        .err()
+        .unwrap_or_else(|| panic!("{options:?} was accepted"))
+}
+
 #[test]
 fn an_unknown_style_names_the_models_styles() {
     let t = trained();
-    let e = Setup::from_options(&MusicOptions {
-        weights: Some(t.weights.clone()),
-        style: Some("bebop".into()),
-        ..Default::default()
-    })
-    .err()
-    .expect("refused");
-    assert!(
-        e.contains("--style `bebop`") && e.contains("any, arpeggios, steps"),
-        "{e}"
-    );
-    let metheny = Setup::from_options(&MusicOptions {
-        weights: Some("metheny".into()),
-        style: Some("bebop".into()),
-        ..Default::default()
-    })
-    .err()
-    .expect("refused");
-    assert!(metheny.contains("learned no styles"), "{metheny}");
+    for (weights, says) in [
+        (
+            t.weights.clone(),
+            &["--style `bebop`", "any, arpeggios, steps"][..],
+        ),
+        ("metheny".into(), &["learned no styles"][..]),
+    ] {
+        let e = refused(&MusicOptions {
+            weights: Some(weights),
+            style: Some("bebop".into()),
+            ..Default::default()
+        });
+        for said in says {
+            assert!(e.contains(said), "{e}");
+        }
+    }
     // "any" is always there.
     Setup::from_options(&MusicOptions {
         weights: Some("metheny".into()),
@@ -930,14 +934,12 @@ fn the_strength_changes_mid_solo_at_the_next_value_without_allocating() {
 fn the_style_strength_option_is_checked() {
     let t = trained();
     for bad in [-0.5f32, 4.5, f32::NAN, f32::INFINITY] {
-        let e = Setup::from_options(&MusicOptions {
+        let e = refused(&MusicOptions {
             weights: Some(t.weights.clone()),
             style: Some("steps".into()),
             style_strength: Some(bad),
             ..Default::default()
-        })
-        .err()
-        .expect("refused");
+        });
         assert!(
             e.contains("--style-strength") && e.contains("from 0"),
             "{e}"
