@@ -117,12 +117,14 @@ fn the_exported_dataset_is_what_jazz_training_reads_and_the_report_scores_it() {
         test: 0.25,
     };
     let shares = ["--validation", "0.2", "--test", "0.25"];
-    let printed = succeeds(Command::new(TRAIN)
-        .arg("export-dataset")
-        .arg(&files)
-        .args(shares)
-        .arg("--out")
-        .arg(&out));
+    let printed = succeeds(
+        Command::new(TRAIN)
+            .arg("export-dataset")
+            .arg(&files)
+            .args(shares)
+            .arg("--out")
+            .arg(&out),
+    );
     assert!(
         printed.contains("skipped") && printed.contains("free.mid"),
         "{printed}"
@@ -202,15 +204,17 @@ fn the_exported_dataset_is_what_jazz_training_reads_and_the_report_scores_it() {
     let (tx, stride) = (16usize, 8usize);
     let weights_path = files.parent().unwrap().join("model.safetensors");
     let report_path = files.parent().unwrap().join("report.json");
-    succeeds(Command::new(TRAIN)
-        .arg(&files)
-        .args(["--preset", "jazz", "--epochs", "1", "--hidden", "8"])
-        .args(["--tx", "16", "--threads", "1", "--quiet"])
-        .args(shares)
-        .arg("--out")
-        .arg(&weights_path)
-        .arg("--report")
-        .arg(&report_path));
+    succeeds(
+        Command::new(TRAIN)
+            .arg(&files)
+            .args(["--preset", "jazz", "--epochs", "1", "--hidden", "8"])
+            .args(["--tx", "16", "--threads", "1", "--quiet"])
+            .args(shares)
+            .arg("--out")
+            .arg(&weights_path)
+            .arg("--report")
+            .arg(&report_path),
+    );
     let model = weights::load_file(&weights_path).unwrap();
     let trained_vocab: Vec<String> = model.vocab().iter().map(|v| v.to_string()).collect();
     assert_eq!(trained_vocab, exported);

@@ -98,4 +98,3 @@ pub fn fails(command: &mut Command) -> String {
     );
     stderr
 }
-
