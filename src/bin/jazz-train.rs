@@ -13,6 +13,7 @@ use jazz_synth::music::quality::Figures;
 use jazz_synth::standalone::live::install_interrupt_handler;
 use jazz_synth::train::corpus::{self, AutoOptions, Preset};
 use jazz_synth::train::evaluate::{split_point, train_validated, validate, Ended, Stopping};
+use jazz_synth::train::jazz::Split;
 use jazz_synth::train::lines::{corpus_lines, joined};
 use jazz_synth::train::reference::{EpochClock, JazzCorpus};
 use jazz_synth::train::{self, Kernel, TrainConfig};
@@ -500,9 +501,20 @@ fn check_share(name: &str, share: f64) -> Result<(), String> {
     }
 }
 
+/// The split of `--validation` and `--test` (each already checked with [`check_share`]),
+/// refused when it leaves almost nothing to train on.
+fn jazz_split(validation: f64, test: f64) -> Result<Split, String> {
+    if validation + test >= 0.9 {
+        return Err(format!(
+            "--validation {validation} and --test {test} leave almost nothing to train on"
+        ));
+    }
+    Ok(Split { validation, test })
+}
+
 /// `--preset jazz`: the chord-aware model on a collection of solos.
 fn run_jazz(args: &Args) -> Result<(), String> {
-    use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
+    use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, SplitCorpus};
     check_share("validation", args.validation)?;
     check_share("test", args.test)?;
     if !(0.0..1.0).contains(&args.style_dropout) {
@@ -518,12 +530,7 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         Some(path) => Some(jazz_synth::train::styles::StyleTable::read(path)?),
         None => None,
     };
-    if args.validation + args.test >= 0.9 {
-        return Err(format!(
-            "--validation {} and --test {} leave almost nothing to train on",
-            args.validation, args.test
-        ));
-    }
+    let split = jazz_split(args.validation, args.test)?;
     let resume = match &args.resume {
         Some(path) => {
             let model = weights::load_file(path)
@@ -584,13 +591,10 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         melody_track: args.melody_track,
         chord_track: args.chord_track,
     };
-    let (solos, errors) = corpus::load_solos(&inputs, &options);
-    let split = Split {
-        validation: args.validation,
-        test: args.test,
-    };
-    for solo in &solos {
-        let part = split.part(&solo.sha256);
+    let collection = SplitCorpus::read(&inputs, &options, split);
+    let (solos, errors) = (&collection.solos, &collection.skipped);
+    for solo in solos {
+        let part = collection.part_of(solo);
         println!(
             "{}: {} ({} notes and rests, {}; {})",
             file_name(&solo.path),
@@ -604,29 +608,14 @@ fn run_jazz(args: &Args) -> Result<(), String> {
             solo.tracks
         );
     }
-    for e in &errors {
+    for e in errors {
         println!("skipped {e}");
     }
-    let of = |p: Part| -> Vec<&corpus::Solo> {
-        solos
-            .iter()
-            .filter(|s| split.part(&s.sha256) == p)
-            .collect()
-    };
-    let (train_solos, valid_solos, test_solos) =
-        (of(Part::Train), of(Part::Validation), of(Part::Test));
-    if train_solos.is_empty() {
-        return Err(format!(
-            "no solo to train on: {} file(s) read, {} skipped{}",
-            solos.len(),
-            errors.len(),
-            if solos.is_empty() {
-                ""
-            } else {
-                "; all were held out (try --validation 0 --test 0 for a tiny collection)"
-            }
-        ));
-    }
+    let train_solos = collection.training()?;
+    let (valid_solos, test_solos) = (
+        collection.solos_of(Part::Validation),
+        collection.solos_of(Part::Test),
+    );
     // Resuming keeps the file's vocabulary: values it never learned map to their nearest.
     let vocab = match &resume {
         Some(model) => JazzVocab::from_values(model.vocab().to_vec()),
@@ -1018,7 +1007,7 @@ fn per_style(
 }
 
 fn evaluate(args: &EvalArgs) -> Result<(), String> {
-    use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
+    use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part};
     let table = match &args.style_from {
         Some(path) => Some(jazz_synth::train::styles::StyleTable::read(path)?),
         None => None,
@@ -1191,29 +1180,19 @@ struct ExportArgs {
 }
 
 fn export_dataset(args: &ExportArgs) -> Result<(), String> {
-    use jazz_synth::train::jazz::Split;
     use jazz_synth::train::reference::{part_name, PARTS};
     check_share("validation", args.validation)?;
     check_share("test", args.test)?;
-    if args.validation + args.test >= 0.9 {
-        return Err(format!(
-            "--validation {} and --test {} leave almost nothing to train on",
-            args.validation, args.test
-        ));
-    }
+    let split = jazz_split(args.validation, args.test)?;
     check_out_folder(&args.out)?;
     let inputs = corpus::expand_inputs(&args.files).map_err(|e| e.to_string())?;
     let options = AutoOptions {
         melody_track: args.melody_track,
         chord_track: args.chord_track,
     };
-    let split = Split {
-        validation: args.validation,
-        test: args.test,
-    };
     let data = JazzCorpus::read(&inputs, &options, split, args.min_count)?;
     data.write_dataset(&args.out)?;
-    for e in &data.skipped {
+    for e in &data.corpus.skipped {
         println!("skipped {e}");
     }
     let parts: Vec<String> = PARTS
@@ -1222,7 +1201,7 @@ fn export_dataset(args: &ExportArgs) -> Result<(), String> {
             format!(
                 "{} {} solos ({} values)",
                 part_name(p),
-                data.solos_of(p).len(),
+                data.corpus.solos_of(p).len(),
                 data.encoded(p).indices.len()
             )
         })

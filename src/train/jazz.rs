@@ -2,6 +2,8 @@
 //!
 //! - [`Split`]: whole solos are held out by a stable hash of each file's bytes (SHA-256), so
 //!   every run, on any machine, puts the same solos in the same part.
+//! - [`SplitCorpus`]: a collection's solos, the files skipped and the split, read once for both
+//!   training and the dataset export.
 //! - [`JazzVocab`]: the values seen at least `min_count` times in the training solos; a rarer
 //!   value is mapped to the nearest kept one (same role, nearest duration, nearest interval).
 //! - [`Encoded`]: solos as value indices plus one conditioning vector per value.
@@ -20,7 +22,7 @@ use crate::music::conditioning::{write_style, COND_SIZE, LAYOUT, LAYOUT_STYLED};
 use crate::music::contour::encoded_interval;
 use crate::music::grammar::{Role, Value};
 use crate::music::pitch::{value_twelfths, PitchModel, MAX_DUR24};
-use crate::train::corpus::Solo;
+use crate::train::corpus::{self, AutoOptions, CorpusError, Input, Solo};
 use crate::train::evaluate::{Ended, Stopping};
 use crate::train::ngram::{KneserNey3, Unigram};
 use crate::train::{EpochStats, TrainConfig, TrainError, Trainer};
@@ -69,6 +71,61 @@ impl Split {
         } else {
             Part::Train
         }
+    }
+}
+
+/// A collection read for `--preset jazz`: the solos, the files that could not be used and the
+/// split that puts each solo in its part. Training and the dataset export read it the same way.
+#[derive(Clone, Debug)]
+pub struct SplitCorpus {
+    /// Every solo read, in the order of the inputs.
+    pub solos: Vec<Solo>,
+    /// Files that could not be used, with the reason.
+    pub skipped: Vec<CorpusError>,
+    pub split: Split,
+}
+
+impl SplitCorpus {
+    /// Reads `inputs` (a file's own track choices replace `options`); a file that cannot be
+    /// used is skipped with its reason.
+    pub fn read(inputs: &[Input], options: &AutoOptions, split: Split) -> SplitCorpus {
+        let (solos, skipped) = corpus::load_solos(inputs, options);
+        SplitCorpus {
+            solos,
+            skipped,
+            split,
+        }
+    }
+
+    /// The part `solo` belongs to.
+    pub fn part_of(&self, solo: &Solo) -> Part {
+        self.split.part(&solo.sha256)
+    }
+
+    /// The solos of one part, in the order of the inputs.
+    pub fn solos_of(&self, part: Part) -> Vec<&Solo> {
+        self.solos
+            .iter()
+            .filter(|s| self.part_of(s) == part)
+            .collect()
+    }
+
+    /// The training solos; fails, saying why, when none is left to train on.
+    pub fn training(&self) -> Result<Vec<&Solo>, String> {
+        let train = self.solos_of(Part::Train);
+        if train.is_empty() {
+            return Err(format!(
+                "no solo to train on: {} file(s) read, {} skipped{}",
+                self.solos.len(),
+                self.skipped.len(),
+                if self.solos.is_empty() {
+                    ""
+                } else {
+                    "; all were held out (try --validation 0 --test 0 for a tiny collection)"
+                }
+            ));
+        }
+        Ok(train)
     }
 }
 

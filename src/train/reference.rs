@@ -29,8 +29,8 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::music::conditioning::{COND_SIZE, LAYOUT};
-use crate::train::corpus::{self, AutoOptions, CorpusError, Input, Solo};
-use crate::train::jazz::{Encoded, JazzVocab, Part, Split};
+use crate::train::corpus::{AutoOptions, CorpusError, Input};
+use crate::train::jazz::{Encoded, JazzVocab, Part, Split, SplitCorpus};
 use crate::train::TrainConfig;
 
 /// The format name in a dataset file's header.
@@ -46,11 +46,8 @@ pub const PARTS: [Part; 3] = [Part::Train, Part::Validation, Part::Test];
 /// split by file hash, the vocabulary of the training solos, every part encoded against it.
 #[derive(Clone, Debug)]
 pub struct JazzCorpus {
-    /// Every solo read, in the order of the inputs.
-    pub solos: Vec<Solo>,
-    /// Files that could not be used, with the reason.
-    pub skipped: Vec<CorpusError>,
-    pub split: Split,
+    /// The solos read, the files skipped and the split.
+    pub corpus: SplitCorpus,
     pub min_count: usize,
     pub vocab: JazzVocab,
     pub train: Encoded,
@@ -67,50 +64,22 @@ impl JazzCorpus {
         split: Split,
         min_count: usize,
     ) -> Result<JazzCorpus, String> {
-        let (solos, skipped) = corpus::load_solos(inputs, options);
-        let mut c = JazzCorpus {
-            solos,
-            skipped,
-            split,
-            min_count,
-            vocab: JazzVocab::from_values(Vec::new()),
-            train: Encoded::default(),
-            validation: Encoded::default(),
-            test: Encoded::default(),
-        };
-        let train = c.solos_of(Part::Train);
-        if train.is_empty() {
-            return Err(format!(
-                "no solo to train on: {} file(s) read, {} skipped{}",
-                c.solos.len(),
-                c.skipped.len(),
-                if c.solos.is_empty() {
-                    ""
-                } else {
-                    "; all were held out (try --validation 0 --test 0 for a tiny collection)"
-                }
-            ));
-        }
-        let vocab = JazzVocab::build(&train, min_count);
-        let encode = |p: Part| Encoded::of(&c.solos_of(p), &vocab);
+        let corpus = SplitCorpus::read(inputs, options, split);
+        let vocab = JazzVocab::build(&corpus.training()?, min_count);
+        let encode = |p: Part| Encoded::of(&corpus.solos_of(p), &vocab);
         let (train, validation, test) = (
             encode(Part::Train),
             encode(Part::Validation),
             encode(Part::Test),
         );
-        c.vocab = vocab;
-        c.train = train;
-        c.validation = validation;
-        c.test = test;
-        Ok(c)
-    }
-
-    /// The solos of one part, in the order of the inputs.
-    pub fn solos_of(&self, part: Part) -> Vec<&Solo> {
-        self.solos
-            .iter()
-            .filter(|s| self.split.part(&s.sha256) == part)
-            .collect()
+        Ok(JazzCorpus {
+            corpus,
+            min_count,
+            vocab,
+            train,
+            validation,
+            test,
+        })
     }
 
     /// The encoded values of one part.
@@ -173,7 +142,7 @@ impl JazzCorpus {
                 json!([starts.len()]),
                 &mut starts.iter().map(|v| v.to_le_bytes()),
             );
-            let of = self.solos_of(part);
+            let of = self.corpus.solos_of(part);
             parts.insert(
                 name.into(),
                 json!({"solos": of.len(), "values": n, "mapped": enc.mapped}),
@@ -188,6 +157,7 @@ impl JazzCorpus {
             }
         }
         let skipped: Vec<Json> = self
+            .corpus
             .skipped
             .iter()
             .map(|e| match e {
@@ -203,7 +173,7 @@ impl JazzCorpus {
             "vocabulary": self.vocab.values().iter().map(|v| v.to_string()).collect::<Vec<_>>(),
             "cond_size": COND_SIZE,
             "cond_layout": LAYOUT,
-            "split": {"validation": self.split.validation, "test": self.split.test},
+            "split": {"validation": self.corpus.split.validation, "test": self.corpus.split.test},
             "min_count": self.min_count,
             "parts": parts,
             "arrays": arrays,
