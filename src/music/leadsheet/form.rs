@@ -41,6 +41,28 @@ pub enum Jump {
     DalSegno(Until),
 }
 
+impl Jump {
+    /// The D.C. or D.S. a text mark (in lower case) writes in words, if any ("D.C. al Coda",
+    /// "dal segno al fine", "D.S."), going on to the coda, the fine or the end. Both readers'
+    /// marks go through here so they read the same words alike.
+    pub(crate) fn in_words(lower: &str) -> Option<Jump> {
+        let until = if lower.contains("al coda") {
+            Until::Coda
+        } else if lower.contains("al fine") {
+            Until::Fine
+        } else {
+            Until::End
+        };
+        if lower.contains("d.c.") || lower.contains("da capo") {
+            Some(Jump::DaCapo(until))
+        } else if lower.contains("d.s.") || lower.contains("dal segno") {
+            Some(Jump::DalSegno(until))
+        } else {
+            None
+        }
+    }
+}
+
 /// Which ending a pass before the last takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndingRule {

@@ -20,7 +20,7 @@
 
 use percent_encoding::percent_decode_str;
 
-use super::form::{self, EndingRule, Jump, Until, WrittenBar};
+use super::form::{self, EndingRule, Jump, WrittenBar};
 use super::{LeadSheet, LeadSheetError, PlayedBar, Songbook, TICKS_PER_BEAT};
 use crate::music::changes::{parse_meter, parse_symbol, ChordSymbol};
 
@@ -640,17 +640,8 @@ fn read_comment(text: &str, form: &mut WrittenBar, times: &mut Option<u32>) {
         .map(|t| t.get(2..).unwrap_or(""))
         .unwrap_or(text);
     let lower = text.to_lowercase();
-    let until = if lower.contains("al coda") {
-        Until::Coda
-    } else if lower.contains("al fine") {
-        Until::Fine
-    } else {
-        Until::End
-    };
-    if lower.contains("d.c.") || lower.contains("da capo") {
-        form.jump = Some(Jump::DaCapo(until));
-    } else if lower.contains("d.s.") || lower.contains("dal segno") {
-        form.jump = Some(Jump::DalSegno(until));
+    if let Some(jump) = Jump::in_words(&lower) {
+        form.jump = Some(jump);
     } else if lower.contains("fine") {
         form.fine = true;
     }

@@ -462,17 +462,8 @@ fn read_direction(node: Node, form: &mut WrittenBar, at_start: bool) {
 
 fn read_words(text: &str, form: &mut WrittenBar, at_start: bool) {
     let lower = text.to_lowercase();
-    let until = if lower.contains("al coda") {
-        Until::Coda
-    } else if lower.contains("al fine") {
-        Until::Fine
-    } else {
-        Until::End
-    };
-    if lower.contains("d.c.") || lower.contains("da capo") {
-        form.jump = Some(Jump::DaCapo(until));
-    } else if lower.contains("d.s.") || lower.contains("dal segno") {
-        form.jump = Some(Jump::DalSegno(until));
+    if let Some(jump) = Jump::in_words(&lower) {
+        form.jump = Some(jump);
     } else if lower.contains("to coda") {
         form.coda = true;
         form.coda_before = at_start;
