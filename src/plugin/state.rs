@@ -410,6 +410,19 @@ mod tests {
         assert_eq!(s.fields[WEIGHTS_FIELD], "\"\"");
     }
 
+    /// The parameters a session of state format `format` (`None`: before formats were written)
+    /// restores, when it saved only the seed: what the format's defaults make of the rest.
+    fn restored_from_format(format: Option<u32>) -> JazzSynthParams {
+        let tag = format.map_or(String::new(), |f| format!(r#","state-format":"{f}""#));
+        let mut s = state(&format!(
+            r#"{{"version":"0.1.0","params":{{"seed":{{"i32":3}}}},"fields":{{"weights-path":"\"\""{tag}}}}}"#
+        ));
+        assert_eq!(sanitize(&mut s), Vec::<String>::new());
+        let params = JazzSynthParams::default();
+        apply(&params, &s);
+        params
+    }
+
     #[test]
     fn sessions_from_before_the_learned_decoder_keep_the_original() {
         use crate::plugin::params::ContourMode;
@@ -418,13 +431,7 @@ mod tests {
             (Some(1), ContourMode::Original),
             (Some(2), ContourMode::Learned),
         ] {
-            let tag = format.map_or(String::new(), |f| format!(r#","state-format":"{f}""#));
-            let mut s = state(&format!(
-                r#"{{"version":"0.1.0","params":{{"seed":{{"i32":3}}}},"fields":{{"weights-path":"\"\""{tag}}}}}"#
-            ));
-            assert_eq!(sanitize(&mut s), Vec::<String>::new());
-            let params = JazzSynthParams::default();
-            apply(&params, &s);
+            let params = restored_from_format(format);
             assert_eq!(params.contour.value(), expected, "format {format:?}");
         }
     }
@@ -436,13 +443,7 @@ mod tests {
             (Some(2), 50),
             (Some(3), crate::plugin::params::SWING_AUTO),
         ] {
-            let tag = format.map_or(String::new(), |f| format!(r#","state-format":"{f}""#));
-            let mut s = state(&format!(
-                r#"{{"version":"0.1.0","params":{{"seed":{{"i32":3}}}},"fields":{{"weights-path":"\"\""{tag}}}}}"#
-            ));
-            assert_eq!(sanitize(&mut s), Vec::<String>::new());
-            let params = JazzSynthParams::default();
-            apply(&params, &s);
+            let params = restored_from_format(format);
             assert_eq!(params.swing.value(), expected, "format {format:?}");
         }
     }
