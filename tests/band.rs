@@ -2,6 +2,8 @@
 //! a track and channel of its own, the solo untouched, the same band for any block size, no
 //! note left sounding at the end or when the transport stops, and no allocation while playing.
 
+use std::sync::atomic::AtomicBool;
+
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 
 use jazz_synth::engine::{NoteEvent, Output, Swing, Transport};
@@ -216,29 +218,35 @@ fn still_sounding(messages: &[Vec<u8>]) -> Vec<(u8, u8)> {
     left
 }
 
-#[test]
-fn the_live_player_ends_every_band_note_when_the_bars_end_and_when_stopped() {
-    let s = setup(true, 3, "blues", 400.0);
-    // To the end of --bars.
+/// Plays `s` live on the internal clock for `bars` (`None`: until `stop`), as the player does
+/// without printing notes: the notes played and every MIDI message sent.
+fn play_live(s: &Setup, bars: Option<u32>, stop: &AtomicBool) -> (usize, Vec<Vec<u8>>) {
     let mut sink = RecordingSink::default();
-    let stop = std::sync::atomic::AtomicBool::new(false);
     let opts = LiveOptions {
-        bars: Some(2),
+        bars,
         print_notes: false,
         ..LiveOptions::default()
     };
     let report = run_live(
-        &s,
+        s,
         &mut sink,
         ClockSource::Internal,
         None,
         &opts,
-        &stop,
+        stop,
         &mut Vec::new(),
     )
     .unwrap();
-    assert!(report.notes > 0);
-    let messages: Vec<Vec<u8>> = sink.sent.iter().map(|(_, m)| m.clone()).collect();
+    let messages = sink.sent.iter().map(|(_, m)| m.clone()).collect();
+    (report.notes, messages)
+}
+
+#[test]
+fn the_live_player_ends_every_band_note_when_the_bars_end_and_when_stopped() {
+    let s = setup(true, 3, "blues", 400.0);
+    // To the end of --bars.
+    let (notes, messages) = play_live(&s, Some(2), &AtomicBool::new(false));
+    assert!(notes > 0);
     assert_eq!(still_sounding(&messages), vec![], "nothing left sounding");
     assert!(messages.iter().any(|m| m[0] == 0x90 | DRUM_CHANNEL));
     let c = s.band_player(48_000.0).unwrap().band().channels();
@@ -250,30 +258,14 @@ fn the_live_player_ends_every_band_note_when_the_bars_end_and_when_stopped() {
         );
     }
     // Stopped in the middle of a bar (Ctrl-C).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let stopper = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(700));
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    let mut sink = RecordingSink::default();
-    let opts = LiveOptions {
-        bars: None,
-        print_notes: false,
-        ..LiveOptions::default()
-    };
-    run_live(
-        &s,
-        &mut sink,
-        ClockSource::Internal,
-        None,
-        &opts,
-        &stop,
-        &mut Vec::new(),
-    )
-    .unwrap();
+    let (_, messages) = play_live(&s, None, &stop);
     stopper.join().unwrap();
-    let messages: Vec<Vec<u8>> = sink.sent.iter().map(|(_, m)| m.clone()).collect();
     assert!(messages.iter().filter(|m| m[0] & 0xF0 == 0x90).count() > 10);
     assert_eq!(still_sounding(&messages), vec![], "nothing left sounding");
 }
