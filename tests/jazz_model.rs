@@ -21,8 +21,8 @@ use rand::{RngExt, SeedableRng};
 
 mod common;
 use common::corpus::{
-    fails, read_solos, solo_over_chords, solo_without_chords, succeeds, write_collection, SYNTH,
-    TRAIN,
+    fails, read_solos, solo_over_chords, solo_without_chords, succeeds, train_quietly,
+    write_collection, SYNTH, TRAIN,
 };
 use common::temp_dir;
 
@@ -74,18 +74,7 @@ fn the_chord_inputs_matter_where_the_melody_follows_the_chord() {
         ..TrainConfig::default()
     };
     let run = |conditioned: bool| {
-        let trained = jazz::train_jazz(
-            &tr,
-            &va,
-            &vocab,
-            &config,
-            conditioned,
-            Default::default(),
-            |_, _| {},
-        )
-        .expect("training runs");
-        trained
-            .model
+        train_quietly(&tr, &va, &vocab, &config, conditioned)
             .provenance()
             .validation
             .expect("validated")
@@ -114,17 +103,7 @@ fn a_chord_aware_model_round_trips_as_jazz_synth_2_and_old_files_still_load() {
         batch: 8,
         ..TrainConfig::default()
     };
-    let trained = jazz::train_jazz(
-        &enc,
-        &Encoded::default(),
-        &vocab,
-        &config,
-        true,
-        Default::default(),
-        |_, _| {},
-    )
-    .unwrap();
-    let mut model = trained.model;
+    let mut model = train_quietly(&enc, &Encoded::default(), &vocab, &config, true);
     let mut provenance = model.provenance().clone();
     provenance.pitch_model = Some(jazz::learn_pitch_model(&train, &vocab));
     model.set_provenance(provenance);

@@ -25,7 +25,8 @@ use rand::{RngExt, SeedableRng};
 
 mod common;
 use common::corpus::{
-    fails, read_solos, solo_over_chords, succeeds, write_collection, Collection, SYNTH, TRAIN,
+    fails, read_solos, solo_over_chords, succeeds, train_quietly, write_collection, Collection,
+    SYNTH, TRAIN,
 };
 use common::temp_dir;
 
@@ -145,17 +146,7 @@ fn trained() -> &'static Trained {
             style_dropout: 0.3,
             ..TrainConfig::default()
         };
-        let trained = jazz::train_jazz(
-            &tr,
-            &va,
-            &vocab,
-            &config,
-            true,
-            Default::default(),
-            |_, _| {},
-        )
-        .expect("training runs");
-        let mut model = trained.model;
+        let mut model = train_quietly(&tr, &va, &vocab, &config, true);
         let mut provenance = model.provenance().clone();
         provenance.pitch_model = Some(jazz::learn_pitch_model(&train, &vocab));
         provenance

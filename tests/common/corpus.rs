@@ -7,7 +7,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
+use jazz_synth::model::lstm::Model;
 use jazz_synth::train::corpus::{self, AutoOptions, Solo};
+use jazz_synth::train::jazz::{self, Encoded, JazzVocab};
+use jazz_synth::train::TrainConfig;
 
 use super::midi_file::{format1, notes};
 use super::temp_dir;
@@ -71,6 +74,29 @@ pub fn read_solos(files: &[PathBuf]) -> Vec<Solo> {
         .iter()
         .map(|p| corpus::load_solo(p, &AutoOptions::default()).expect("a solo with chords"))
         .collect()
+}
+
+/// A model trained in process on `train`, keeping the epoch with the lowest held-out loss on
+/// `valid` (none held out when it is empty), with the chord inputs when `conditioned`; no
+/// early stop, nothing printed.
+pub fn train_quietly(
+    train: &Encoded,
+    valid: &Encoded,
+    vocab: &JazzVocab,
+    config: &TrainConfig,
+    conditioned: bool,
+) -> Model {
+    jazz::train_jazz(
+        train,
+        valid,
+        vocab,
+        config,
+        conditioned,
+        Default::default(),
+        |_, _| {},
+    )
+    .expect("training runs")
+    .model
 }
 
 /// Runs `command`, checks that it succeeded (else fails with what it printed) and returns its
