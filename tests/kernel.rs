@@ -29,10 +29,12 @@ fn cond_numbers(len: usize, size: usize, seed: u64) -> Vec<f32> {
     (0..len * size).map(|_| rng.random::<f32>()).collect()
 }
 
-/// A seeded network with every weight and bias away from zero.
-fn network(n: usize, h: usize, c: usize, layers: usize, seed: u32) -> Network<f64> {
+/// A seeded network with every weight and bias away from zero; its last `styles` conditioning
+/// inputs also feed the dense layer (style rows).
+fn network(n: usize, h: usize, c: usize, layers: usize, styles: usize, seed: u32) -> Network<f64> {
     let mut rng = NumpyRandomState::seed(seed);
     let mut net = Network::<f64>::keras_init_layers(n, h, c, layers, &mut rng);
+    net.style_dense = ndarray::Array2::zeros((styles, n));
     for buf in net.buffers_mut() {
         for x in buf.iter_mut() {
             *x = 1.4 * *x + 0.2 * rng.standard_normal();
@@ -52,9 +54,9 @@ fn batch(corpus: &[usize], cond: &[f32], c: usize, starts: &[usize], tx: usize) 
 
 #[test]
 fn the_fused_kernel_gives_the_step_by_step_gradients() {
-    for (layers, c, h) in [(1, 0, 5), (1, 4, 6), (2, 3, 4), (3, 0, 3)] {
+    for (layers, c, styles, h) in [(1, 0, 0, 5), (1, 4, 2, 6), (2, 3, 3, 4), (3, 0, 0, 3)] {
         let (n, tx) = (7, 9);
-        let net = network(n, h, c, layers, 10 + layers as u32);
+        let net = network(n, h, c, layers, styles, 10 + layers as u32);
         let corpus = walk(80, n, 1);
         let cond = cond_numbers(corpus.len(), c, 2);
         let mut ws = FusedWorkspace::default();
@@ -95,8 +97,8 @@ fn the_fused_kernel_gives_the_step_by_step_gradients() {
 
 #[test]
 fn fused_gradients_match_a_finite_difference() {
-    let (n, h, c, layers, tx) = (5, 3, 2, 2, 6);
-    let mut net = network(n, h, c, layers, 3);
+    let (n, h, c, styles, layers, tx) = (5, 3, 2, 1, 2, 6);
+    let mut net = network(n, h, c, layers, styles, 3);
     let corpus = walk(40, n, 4);
     let cond = cond_numbers(corpus.len(), c, 5);
     let b = batch(&corpus, &cond, c, &[1, 14, 25], tx);
@@ -113,7 +115,14 @@ fn fused_gradients_match_a_finite_difference() {
     let per_upper = 2 * h * 4 * h + 4 * h;
     assert_eq!(
         checked,
-        n * 4 * h + h * 4 * h + 4 * h + h * n + n + c * 4 * h + (layers - 1) * per_upper
+        n * 4 * h
+            + h * 4 * h
+            + 4 * h
+            + h * n
+            + n
+            + c * 4 * h
+            + (layers - 1) * per_upper
+            + styles * n
     );
 }
 
@@ -201,9 +210,10 @@ fn the_fused_kernel_in_f32_agrees_with_f64_at_uneven_sizes() {
     // partial panels (4H = 148 columns, not a multiple of 16) and partial row blocks (5 and 3
     // windows, not multiples of 4).
     let (n, h, c, layers, tx) = (23, 37, 5, 2, 12);
-    let net = network(n, h, c, layers, 77);
+    let net = network(n, h, c, layers, 2, 77);
     let mut net32 =
         Network::<f32>::keras_init_layers(n, h, c, layers, &mut NumpyRandomState::seed(1));
+    net32.style_dense = ndarray::Array2::zeros((2, n));
     for (dst, src) in net32.buffers_mut().into_iter().zip(net.buffers()) {
         for (d, &s) in dst.iter_mut().zip(src.iter()) {
             *d = s as f32;

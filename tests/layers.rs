@@ -64,7 +64,7 @@ fn every_gradient_of_a_stack_matches_a_finite_difference() {
     let base = forward_backward(&net, &batch, &mut grads);
     assert!(base.loss > 0.0);
     let mut scratch = net.zeros_like();
-    assert_eq!(net.buffers().len(), 6 + 3 * (layers - 1));
+    assert_eq!(net.buffers().len(), 7 + 3 * (layers - 1));
     let (checked, worst) = check_gradients(
         &mut net,
         &grads,
@@ -118,6 +118,7 @@ fn a_stacked_model_plays_what_the_trainer_computed() {
             size: c,
             kernel: net.cond_params(),
             styles: Vec::new(),
+            style_dense: Vec::new(),
         };
         let mut model = Model::new(params, vocab(n), Provenance::default())
             .and_then(|m| m.with_conditioning(conditioning))
@@ -156,6 +157,7 @@ fn stacked_model() -> Model {
                 size: COND_SIZE,
                 kernel: net.cond_params(),
                 styles: Vec::new(),
+                style_dense: Vec::new(),
             })
         })
         .expect("a valid model")

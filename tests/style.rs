@@ -486,6 +486,7 @@ fn cond1_bytes() -> Vec<u8> {
     c.kernel.truncate(COND_SIZE * width);
     c.size = COND_SIZE;
     c.styles.clear();
+    c.style_dense.clear();
     c.layout = jazz_synth::music::conditioning::LAYOUT.into();
     let model = Model::new(
         t.model.params().clone(),
@@ -962,4 +963,240 @@ fn the_style_strength_option_is_checked() {
     }
     succeeds(&mut render("2", "strong.mid"));
     assert!(dir.join("strong.mid").exists());
+}
+
+#[test]
+fn the_dense_style_rows_play_what_the_trainer_computed_and_round_trip() {
+    use jazz_synth::model::lstm::{Conditioning, Provenance};
+    use jazz_synth::train::{forward_backward, Batch, Network, NumpyRandomState};
+    let (n, h, tx) = (9, 12, 14);
+    let styles = ["bebop".to_string(), "cool".to_string()];
+    let c = COND_SIZE + styles.len();
+    let mut rng = NumpyRandomState::seed(5);
+    let mut net = Network::<f64>::keras_init_layers(n, h, c, 1, &mut rng);
+    net.style_dense = ndarray::Array2::zeros((styles.len(), n));
+    for buf in net.buffers_mut() {
+        for x in buf.iter_mut() {
+            *x = 1.3 * *x + 0.2 * rng.standard_normal();
+        }
+    }
+    // A walk over the values, a few chord inputs set, and the second style throughout.
+    let mut walk = Xoshiro256PlusPlus::seed_from_u64(9);
+    let corpus: Vec<usize> = (0..40).map(|_| walk.random_range(0..n)).collect();
+    let mut cond = vec![0.0f32; corpus.len() * c];
+    for (k, row) in cond.chunks_exact_mut(c).enumerate() {
+        row[k % 12] = 1.0;
+        row[24 + (k * 7) % 12] = 1.0;
+        write_style(row, styles.len(), 2);
+    }
+    let window = &corpus[5..5 + tx];
+    let batch = Batch::from_windows_with(&[window], &[5], c, |k| &cond[k * c..(k + 1) * c]);
+    let trainer_nll = forward_backward(&net, &batch, &mut net.zeros_like()).loss;
+    let vocab: Vec<_> = (0..n)
+        .map(|k| jazz_synth::music::grammar::Value::parse(&format!("C,{}.000", k + 1)).unwrap())
+        .collect();
+    let build = |style_dense: Vec<f32>| {
+        Model::new(net.to_params(), vocab.clone(), Provenance::default())
+            .and_then(|m| {
+                m.with_conditioning(Conditioning {
+                    layout: LAYOUT_STYLED.into(),
+                    size: c,
+                    kernel: net.cond_params(),
+                    styles: styles.to_vec(),
+                    style_dense,
+                })
+            })
+            .expect("a valid styled model")
+    };
+    let nll_of = |model: &mut Model| {
+        model.reset();
+        let mut nll = 0.0;
+        for t in 0..tx {
+            let probs = model.step_with(batch.inputs[t][0], &batch.cond[t][..c]);
+            if let Some(y) = batch.targets[t][0] {
+                nll -= f64::from(probs[y]).ln();
+            }
+        }
+        nll
+    };
+    let mut model = build(net.style_dense_params());
+    for portable in [false, true] {
+        model.set_portable(portable);
+        let nll = nll_of(&mut model);
+        assert!(
+            (nll - trainer_nll).abs() < 1e-4 * trainer_nll,
+            "portable {portable}: model {nll}, trainer {trainer_nll}"
+        );
+    }
+    // The rows are heard: without them the same steps score otherwise.
+    let without = nll_of(&mut build(Vec::new()));
+    assert!(
+        (without - trainer_nll).abs() > 1e-3,
+        "{without} vs {trainer_nll}"
+    );
+    // The weights file keeps them byte for byte; a damaged shape is refused by name.
+    let bytes = weights::to_bytes(&model);
+    let back = weights::load(&bytes).unwrap();
+    assert_eq!(
+        back.conditioning().unwrap().style_dense,
+        net.style_dense_params()
+    );
+    assert_eq!(weights::to_bytes(&back), bytes);
+    let shape = format!(r#""shape":[2,{n}]"#);
+    assert_eq!(String::from_utf8_lossy(&bytes).matches(&shape).count(), 1);
+    let damaged = replace_in_header(&bytes, &shape, &format!(r#""shape":[{n},2]"#));
+    match weights::load(&damaged) {
+        Ok(_) => panic!("a style-row tensor of the wrong shape was accepted"),
+        Err(e) => assert!(e.to_string().contains("dense.style_kernel"), "{e}"),
+    }
+    // A model without styles has no business with style rows.
+    assert!(build_without_styles_with_rows(&model).is_err());
+}
+
+/// `model` rebuilt without its style list but with its dense style rows: refused.
+fn build_without_styles_with_rows(model: &Model) -> Result<Model, String> {
+    let mut c = model.conditioning().unwrap().clone();
+    let width = c.kernel.len() / c.size;
+    c.kernel.truncate(COND_SIZE * width);
+    c.size = COND_SIZE;
+    c.styles.clear();
+    c.layout = jazz_synth::music::conditioning::LAYOUT.into();
+    Model::new(
+        model.params().clone(),
+        model.vocab().to_vec(),
+        Default::default(),
+    )
+    .and_then(|m| m.with_conditioning(c))
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn style_base_learns_only_the_styles_and_any_plays_as_the_base() {
+    let (collection, table) = write_corpus("style-base", 24, 2);
+    let (dir, paths) = (&collection.dir, &collection.files);
+    let small = [
+        "--preset",
+        "jazz",
+        "--hidden",
+        "8",
+        "--tx",
+        "16",
+        "--threads",
+        "1",
+        "--quiet",
+        "--min-count",
+        "1",
+    ];
+    let base = dir.join("base.safetensors");
+    succeeds(
+        Command::new(TRAIN)
+            .args(paths)
+            .args(small)
+            .args(["--epochs", "3", "--out"])
+            .arg(&base),
+    );
+    let styled = dir.join("styled.safetensors");
+    let stdout = succeeds(
+        Command::new(TRAIN)
+            .args(paths)
+            .args(small)
+            .args(["--epochs", "6", "--patience", "6", "--style-from"])
+            .arg(&table)
+            .arg("--style-base")
+            .arg(&base)
+            .arg("--out")
+            .arg(&styled),
+    );
+    assert!(stdout.contains("learning styles on"), "{stdout}");
+    let (b, s) = (
+        weights::load_file(&base).unwrap(),
+        weights::load_file(&styled).unwrap(),
+    );
+    assert_eq!(s.styles(), ["arpeggios", "steps"]);
+    assert_eq!(
+        s.provenance().hyperparameters.get("style_only"),
+        Some(&serde_json::Value::Bool(true))
+    );
+    // Every weight of the base is as it was, bit for bit; only the style weights moved.
+    assert_eq!(s.params(), b.params());
+    assert_eq!(s.vocab(), b.vocab());
+    let (bc, sc) = (b.conditioning().unwrap(), s.conditioning().unwrap());
+    assert_eq!(bits(&sc.kernel[..bc.kernel.len()]), bits(&bc.kernel));
+    assert!(sc.kernel[bc.kernel.len()..].iter().any(|&x| x != 0.0));
+    assert!(sc.style_dense.iter().any(|&x| x != 0.0));
+    // So "any" plays exactly as the base does.
+    let (mut b, mut s) = (b, s);
+    let mut input = None;
+    for step in 0..40 {
+        let cond = cond_for(step, 0);
+        let want = b.step_with(input, &cond[..COND_SIZE]).to_vec();
+        let got = s.step_with(input, &cond).to_vec();
+        assert_eq!(bits(&want), bits(&got), "step {step}");
+        input = Some(step % want.len());
+    }
+    // And each style's held-out solos score better in their own style than as "any".
+    let text = succeeds(
+        Command::new(TRAIN)
+            .args(["evaluate", "--json", "--weights"])
+            .arg(&styled)
+            .arg("--style-from")
+            .arg(&table)
+            .args(paths),
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    for (name, st) in v["styles"].as_object().unwrap() {
+        let (own, any) = (
+            st["nll_note_style"].as_f64().unwrap(),
+            st["nll_note_any"].as_f64().unwrap(),
+        );
+        assert!(own < any, "{name}: own style {own:.3}, any {any:.3}");
+    }
+
+    // What it refuses, each with the reason, writing nothing.
+    let never = dir.join("never.safetensors");
+    for (extra, why) in [
+        (vec!["--style-base", base.to_str().unwrap()], "--style-from"),
+        (
+            vec![
+                "--style-from",
+                table.to_str().unwrap(),
+                "--style-base",
+                styled.to_str().unwrap(),
+            ],
+            "already has styles",
+        ),
+        (
+            vec![
+                "--style-from",
+                table.to_str().unwrap(),
+                "--style-base",
+                base.to_str().unwrap(),
+                "--test",
+                "0.3",
+            ],
+            "--test 0.2",
+        ),
+        (
+            vec![
+                "--style-from",
+                table.to_str().unwrap(),
+                "--style-base",
+                base.to_str().unwrap(),
+                "--resume",
+                base.to_str().unwrap(),
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let e = fails(
+            Command::new(TRAIN)
+                .args(paths)
+                .args(small)
+                .args(&extra)
+                .arg("--out")
+                .arg(&never),
+        );
+        assert!(e.contains(why), "{extra:?}: {e}");
+        assert!(!never.exists());
+    }
 }

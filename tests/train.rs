@@ -175,6 +175,7 @@ fn every_gradient_matches_a_finite_difference() {
         "dense_kernel",
         "dense_bias",
         "cond_kernel", // empty: this network hears no conditioning
+        "style_dense", // empty: nor styles
     ];
     assert_eq!(net.buffers().len(), names.len());
     // Where both vanish (e.g. the kernel row of a value never input) they must agree closely.

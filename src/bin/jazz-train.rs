@@ -128,6 +128,12 @@ struct Args {
     /// whose style is withheld, so the model also learns the average voice it plays as "any".
     #[arg(long, default_value_t = 0.25)]
     style_dropout: f64,
+    /// --preset jazz with --style-from: learn only the styles, on top of WEIGHTS (a --preset
+    /// jazz model without styles, trained on the same collection and split). Its network stays
+    /// exactly as it is, so "any" plays as WEIGHTS does, and each style is learned from that
+    /// style's solos alone as a shift of the network's gates.
+    #[arg(long, value_name = "WEIGHTS", conflicts_with_all = ["resume", "no_chords"])]
+    style_base: Option<PathBuf>,
     /// --preset jazz: the corpus's name as the weights record it (e.g. "Weimar Jazz Database").
     #[arg(long)]
     corpus_name: Option<String>,
@@ -513,6 +519,44 @@ fn jazz_split(validation: f64, test: f64) -> Result<Split, String> {
 }
 
 /// `--preset jazz`: the chord-aware model on a collection of solos.
+/// The model `--style-base` learns styles on: a chord-aware model without styles, trained with
+/// this run's split (so its training solos are this run's).
+fn style_base(path: &Path, args: &Args) -> Result<jazz_synth::model::lstm::Model, String> {
+    use jazz_synth::music::conditioning::COND_SIZE;
+    let shown = path.display();
+    if args.style_from.is_none() {
+        return Err(format!(
+            "--style-base {shown}: give the styles to learn with --style-from TABLE.csv"
+        ));
+    }
+    let model = weights::load_file(path)
+        .map_err(|e| format!("--style-base: cannot use the weights file {e}"))?;
+    if !model.styles().is_empty() {
+        return Err(format!(
+            "--style-base {shown}: it already has styles ({}); give the model without styles it \
+             was made from",
+            model.styles().join(", ")
+        ));
+    }
+    if model.cond_size() != COND_SIZE {
+        return Err(format!(
+            "--style-base {shown}: it does not hear the chords (train it with --preset jazz, \
+             without --no-chords)"
+        ));
+    }
+    match jazz_synth::train::jazz::Split::recorded_in(&model) {
+        Some(split) if split.validation == args.validation && split.test == args.test => Ok(model),
+        Some(split) => Err(format!(
+            "--style-base {shown}: it was trained with --validation {} --test {}; give the same \
+             shares, so the solos it held out stay held out",
+            split.validation, split.test
+        )),
+        None => Err(format!(
+            "--style-base {shown}: it records no training split (train it with --preset jazz)"
+        )),
+    }
+}
+
 fn run_jazz(args: &Args) -> Result<(), String> {
     use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, SplitCorpus};
     check_share("validation", args.validation)?;
@@ -547,6 +591,11 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         }
         None => None,
     };
+    let base = match &args.style_base {
+        Some(path) => Some(style_base(path, args)?),
+        None => None,
+    };
+    let resume = resume.or(base);
     if args.patience == Some(0) {
         return Err(
             "--patience 0: give the epochs to wait for a better held-out loss, 1 or more".into(),
@@ -575,10 +624,23 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         config.layers = model.layers();
         config.start_from = Some(model.params().clone());
         config.start_cond = model.conditioning().map(|c| c.kernel.clone());
+        config.start_style_dense = model
+            .conditioning()
+            .map(|c| c.style_dense.clone())
+            .filter(|d| !d.is_empty());
         println!(
-            "resuming from {}: {} values, {} LSTM layer(s) of {} hidden units; Adam's moments \
+            "{} {}: {} values, {} LSTM layer(s) of {} hidden units; Adam's moments \
              start afresh",
-            args.resume.as_deref().unwrap_or(Path::new("")).display(),
+            if args.style_base.is_some() {
+                "learning styles on"
+            } else {
+                "resuming from"
+            },
+            args.resume
+                .as_deref()
+                .or(args.style_base.as_deref())
+                .unwrap_or(Path::new(""))
+                .display(),
             model.n_values(),
             model.layers(),
             model.hidden_size()
@@ -628,7 +690,22 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         Some(table) => jazz_synth::train::styles::assign(table, &train_paths),
         None => (Vec::new(), Vec::new()),
     };
-    if let Some(model) = &resume {
+    if args.style_base.is_some() {
+        if styles.is_empty() {
+            return Err(format!(
+                "--style-base: no style of the --style-from table has {} or more training solos, \
+                 so there is no style to learn",
+                jazz_synth::train::styles::MIN_SOLOS
+            ));
+        }
+        // The base's conditioning kernel, then a zero row per style: before training, every
+        // style plays exactly as "any".
+        let base_cond = config.start_cond.take().unwrap_or_default();
+        let mut cond = base_cond;
+        cond.resize(cond.len() + styles.len() * 4 * config.hidden, 0.0);
+        config.start_cond = Some(cond);
+        config.style_only = true;
+    } else if let Some(model) = &resume {
         if model.styles() != styles.as_slice() {
             return Err(format!(
                 "--resume: {} learned the styles [{}]; this run's training solos have [{}] \
@@ -695,7 +772,8 @@ fn run_jazz(args: &Args) -> Result<(), String> {
             );
         }
     }
-    config.style_dropout = if styles.is_empty() {
+    // With --style-base "any" is the base itself, so no window needs its style withheld.
+    config.style_dropout = if styles.is_empty() || args.style_base.is_some() {
         0.0
     } else {
         args.style_dropout

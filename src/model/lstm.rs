@@ -313,6 +313,10 @@ pub struct Conditioning {
     /// The styles the model learned, in the order of its style inputs (`cond-2`: the last
     /// `styles.len()` of the `size` numbers); empty for a model without styles.
     pub styles: Vec<String>,
+    /// `[styles.len(), n_values]`: each style's row of the dense layer, added (times the style
+    /// input) to the logits, so a style shifts the output directly as well as through the
+    /// gates. Empty: no such rows (every model trained before they existed).
+    pub style_dense: Vec<f32>,
 }
 
 /// A model that cannot be built: names the inconsistency.
@@ -440,6 +444,9 @@ pub struct Model {
     cond_packed: AlignedF32,
     /// The step's input row: the value's kernel row plus the conditioning's product.
     x_scratch: AlignedF32,
+    /// The step's dense bias with the style rows added (padded like `dense_bias_padded`;
+    /// empty for a model without style rows).
+    bias_scratch: AlignedF32,
     /// The LSTM layers above the first, packed, with their state.
     upper: Vec<UpperLayer>,
     /// The second state [`Model::step_guided`] runs unconditioned, allocated with the model.
@@ -536,6 +543,7 @@ impl Model {
             conditioning: None,
             cond_packed: AlignedF32::zeros(0),
             x_scratch: AlignedF32::zeros(h.div_ceil(UNITS) * GATE_BLOCK),
+            bias_scratch: AlignedF32::zeros(0),
             upper: params.upper.iter().map(|l| UpperLayer::new(l, h)).collect(),
             spare: SpareState {
                 h: AlignedF32::zeros(h_padded),
@@ -594,6 +602,30 @@ impl Model {
                 conditioning.kernel[i]
             )));
         }
+        let n = self.params.n_values;
+        if !conditioning.style_dense.is_empty() {
+            let want = conditioning.styles.len() * n;
+            if conditioning.style_dense.len() != want {
+                return Err(ModelError(format!(
+                    "the dense layer's style rows have {} numbers, expected {want} for shape \
+                     [{}, {n}]",
+                    conditioning.style_dense.len(),
+                    conditioning.styles.len()
+                )));
+            }
+            if let Some(i) = conditioning
+                .style_dense
+                .iter()
+                .position(|x| !x.is_finite() || x.abs() > MAX_WEIGHT)
+            {
+                return Err(ModelError(format!(
+                    "the dense layer's style rows hold {} at flat index {i}, not a finite number \
+                     within ±{MAX_WEIGHT}",
+                    conditioning.style_dense[i]
+                )));
+            }
+            self.bias_scratch = AlignedF32::zeros(self.dense_bias_padded.len());
+        }
         self.cond_packed =
             AlignedF32::from_slice(&pack_gate_rows(&conditioning.kernel, conditioning.size, h));
         self.conditioning = Some(conditioning);
@@ -641,7 +673,24 @@ impl Model {
                 }
             }
         }
-        self.step_row(None, n)
+        let styled_bias = match &self.conditioning {
+            Some(c) if !self.bias_scratch.is_empty() => {
+                self.bias_scratch.copy_from_slice(&self.dense_bias_padded);
+                let styles = c.styles.len();
+                let block = cond.get(size - styles..size).unwrap_or(&[]);
+                for (k, &x) in block.iter().enumerate() {
+                    if x != 0.0 {
+                        let row = &c.style_dense[k * n..(k + 1) * n];
+                        for (acc, &w) in self.bias_scratch[..n].iter_mut().zip(row) {
+                            *acc += x * w;
+                        }
+                    }
+                }
+                true
+            }
+            _ => false,
+        };
+        self.step_row(None, n, styled_bias)
     }
 
     /// Classifier-free guidance: one step of the main state with `cond` (a style set) and one
@@ -761,11 +810,12 @@ impl Model {
         debug_assert!(input.is_none_or(|i| i < n), "input index out of range");
         // Row n of the packed kernel is the zero row.
         let row = input.filter(|&i| i < n).unwrap_or(n);
-        self.step_row(Some(row), n)
+        self.step_row(Some(row), n, false)
     }
 
-    /// One step with the input row `row` of the packed kernel, or the scratch row (`None`).
-    fn step_row(&mut self, row: Option<usize>, n: usize) -> &[f32] {
+    /// One step with the input row `row` of the packed kernel, or the scratch row (`None`),
+    /// and the dense bias with the style rows added (`styled_bias`) or as it is.
+    fn step_row(&mut self, row: Option<usize>, n: usize, styled_bias: bool) -> &[f32] {
         self.spare.in_step = false;
         let width = self.bias_packed.len();
         let x_row: &[f32] = match row {
@@ -777,7 +827,11 @@ impl Model {
             bias: &self.bias_packed,
             recurrent_packed: &self.recurrent_packed,
             dense_packed: &self.dense_packed,
-            dense_bias: &self.dense_bias_padded,
+            dense_bias: if styled_bias {
+                &self.bias_scratch
+            } else {
+                &self.dense_bias_padded
+            },
             hidden: self.params.hidden,
         };
         let state = State {

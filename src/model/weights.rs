@@ -73,6 +73,9 @@ pub const FORMAT_3: &str = "jazz-synth/3";
 
 /// The conditioning tensor of [`FORMAT_2`].
 pub const COND_TENSOR: &str = "lstm.cond_kernel";
+/// The dense layer's style rows (`[S, n]`), in a file with styles: optional (files written
+/// before they existed have none, and play as they did).
+pub const STYLE_DENSE_TENSOR: &str = "dense.style_kernel";
 
 /// Tensor names in the file.
 pub const TENSOR_NAMES: [&str; 5] = [
@@ -385,7 +388,7 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
     ];
     for (name, _) in st.iter() {
         let known = TENSOR_NAMES.contains(&name)
-            || (conditioned && name == COND_TENSOR)
+            || (conditioned && (name == COND_TENSOR || name == STYLE_DENSE_TENSOR))
             || upper_names.iter().flatten().any(|n| n == name);
         if !known {
             return Err(WeightsError::UnexpectedTensor(name.to_string()));
@@ -416,7 +419,7 @@ pub fn load(bytes: &[u8]) -> Result<Model, WeightsError> {
         dense_bias: next(),
     };
     let conditioning = if conditioned {
-        Some(read_conditioning(&st, meta, hidden)?)
+        Some(read_conditioning(&st, meta, hidden, n)?)
     } else {
         None
     };
@@ -485,6 +488,7 @@ fn read_conditioning(
     st: &SafeTensors<'_>,
     meta: &std::collections::HashMap<String, String>,
     hidden: usize,
+    n_values: usize,
 ) -> Result<Conditioning, WeightsError> {
     use crate::music::conditioning::{COND_SIZE, LAYOUT, LAYOUT_STYLED};
     #[derive(serde::Deserialize)]
@@ -528,11 +532,20 @@ fn read_conditioning(
         })?;
     }
     let kernel = read_tensor(st, COND_TENSOR, &[m.size, 4 * hidden])?;
+    let style_dense = if st.names().contains(&STYLE_DENSE_TENSOR) {
+        if m.styles.is_empty() {
+            return Err(WeightsError::UnexpectedTensor(STYLE_DENSE_TENSOR.into()));
+        }
+        read_tensor(st, STYLE_DENSE_TENSOR, &[m.styles.len(), n_values])?
+    } else {
+        Vec::new()
+    };
     Ok(Conditioning {
         layout: m.layout,
         size: m.size,
         kernel,
         styles: m.styles,
+        style_dense,
     })
 }
 
@@ -731,6 +744,13 @@ pub fn to_bytes(model: &Model) -> Vec<u8> {
             vec![c.size, 4 * params.hidden],
             &c.kernel,
         ));
+        if !c.style_dense.is_empty() {
+            tensors.push((
+                STYLE_DENSE_TENSOR.to_string(),
+                vec![c.styles.len(), params.n_values],
+                &c.style_dense,
+            ));
+        }
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
 

@@ -145,6 +145,7 @@ fn fused<F: Real, const FMA: bool>(
         || grads.hidden() != h
         || grads.cond_size() != c
         || grads.layers() != layers
+        || grads.style_count() != net.style_count()
     {
         *grads = net.zeros_like();
     }
@@ -248,6 +249,18 @@ fn fused<F: Real, const FMA: bool>(
         row.assign(&net.dense_bias);
     }
     F::matmul(h_top, net.dense_kernel.view(), F::one(), &mut logits);
+    let styles = net.style_count();
+    if styles > 0 {
+        // The style block is the last `styles` conditioning inputs of each row.
+        for (r, mut row) in logits.rows_mut().into_iter().enumerate() {
+            let x_row = &ws.cond[r * c + c - styles..(r + 1) * c];
+            for (k, &x) in x_row.iter().enumerate() {
+                if x != F::zero() {
+                    row.scaled_add(x, &net.style_dense.row(k));
+                }
+            }
+        }
+    }
     // Each row while it is in cache: the loss, then the softmax/cross-entropy gradient
     // (p − y) / B in place (zero for no target) and the dense bias gradient.
     let dense_bias_grad = grads.dense_bias.as_slice_mut().expect("contiguous");
@@ -272,6 +285,16 @@ fn fused<F: Real, const FMA: bool>(
 
     // ---- backward ----
     let dlogits = mat(&ws.probs, dense_rows, n);
+    if styles > 0 {
+        for (r, row) in dlogits.rows().into_iter().enumerate() {
+            let x_row = &ws.cond[r * c + c - styles..(r + 1) * c];
+            for (k, &x) in x_row.iter().enumerate() {
+                if x != F::zero() {
+                    grads.style_dense.row_mut(k).scaled_add(x, &row);
+                }
+            }
+        }
+    }
     F::matmul(
         h_top.t(),
         dlogits,

@@ -682,6 +682,7 @@ pub fn train_jazz(
                     size: cond_size,
                     kernel: trainer.network().cond_params(),
                     styles: styles.clone(),
+                    style_dense: trainer.network().style_dense_params(),
                 })
                 .map_err(TrainError::Model)
         } else {

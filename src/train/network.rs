@@ -126,6 +126,10 @@ pub struct Network<F> {
     pub dense_bias: Array1<F>,
     /// `[C, 4H]`: the conditioning inputs' kernel (`C` = 0 for a model without them).
     pub cond_kernel: Array2<F>,
+    /// `[S, n]`: the style block's rows of the dense layer. The last `S` conditioning inputs
+    /// (the styles) add `x · row` to the logits, so a style also shifts the output directly
+    /// (`S` = 0 without styles).
+    pub style_dense: Array2<F>,
     /// The LSTM layers stacked above the first (none in the seed's network); the dense layer
     /// reads the top one.
     pub upper: Vec<Layer<F>>,
@@ -162,6 +166,7 @@ impl<F: Real> Network<F> {
             dense_kernel: Array2::zeros((hidden, n_values)),
             dense_bias: Array1::zeros(n_values),
             cond_kernel: Array2::zeros((0, 4 * hidden)),
+            style_dense: Array2::zeros((0, n_values)),
             upper: Vec::new(),
         }
     }
@@ -187,12 +192,27 @@ impl<F: Real> Network<F> {
 
     /// Zeros of the same shapes as `self`.
     pub fn zeros_like(&self) -> Network<F> {
-        Network::zeros_layers(
+        let mut net = Network::zeros_layers(
             self.n_values(),
             self.hidden(),
             self.cond_size(),
             self.layers(),
-        )
+        );
+        net.style_dense = Array2::zeros(self.style_dense.dim());
+        net
+    }
+
+    /// Styles `S` whose rows the dense layer has (the last `S` conditioning inputs).
+    pub fn style_count(&self) -> usize {
+        self.style_dense.nrows()
+    }
+
+    /// [`Network::style_dense`] as the model stores it (f32, `[S, n]` row-major).
+    pub fn style_dense_params(&self) -> Vec<f32> {
+        self.style_dense
+            .iter()
+            .map(|x| x.to_f32().unwrap_or(f32::NAN))
+            .collect()
     }
 
     /// Conditioning inputs `C`.
@@ -261,7 +281,8 @@ impl<F: Real> Network<F> {
     }
 
     /// The buffers, flat, in the order kernel, recurrent kernel, bias, dense kernel, dense
-    /// bias, conditioning kernel, then each upper layer's kernel, recurrent kernel and bias.
+    /// bias, conditioning kernel, then each upper layer's kernel, recurrent kernel and bias,
+    /// then the dense layer's style rows.
     pub fn buffers(&self) -> Vec<&[F]> {
         let mut out = vec![
             self.kernel.as_slice().expect("standard layout"),
@@ -276,6 +297,7 @@ impl<F: Real> Network<F> {
             out.push(layer.recurrent_kernel.as_slice().expect("standard layout"));
             out.push(layer.bias.as_slice().expect("standard layout"));
         }
+        out.push(self.style_dense.as_slice().expect("standard layout"));
         out
     }
 
@@ -301,6 +323,7 @@ impl<F: Real> Network<F> {
             );
             out.push(layer.bias.as_slice_mut().expect("standard layout"));
         }
+        out.push(self.style_dense.as_slice_mut().expect("standard layout"));
         out
     }
 
@@ -361,6 +384,26 @@ impl<F: Real> Network<F> {
         }
         net
     }
+}
+
+/// The style inputs that are set at step `t` of window `b` (the last `styles` of its `c`
+/// conditioning numbers), as (style row, value).
+pub(crate) fn style_inputs<F: Real>(
+    batch: &Batch,
+    t: usize,
+    b: usize,
+    c: usize,
+    styles: usize,
+) -> impl Iterator<Item = (usize, F)> + '_ {
+    let row = batch
+        .cond
+        .get(t)
+        .and_then(|step| step.get(b * c + c.saturating_sub(styles)..(b + 1) * c))
+        .unwrap_or(&[]);
+    row.iter()
+        .enumerate()
+        .filter(|(_, &x)| x != 0.0)
+        .map(|(k, &x)| (k, F::of(f64::from(x))))
 }
 
 fn glorot_uniform<F: Real>(w: &mut Array2<F>, rng: &mut NumpyRandomState) {
@@ -674,6 +717,7 @@ pub fn forward_backward_with<F: Real>(
         || grads.hidden() != h
         || grads.cond_size() != c
         || grads.layers() != layers
+        || grads.style_count() != net.style_count()
     {
         *grads = net.zeros_like();
     }
@@ -763,6 +807,13 @@ pub fn forward_backward_with<F: Real>(
             F::one(),
             &mut p,
         );
+        if net.style_count() > 0 {
+            for (b, mut row) in p.rows_mut().into_iter().enumerate() {
+                for (k, x) in style_inputs(batch, t, b, c, net.style_count()) {
+                    row.scaled_add(x, &net.style_dense.row(k));
+                }
+            }
+        }
         for (b, row) in p.rows_mut().into_iter().enumerate() {
             let row = row.into_slice().expect("contiguous row");
             let max = row.iter().fold(F::neg_infinity(), |m, &v| m.max(v));
@@ -837,6 +888,11 @@ pub fn forward_backward_with<F: Real>(
             F::one(),
             &mut grads.dense_kernel,
         );
+        for (b, row) in dlogits.rows().into_iter().enumerate() {
+            for (k, x) in style_inputs(batch, t, b, c, net.style_count()) {
+                grads.style_dense.row_mut(k).scaled_add(x, &row);
+            }
+        }
         dh.assign(&dh_next[top]);
         general_mat_mul(F::one(), &dlogits, &net.dense_kernel.t(), F::one(), &mut dh);
 

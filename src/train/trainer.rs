@@ -60,6 +60,9 @@ pub struct TrainConfig {
     /// The conditioning kernel to start from with `start_from` (a chord-aware model).
     #[serde(skip)]
     pub start_cond: Option<Vec<f32>>,
+    /// The dense layer's style rows to start from with `start_from` (`[S, n]`; none = zeros).
+    #[serde(skip)]
+    pub start_style_dense: Option<Vec<f32>>,
     /// Share of the windows (drawn anew each epoch, by a hash of the window's start, the epoch
     /// and the seed) trained with the style inputs zeroed, as "any": so the model learns an
     /// average voice beside each style's. 0 (the default, and every model without styles) is
@@ -69,10 +72,37 @@ pub struct TrainConfig {
     /// The conditioning slots `style_dropout` zeroes (`start..end`; empty = none).
     #[serde(skip)]
     pub style_slots: std::ops::Range<usize>,
+    /// Only the style weights learn (the conditioning kernel's rows `style_slots` and the dense
+    /// layer's style rows); every other weight stays as `start_from` has it (`jazz-train
+    /// --style-base`). The network with the style withheld is then the starting model exactly,
+    /// and each style is a shift of the gates and of the output learned from that style's
+    /// solos alone. Off (not written) otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub style_only: bool,
 }
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+/// Zeroes every gradient of `grads` but the conditioning kernel's rows `slots` (the style
+/// block) and the dense layer's style rows, for [`TrainConfig::style_only`].
+fn keep_style_rows(grads: &mut Network<f32>, slots: &std::ops::Range<usize>) {
+    grads.kernel.fill(0.0);
+    grads.recurrent_kernel.fill(0.0);
+    grads.bias.fill(0.0);
+    grads.dense_kernel.fill(0.0);
+    grads.dense_bias.fill(0.0);
+    for layer in &mut grads.upper {
+        layer.kernel.fill(0.0);
+        layer.recurrent_kernel.fill(0.0);
+        layer.bias.fill(0.0);
+    }
+    for (r, mut row) in grads.cond_kernel.rows_mut().into_iter().enumerate() {
+        if !slots.contains(&r) {
+            row.fill(0.0);
+        }
+    }
 }
 
 /// Whether the window starting at `start` has its style withheld in `epoch`: a stable hash
@@ -117,8 +147,10 @@ impl Default for TrainConfig {
             kernel: Kernel::Stepwise,
             start_from: None,
             start_cond: None,
+            start_style_dense: None,
             style_dropout: 0.0,
             style_slots: 0..0,
+            style_only: false,
         }
     }
 }
@@ -216,6 +248,9 @@ impl TrainConfig {
         }
         if self.batch == 0 {
             return bad("batch must be at least 1".into());
+        }
+        if self.style_only && (self.start_from.is_none() || self.style_slots.is_empty()) {
+            return bad("style_only needs weights to start from and styles to learn".into());
         }
         Ok(())
     }
@@ -622,6 +657,19 @@ impl<'a> Trainer<'a> {
         let batch = config.batch.min(windows.len());
         let mut net =
             Network::<f32>::keras_init_layers(n, config.hidden, cond_size, config.layers, &mut rng);
+        // The style block (the last conditioning inputs) also feeds the dense layer; its rows
+        // start at zero, so no random draw changes for any other network.
+        let slots = &config.style_slots;
+        if !slots.is_empty() {
+            if slots.end != cond_size {
+                return Err(TrainError::BadConfig(format!(
+                    "the style inputs {}..{} must be the last of the {cond_size} conditioning \
+                     inputs",
+                    slots.start, slots.end
+                )));
+            }
+            net.style_dense = ndarray::Array2::zeros((slots.len(), n));
+        }
         if let Some(start) = &config.start_from {
             if start.n_values != n
                 || start.hidden != config.hidden
@@ -638,8 +686,10 @@ impl<'a> Trainer<'a> {
                 )));
             }
             let cond_kernel = std::mem::take(&mut net.cond_kernel);
+            let style_dense = std::mem::take(&mut net.style_dense);
             net = Network::from_params(start);
             net.cond_kernel = cond_kernel;
+            net.style_dense = style_dense;
             if let Some(k) = &config.start_cond {
                 if k.len() != net.cond_kernel.len() {
                     return Err(TrainError::Resume(format!(
@@ -650,6 +700,19 @@ impl<'a> Trainer<'a> {
                     )));
                 }
                 for (d, &x) in net.cond_kernel.iter_mut().zip(k) {
+                    *d = x;
+                }
+            }
+            if let Some(k) = &config.start_style_dense {
+                if k.len() != net.style_dense.len() {
+                    return Err(TrainError::Resume(format!(
+                        "the weights to resume from have {} numbers in the dense layer's style \
+                         rows; this run needs {}",
+                        k.len(),
+                        net.style_dense.len()
+                    )));
+                }
+                for (d, &x) in net.style_dense.iter_mut().zip(k) {
                     *d = x;
                 }
             }
@@ -734,6 +797,14 @@ impl<'a> Trainer<'a> {
             let batch_windows: Vec<&'a [usize]> = chunk.iter().map(|&i| self.windows[i]).collect();
             let batch_starts: Vec<usize> = chunk.iter().map(|&i| self.starts[i]).collect();
             let (loss, hits, real_targets, shares) = self.gradients(&batch_windows, &batch_starts);
+            if self.config.style_only {
+                // Adam moves nothing whose gradient has always been zero (its moments stay 0).
+                let slots = &self.config.style_slots;
+                keep_style_rows(&mut self.grads, slots);
+                for (g, _) in &mut self.helpers {
+                    keep_style_rows(g, slots);
+                }
+            }
             if shares.len() <= 1 {
                 self.adam.update(&mut self.net, &self.grads);
             } else {
@@ -896,6 +967,7 @@ impl<'a> Trainer<'a> {
                     size: self.cond_size,
                     kernel: self.net.cond_params(),
                     styles: Vec::new(),
+                    style_dense: Vec::new(),
                 })
                 .map_err(TrainError::Model)?;
         }
