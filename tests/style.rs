@@ -643,6 +643,16 @@ fn the_built_in_styles_model_plays_the_wjd_styles() {
         weights::default_model().styles().is_empty(),
         "the default stays cond-1"
     );
+    // Its styles were learned on the default (`--style-base`): the network is the default's.
+    let default = weights::default_model();
+    assert_eq!(model.params(), default.params());
+    assert_eq!(model.vocab(), default.vocab());
+    let (dc, sc) = (
+        default.conditioning().unwrap(),
+        model.conditioning().unwrap(),
+    );
+    assert_eq!(bits(&sc.kernel[..dc.kernel.len()]), bits(&dc.kernel));
+    assert_eq!(sc.style_dense.len(), want.len() * model.n_values());
     let notes_in = |style: &str| {
         let setup = Setup::from_options(&MusicOptions {
             weights: Some("wjd-styles".into()),

@@ -111,8 +111,10 @@ pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/wjd.safetensors
 pub const METHENY_WEIGHTS: &[u8] = include_bytes!("../../weights/metheny.safetensors");
 
 /// The WJD model that also hears the style (`jazz-synth/cond-2`: traditional, swing, bebop,
-/// cool, hard bop, post-bop, fusion): the default's command plus `--style-from` the WJD's
-/// `index.csv`. Built in as `wjd-styles` beside the default (see README, "The default model").
+/// cool, hard bop, post-bop, fusion): the default model with styles learned on it (`--style-from`
+/// the WJD's `index.csv`, `--style-base` the default's file), so its "any" is the default
+/// network bit for bit. Built in as `wjd-styles` beside the default (see README, "The default
+/// model").
 pub const STYLES_WEIGHTS: &[u8] = include_bytes!("../../weights/wjd-styles.safetensors");
 
 /// The built-in models by name: `wjd` (the default), `wjd-styles` and `metheny`.
