@@ -145,8 +145,9 @@ struct MusicArgs {
     /// hard bop, post-bop, fusion); any (the default) is no style, the model's average voice
     #[arg(long, value_name = "NAME")]
     style: Option<String>,
-    /// How far to lean towards --style: a factor from 0 (the average voice, as any) through 1
-    /// (the style as the model learned it) to 4 (exaggerated); not 1 runs the network twice
+    /// How far to lean towards --style: a factor from 0 (the average of the model's styles)
+    /// through 1 (the style as the model learned it) to 4 (what sets it apart, exaggerated); not
+    /// 1 runs the network twice
     #[arg(long, value_name = "G")]
     style_strength: Option<f32>,
     /// Do not print a line per note

@@ -53,7 +53,7 @@ use rand::SeedableRng;
 use crate::model::guard::CycleGuard;
 use crate::model::lstm::{self, Model};
 use crate::music::changes::{self, Progression};
-use crate::music::conditioning::{write_style, Context, MAX_COND};
+use crate::music::conditioning::{write_style, write_style_average, Context, MAX_COND};
 pub use crate::music::contour::Contour;
 use crate::music::contour::{decode_learned, encoded_interval, lean_weights, RecentNotes};
 use crate::music::grammar::decode_pitch;
@@ -217,7 +217,11 @@ impl Engine {
 
     /// The style strength to guide the next step with, or None when the model plays unguided:
     /// strength 1, the style knob on "any" (or past the model's list), a model without styles.
-    /// When guided, also writes `cond` without its style into `cond_plain`. Never allocates.
+    /// When guided, also writes `cond` with the average of the styles in place of the chosen
+    /// one into `cond_plain`: the reference the strength leans away from. Not "any": a model
+    /// whose styles were learned on a fixed network (`jazz-train --style-base`) has every style
+    /// share a shift from "any" (what the base got wrong for all of them), which leaning away
+    /// from "any" would exaggerate too. Never allocates.
     fn guidance(&mut self) -> Option<f32> {
         let styles = self.model.styles().len();
         let style = usize::from(self.settings.style);
@@ -226,7 +230,7 @@ impl Engine {
             return None;
         }
         self.cond_plain.copy_from_slice(&self.cond[..]);
-        write_style(&mut self.cond_plain[..], styles, 0);
+        write_style_average(&mut self.cond_plain[..], styles);
         Some(strength.clamp(STYLE_STRENGTH_RANGE.0, STYLE_STRENGTH_RANGE.1))
     }
 

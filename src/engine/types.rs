@@ -230,9 +230,11 @@ pub struct Settings {
     /// next generated value on; models without styles ignore it.
     pub style: u8,
     /// Style strength (a factor, [`STYLE_STRENGTH_RANGE`]): how far the solo leans from the
-    /// average voice ("any") towards the chosen style. 1 plays the styled model as it is;
-    /// above 1 exaggerates the style, below 1 tempers it, 0 plays "any". Anything but 1 runs
-    /// the network twice a value (classifier-free guidance, [`crate::model::lstm::Model::step_guided`]);
+    /// average of the model's styles towards the chosen style. 1 plays the styled model as it
+    /// is; above 1 exaggerates what sets the style apart from the others, below 1 tempers it,
+    /// 0 plays the average of the styles (the same whichever is chosen). Anything but 1 runs
+    /// the network twice a value, with the style and with the average of the styles
+    /// (classifier-free guidance, [`crate::model::lstm::Model::step_guided`]);
     /// values outside the range are clamped, a value that is not a number counts as 1.
     /// Ignored with the style on "any" and by models without styles.
     pub style_strength: f32,

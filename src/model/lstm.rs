@@ -694,7 +694,8 @@ impl Model {
     }
 
     /// Classifier-free guidance: one step of the main state with `cond` (a style set) and one
-    /// of the spare state with `plain` (the same with the style withheld), both on `input`,
+    /// of the spare state with `plain` (the reference: the same with another style block, e.g.
+    /// the engine's average of the styles), both on `input`,
     /// and the probabilities `softmax(l_plain + strength · (l_cond − l_plain))` of the two
     /// passes' logits `l` (as factor: 1 is the styled pass, 0 the plain one, above 1 the style
     /// exaggerated). Log-probabilities stand for the logits: softmax ignores the constant

@@ -59,6 +59,15 @@ pub fn write_style(out: &mut [f32], styles: usize, knob: usize) {
     }
 }
 
+/// The style block of `out` (the `styles` numbers after [`COND_SIZE`]) set to the average of the
+/// styles, `1/styles` each: the reference style strength leans away from (see
+/// [`crate::model::lstm::Model::step_guided`]). Nothing happens without styles or room.
+pub fn write_style_average(out: &mut [f32], styles: usize) {
+    if let Some(block) = out.get_mut(COND_SIZE..COND_SIZE + styles) {
+        block.fill(1.0 / styles as f32);
+    }
+}
+
 /// Twelfths of a quarter note per beat (the corpus's and the engine's grid).
 const TWELFTHS: i64 = 12;
 

@@ -430,7 +430,7 @@ pub struct JazzSynthParams {
     /// The loaded model's style names, for the `style` parameter's text.
     pub style_names: StyleNames,
     /// How far the solo leans towards the chosen style (a factor, 0 to 4): 1 as the model
-    /// learned it, above 1 the style exaggerated, 0 the average voice ("any"). Not 1 costs a
+    /// learned it, above 1 the style exaggerated, 0 the average of the styles. Not 1 costs a
     /// second pass of the network per value; ignored with the style on "any".
     #[id = "style-strength"]
     pub style_strength: FloatParam,

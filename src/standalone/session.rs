@@ -232,8 +232,8 @@ impl Setup {
             let (low, high) = crate::engine::STYLE_STRENGTH_RANGE;
             if !(low..=high).contains(&g) {
                 return Err(format!(
-                    "--style-strength {g}: use a factor from {low} (the average voice, as style \
-                     any) through 1 (the style as the model learned it) to {high} (the style \
+                    "--style-strength {g}: use a factor from {low} (the average of the model's \
+                     styles) through 1 (the style as the model learned it) to {high} (the style \
                      exaggerated)"
                 ));
             }
