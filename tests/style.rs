@@ -1098,6 +1098,10 @@ fn style_base_learns_only_the_styles_and_any_plays_as_the_base() {
             .arg(&styled),
     );
     assert!(stdout.contains("learning styles on"), "{stdout}");
+    assert!(
+        stdout.contains("only the style weights learn") && !stdout.contains("hear no style"),
+        "{stdout}"
+    );
     let (b, s) = (
         weights::load_file(&base).unwrap(),
         weights::load_file(&styled).unwrap(),

@@ -752,10 +752,17 @@ fn run_jazz(args: &Args) -> Result<(), String> {
         let unlisted = solos.iter().filter(|s| !table.lists(&s.path)).count();
         println!(
             "styles: {} of the table's {} files read; {unlisted} file(s) read are not in it \
-             (they train as any); {:.0} % of the training windows each epoch hear no style",
+             (they train as any); {}",
             solos.iter().filter(|s| table.lists(&s.path)).count(),
             table.len(),
-            100.0 * args.style_dropout
+            if args.style_base.is_some() {
+                "only the style weights learn; any is the base".to_string()
+            } else {
+                format!(
+                    "{:.0} % of the training windows each epoch hear no style",
+                    100.0 * args.style_dropout
+                )
+            }
         );
         let mut rare: Vec<&str> = train_solos
             .iter()
