@@ -2,6 +2,9 @@
 //! feeding back the argmax as the engine does. Target: median ≤ 1 µs.
 //! `lstm_step_default`: one step of the default (chord-aware WJD) model with its conditioning
 //! vector, as the engine runs it once per value.
+//! `lstm_step_style` / `lstm_step_guided`: one step of the built-in `wjd-styles` model in a
+//! style, at strength 1 (one pass, with the style's dense rows) and at the default strength
+//! 2.5 (two passes: the style and the average of the styles).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jazz_synth::model::lstm::{argmax, sample, LstmParams, Model, Provenance};
@@ -65,6 +68,43 @@ fn lstm_step_default(c: &mut Criterion) {
     });
 }
 
+fn lstm_step_styled(c: &mut Criterion) {
+    use jazz_synth::music::conditioning::{write_style, write_style_average, Context, MAX_COND};
+    use jazz_synth::music::theory::Chord;
+    let mut model = jazz_synth::model::weights::builtin_model("wjd-styles").expect("built in");
+    let styles = model.styles().len();
+    let dm7 = Chord::from_midi(&[50, 53, 57, 60]);
+    let g7 = Chord::from_midi(&[43, 47, 50, 53]);
+    let mut cond = [0.0f32; MAX_COND];
+    Context::at(dm7, Some((g7, 48)), Some(64), 6, 0)
+        .with_tempo(160.0)
+        .write(&mut cond);
+    let mut average = cond;
+    write_style(&mut cond, styles, 3);
+    write_style_average(&mut average, styles);
+    let size = model.cond_size();
+    let mut input = None;
+    c.bench_function("lstm_step_style", |b| {
+        b.iter(|| {
+            let probs = model.step_with(black_box(input), black_box(&cond[..size]));
+            input = Some(argmax(probs));
+        })
+    });
+    model.reset();
+    let mut input = None;
+    c.bench_function("lstm_step_guided", |b| {
+        b.iter(|| {
+            let probs = model.step_guided(
+                black_box(input),
+                black_box(&cond[..size]),
+                &average[..size],
+                2.5,
+            );
+            input = Some(argmax(probs));
+        })
+    });
+}
+
 /// `sample` at deepjazz's temperature 0.5 over one step's probabilities.
 fn lstm_sample(c: &mut Criterion) {
     let mut model = seed_size_model();
@@ -75,7 +115,13 @@ fn lstm_sample(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, lstm_step, lstm_step_default, lstm_sample);
+criterion_group!(
+    benches,
+    lstm_step,
+    lstm_step_default,
+    lstm_step_styled,
+    lstm_sample
+);
 criterion_main!(benches);
 
 /// A distinct grammar value per index: chord tones of increasing length.
