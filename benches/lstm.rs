@@ -49,16 +49,22 @@ fn lstm_step(c: &mut Criterion) {
     });
 }
 
-fn lstm_step_default(c: &mut Criterion) {
-    use jazz_synth::music::conditioning::{Context, COND_SIZE};
+/// The chord inputs of a value on Dm7 going to G7 at 160 BPM (the benches' conditioning).
+fn write_dm7_context(cond: &mut [f32]) {
+    use jazz_synth::music::conditioning::Context;
     use jazz_synth::music::theory::Chord;
-    let mut model = jazz_synth::model::weights::default_model();
     let dm7 = Chord::from_midi(&[50, 53, 57, 60]);
     let g7 = Chord::from_midi(&[43, 47, 50, 53]);
-    let mut cond = [0.0f32; COND_SIZE];
     Context::at(dm7, Some((g7, 48)), Some(64), 6, 0)
         .with_tempo(160.0)
-        .write(&mut cond);
+        .write(cond);
+}
+
+fn lstm_step_default(c: &mut Criterion) {
+    use jazz_synth::music::conditioning::COND_SIZE;
+    let mut model = jazz_synth::model::weights::default_model();
+    let mut cond = [0.0f32; COND_SIZE];
+    write_dm7_context(&mut cond);
     let mut input = None;
     c.bench_function("lstm_step_default", |b| {
         b.iter(|| {
@@ -69,16 +75,11 @@ fn lstm_step_default(c: &mut Criterion) {
 }
 
 fn lstm_step_styled(c: &mut Criterion) {
-    use jazz_synth::music::conditioning::{write_style, write_style_average, Context, MAX_COND};
-    use jazz_synth::music::theory::Chord;
+    use jazz_synth::music::conditioning::{write_style, write_style_average, MAX_COND};
     let mut model = jazz_synth::model::weights::builtin_model("wjd-styles").expect("built in");
     let styles = model.styles().len();
-    let dm7 = Chord::from_midi(&[50, 53, 57, 60]);
-    let g7 = Chord::from_midi(&[43, 47, 50, 53]);
     let mut cond = [0.0f32; MAX_COND];
-    Context::at(dm7, Some((g7, 48)), Some(64), 6, 0)
-        .with_tempo(160.0)
-        .write(&mut cond);
+    write_dm7_context(&mut cond);
     let mut average = cond;
     write_style(&mut cond, styles, 3);
     write_style_average(&mut average, styles);

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use jazz_synth::engine::{Engine, MidiIn, NoteEvent, Output, Settings, Transport};
-use jazz_synth::model::lstm::Model;
+use jazz_synth::model::lstm::{Conditioning, Model};
 use jazz_synth::model::weights;
 use jazz_synth::music::conditioning::{write_style, COND_SIZE, LAYOUT_STYLED, MAX_COND};
 use jazz_synth::music::grammar::{role_by_pitch_class, Role};
@@ -478,25 +478,36 @@ fn styled_weights_round_trip_and_damaged_style_lists_are_refused() {
     }
 }
 
-/// The test model's file made into a `cond-1` one: its style rows dropped, no style list.
-fn cond1_bytes() -> Vec<u8> {
-    let t = trained();
-    let mut c = t.model.conditioning().unwrap().clone();
+/// `model`'s conditioning made into a `cond-1` one: its style inputs' rows and its style list
+/// dropped (its dense style rows too, unless `keep_style_dense`).
+fn without_styles(model: &Model, keep_style_dense: bool) -> Conditioning {
+    let mut c = model.conditioning().unwrap().clone();
     let width = c.kernel.len() / c.size;
     c.kernel.truncate(COND_SIZE * width);
     c.size = COND_SIZE;
     c.styles.clear();
-    c.style_dense.clear();
+    if !keep_style_dense {
+        c.style_dense.clear();
+    }
     c.layout = jazz_synth::music::conditioning::LAYOUT.into();
-    let model = Model::new(
-        t.model.params().clone(),
-        t.model.vocab().to_vec(),
+    c
+}
+
+/// `model` rebuilt with `conditioning`.
+fn rebuilt(model: &Model, conditioning: Conditioning) -> Result<Model, String> {
+    Model::new(
+        model.params().clone(),
+        model.vocab().to_vec(),
         Default::default(),
     )
-    .unwrap()
-    .with_conditioning(c)
-    .unwrap();
-    weights::to_bytes(&model)
+    .and_then(|m| m.with_conditioning(conditioning))
+    .map_err(|e| e.to_string())
+}
+
+/// The test model's file made into a `cond-1` one: its style rows dropped, no style list.
+fn cond1_bytes() -> Vec<u8> {
+    let t = trained();
+    weights::to_bytes(&rebuilt(&t.model, without_styles(&t.model, false)).unwrap())
 }
 
 /// `bytes` (a safetensors file) with `from` replaced by `to` in its JSON header.
@@ -957,7 +968,7 @@ fn the_style_strength_option_is_checked() {
 
 #[test]
 fn the_dense_style_rows_play_what_the_trainer_computed_and_round_trip() {
-    use jazz_synth::model::lstm::{Conditioning, Provenance};
+    use jazz_synth::model::lstm::Provenance;
     use jazz_synth::train::{forward_backward, Batch, Network, NumpyRandomState};
     let (n, h, tx) = (9, 12, 14);
     let styles = ["bebop".to_string(), "cool".to_string()];
@@ -1040,24 +1051,7 @@ fn the_dense_style_rows_play_what_the_trainer_computed_and_round_trip() {
         Err(e) => assert!(e.to_string().contains("dense.style_kernel"), "{e}"),
     }
     // A model without styles has no business with style rows.
-    assert!(build_without_styles_with_rows(&model).is_err());
-}
-
-/// `model` rebuilt without its style list but with its dense style rows: refused.
-fn build_without_styles_with_rows(model: &Model) -> Result<Model, String> {
-    let mut c = model.conditioning().unwrap().clone();
-    let width = c.kernel.len() / c.size;
-    c.kernel.truncate(COND_SIZE * width);
-    c.size = COND_SIZE;
-    c.styles.clear();
-    c.layout = jazz_synth::music::conditioning::LAYOUT.into();
-    Model::new(
-        model.params().clone(),
-        model.vocab().to_vec(),
-        Default::default(),
-    )
-    .and_then(|m| m.with_conditioning(c))
-    .map_err(|e| e.to_string())
+    assert!(rebuilt(&model, without_styles(&model, true)).is_err());
 }
 
 #[test]
@@ -1148,23 +1142,23 @@ fn style_base_learns_only_the_styles_and_any_plays_as_the_base() {
 
     // What it refuses, each with the reason, writing nothing.
     let never = dir.join("never.safetensors");
+    let (table, base_s, styled_s) = (
+        table.to_str().unwrap(),
+        base.to_str().unwrap(),
+        styled.to_str().unwrap(),
+    );
     for (extra, why) in [
-        (vec!["--style-base", base.to_str().unwrap()], "--style-from"),
+        (vec!["--style-base", base_s], "--style-from"),
         (
-            vec![
-                "--style-from",
-                table.to_str().unwrap(),
-                "--style-base",
-                styled.to_str().unwrap(),
-            ],
+            vec!["--style-from", table, "--style-base", styled_s],
             "already has styles",
         ),
         (
             vec![
                 "--style-from",
-                table.to_str().unwrap(),
+                table,
                 "--style-base",
-                base.to_str().unwrap(),
+                base_s,
                 "--test",
                 "0.3",
             ],
@@ -1173,11 +1167,11 @@ fn style_base_learns_only_the_styles_and_any_plays_as_the_base() {
         (
             vec![
                 "--style-from",
-                table.to_str().unwrap(),
+                table,
                 "--style-base",
-                base.to_str().unwrap(),
+                base_s,
                 "--resume",
-                base.to_str().unwrap(),
+                base_s,
             ],
             "cannot be used with",
         ),

@@ -673,11 +673,17 @@ impl Model {
                 }
             }
         }
-        let styled_bias = match &self.conditioning {
+        // The dense bias with the set styles' rows, only when a style is set ("any" keeps the
+        // plain bias, without a copy).
+        let block = match &self.conditioning {
             Some(c) if !self.bias_scratch.is_empty() => {
+                cond.get(size - c.styles.len()..size).unwrap_or(&[])
+            }
+            _ => &[],
+        };
+        let styled_bias = match &self.conditioning {
+            Some(c) if block.iter().any(|&x| x != 0.0) => {
                 self.bias_scratch.copy_from_slice(&self.dense_bias_padded);
-                let styles = c.styles.len();
-                let block = cond.get(size - styles..size).unwrap_or(&[]);
                 for (k, &x) in block.iter().enumerate() {
                     if x != 0.0 {
                         let row = &c.style_dense[k * n..(k + 1) * n];
