@@ -6,7 +6,9 @@
 //!
 //! `--style NAME` renders in one of the model's styles (default: any); `--all-styles` renders
 //! the same solos' changes in "any" and in every style the model learned, one table row per
-//! style (notes per beat, steps, chord tones, inside, silent beats) and one JSON line each.
+//! style (notes per beat, steps with and without repeated notes, chord tones, inside, mean
+//! interval, silent beats) and one JSON line each. `stepwise_share` (steps of 1 or 2 semitones,
+//! no repeats) is the count the WJD's own style figures use.
 //! `--style-strength G` plays the styles at that strength (default: the player's default).
 //!
 //! Takes the first `--solos` solos (by file name) of the model's test split (by the hash the
@@ -30,16 +32,17 @@ use jazz_synth::train::lines::{file_line, LineTracks};
 #[derive(Default, Clone, Copy)]
 struct Sum {
     n: f64,
-    figures: [f64; 8],
+    figures: [f64; 9],
     phrase_notes: f64,
     phrase_beats: f64,
     gap: f64,
     longest_repeat: f64,
 }
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     "notes_per_beat",
     "step_share",
+    "stepwise_share",
     "chord_tone_share",
     "inside_share",
     "mean_interval",
@@ -53,6 +56,7 @@ impl Sum {
         let row = [
             b.notes_per_beat,
             f.step_share,
+            f.stepwise_share().unwrap_or(f.step_share),
             f.chord_tone_share,
             f.inside_share,
             f.mean_interval,
@@ -285,8 +289,8 @@ fn per_style(
         tunes.len()
     );
     println!(
-        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "style", "notes/bt", "steps", "chord", "inside", "interval", "silent"
+        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "style", "notes/bt", "steps", "1-2 st", "chord", "inside", "interval", "silent"
     );
     let names: Vec<String> = std::iter::once("any".to_string())
         .chain(model.styles().iter().cloned())
@@ -307,13 +311,14 @@ fn per_style(
             }
         }
         println!(
-            "{name:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            "{name:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
             sum.mean(0),
             sum.mean(1),
             sum.mean(2),
             sum.mean(3),
             sum.mean(4),
-            sum.mean(6)
+            sum.mean(5),
+            sum.mean(7)
         );
         let mut json = serde_json::Map::new();
         json.insert("style".into(), name.clone().into());

@@ -192,6 +192,11 @@ pub struct Figures {
     pub inside_share: f64,
     /// Moves between consecutive notes of at most 2 semitones (repeats included).
     pub step_share: f64,
+    /// Moves between consecutive notes that repeat the pitch. `step_share − repeat_share` is the
+    /// share of steps of 1 or 2 semitones, the WJD's own count of steps. `None` in figures stored
+    /// by an older jazz-train, which did not count repeats apart.
+    #[serde(default)]
+    pub repeat_share: Option<f64>,
     /// Mean size of the moves between consecutive notes.
     pub mean_interval: f64,
     /// Moves of more than 7 semitones.
@@ -236,6 +241,7 @@ impl Figures {
             .map(|w| (i32::from(w[1].key) - i32::from(w[0].key)).abs())
             .collect();
         let steps = moves.iter().filter(|&&m| m <= STEP_SEMITONES).count();
+        let repeats = moves.iter().filter(|&&m| m == 0).count();
         let leaps = moves.iter().filter(|&&m| m > LEAP_SEMITONES).count();
         let mean_interval = if moves.is_empty() {
             0.0
@@ -263,6 +269,7 @@ impl Figures {
             chord_tone_share: share(chord_tones, n),
             inside_share: share(inside, n),
             step_share: share(steps, moves.len()),
+            repeat_share: Some(share(repeats, moves.len())),
             mean_interval,
             leap_share: share(leaps, moves.len()),
             rest_share,
@@ -280,14 +287,24 @@ impl Figures {
         }
     }
 
+    /// Moves of 1 or 2 semitones (steps without repeated notes), as the WJD counts steps; `None`
+    /// for stored figures that did not count repeats.
+    pub fn stepwise_share(&self) -> Option<f64> {
+        self.repeat_share.map(|r| self.step_share - r)
+    }
+
     /// The figures as rows `(label, value as printed)`, in the order of the struct.
-    pub fn rows(&self) -> [(&'static str, String); 11] {
+    pub fn rows(&self) -> [(&'static str, String); 12] {
         let pct = |x: f64| format!("{:.1} %", 100.0 * x);
         [
             ("notes", self.notes.to_string()),
             ("chord tones", pct(self.chord_tone_share)),
             ("inside (chord + scale)", pct(self.inside_share)),
             ("steps (<= 2 semitones)", pct(self.step_share)),
+            (
+                "repeated notes",
+                self.repeat_share.map_or_else(|| "-".into(), pct),
+            ),
             (
                 "mean interval",
                 format!("{:.2} semitones", self.mean_interval),
@@ -384,9 +401,27 @@ mod tests {
     }
 
     #[test]
+    fn repeated_notes_count_as_small_moves_but_not_as_steps_of_one_or_two_semitones() {
+        // Moves: 0, 2, 0, 3, 1.
+        let f = line(&[60, 60, 62, 62, 65, 64], 1.0).figures();
+        assert!((f.step_share - 0.8).abs() < 1e-12);
+        assert_eq!(f.repeat_share, Some(0.4));
+        assert!((f.stepwise_share().unwrap() - 0.4).abs() < 1e-12);
+        // Figures stored by an older jazz-train have no repeat count: read as unknown, shown as "-".
+        let mut json = serde_json::to_value(f).unwrap();
+        json.as_object_mut().unwrap().remove("repeat_share");
+        let old: Figures = serde_json::from_value(json).unwrap();
+        assert_eq!(old.repeat_share, None);
+        assert_eq!(old.stepwise_share(), None);
+        assert!(old.to_string().contains("repeated notes"));
+        assert!(old.to_string().lines().any(|l| l.trim_end().ends_with('-')));
+    }
+
+    #[test]
     fn a_scale_run_is_all_steps_and_half_chord_tones() {
         let f = line(&[60, 62, 64, 65, 67, 69, 71, 72], 1.0).figures();
         assert_eq!(f.step_share, 1.0);
+        assert_eq!(f.repeat_share, Some(0.0));
         assert_eq!(f.leap_share, 0.0);
         assert!((f.mean_interval - 12.0 / 7.0).abs() < 1e-9);
         assert_eq!(f.chord_tone_share, 0.5); // C E G C of 8
