@@ -8,7 +8,9 @@
 //! the same solos' changes in "any" and in every style the model learned, one table row per
 //! style (notes per beat, steps with and without repeated notes, chord tones, inside, mean
 //! interval, silent beats) and one JSON line each. `stepwise_share` (steps of 1 or 2 semitones,
-//! no repeats) is the count the WJD's own style figures use.
+//! no repeats) is the count the WJD's own style figures use. As those figures are, each render's
+//! figures are weighted by its notes (the table of real against rendered solos weighs every
+//! solo and render once).
 //! `--style-strength G` plays the styles at that strength (default: the player's default).
 //!
 //! Takes the first `--solos` solos (by file name) of the model's test split (by the hash the
@@ -32,6 +34,8 @@ use jazz_synth::train::lines::{file_line, LineTracks};
 #[derive(Default, Clone, Copy)]
 struct Sum {
     n: f64,
+    /// Total weight of the figures (`n` when every line counts once).
+    weight: f64,
     figures: [f64; 9],
     phrase_notes: f64,
     phrase_beats: f64,
@@ -53,6 +57,12 @@ const NAMES: [&str; 9] = [
 
 impl Sum {
     fn add(&mut self, f: &Figures, b: &Breath) {
+        self.add_weighted(f, b, 1.0);
+    }
+
+    /// Adds a line whose figures count `weight` times (its notes, for figures weighted by note
+    /// as the WJD's published style figures are).
+    fn add_weighted(&mut self, f: &Figures, b: &Breath, weight: f64) {
         let row = [
             b.notes_per_beat,
             f.step_share,
@@ -65,8 +75,9 @@ impl Sum {
             f.distinct_4grams,
         ];
         for (s, x) in self.figures.iter_mut().zip(row) {
-            *s += x;
+            *s += weight * x;
         }
+        self.weight += weight;
         self.phrase_notes += b.phrase_notes_median;
         self.phrase_beats += b.phrase_beats_median;
         self.gap += b.gap_beats_median;
@@ -75,7 +86,11 @@ impl Sum {
     }
 
     fn mean(&self, i: usize) -> f64 {
-        self.figures[i] / self.n.max(1.0)
+        if self.weight > 0.0 {
+            self.figures[i] / self.weight
+        } else {
+            0.0
+        }
     }
 }
 
@@ -307,7 +322,7 @@ fn per_style(
                     ..base.clone()
                 })?;
                 let (f, b) = render_line(&setup, bars);
-                sum.add(&f, &b);
+                sum.add_weighted(&f, &b, f.notes as f64);
             }
         }
         println!(
