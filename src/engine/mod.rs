@@ -566,7 +566,13 @@ impl Engine {
                         &mut self.pitch_weights,
                     );
                     let leaned = if total > 0.0 {
-                        lean_weights(&mut self.pitch_weights, self.prev_note, &self.recent_notes)
+                        let moves = encoded_interval(value).is_some_and(|step| step != 0);
+                        lean_weights(
+                            &mut self.pitch_weights,
+                            self.prev_note,
+                            &self.recent_notes,
+                            moves,
+                        )
                     } else {
                         total
                     };
