@@ -194,8 +194,9 @@ pub struct Figures {
     pub step_share: f64,
     /// Moves between consecutive notes that repeat the pitch. `step_share − repeat_share` is the
     /// share of steps of 1 or 2 semitones, the WJD's own count of steps. `None` in figures stored
-    /// by an older jazz-train, which did not count repeats apart.
-    #[serde(default)]
+    /// by an older jazz-train, which did not count repeats apart (and not written then, so such
+    /// figures are saved again byte for byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat_share: Option<f64>,
     /// Mean size of the moves between consecutive notes.
     pub mean_interval: f64,
