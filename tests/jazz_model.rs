@@ -11,8 +11,8 @@ use jazz_synth::model::lstm::Model;
 use jazz_synth::model::weights;
 use jazz_synth::music::conditioning::COND_SIZE;
 use jazz_synth::music::contour::encoded_interval;
-use jazz_synth::music::grammar::role_by_pitch_class;
-use jazz_synth::standalone::render::render_timeline;
+use jazz_synth::music::grammar::{role_by_pitch_class, Value};
+use jazz_synth::standalone::render::{render_timeline, GeneratedAt};
 use jazz_synth::standalone::session::{MusicOptions, Setup};
 use jazz_synth::train::corpus::{self, AutoOptions, Solo};
 use jazz_synth::train::jazz::{self, Encoded, JazzVocab, Part, Split};
@@ -170,6 +170,20 @@ fn whole_solos_are_held_out_by_a_stable_hash() {
     assert!((1_800..2_200).contains(&counts[2]), "{counts:?}");
 }
 
+/// The default model's vocabulary and what it generated over a built-in progression, playing
+/// phrases for `bars` bars.
+fn default_render(progression: &str, seed: u64, bars: u32) -> (Vec<Value>, Vec<GeneratedAt>) {
+    let setup = Setup::from_options(&MusicOptions {
+        seed: Some(seed),
+        progression: Some(progression.into()),
+        rhythm: Some(Rhythm::Phrase),
+        ..Default::default()
+    })
+    .unwrap();
+    let (_, generated) = render_timeline(&setup, bars, 48_000.0, 512);
+    (setup.model.vocab().to_vec(), generated)
+}
+
 #[test]
 fn the_default_model_is_chord_aware_and_its_notes_keep_their_role() {
     let model = weights::default_model();
@@ -180,15 +194,7 @@ fn the_default_model_is_chord_aware_and_its_notes_keep_their_role() {
     );
     assert!(model.provenance().pitch_model.is_some());
     for (progression, seed) in [("blues", 1u64), ("autumn", 2), ("rhythm", 3)] {
-        let setup = Setup::from_options(&MusicOptions {
-            seed: Some(seed),
-            progression: Some(progression.into()),
-            rhythm: Some(Rhythm::Phrase),
-            ..Default::default()
-        })
-        .unwrap();
-        let (_, generated) = render_timeline(&setup, 16, 48_000.0, 512);
-        let vocab = setup.model.vocab().to_vec();
+        let (vocab, generated) = default_render(progression, seed, 16);
         let mut notes = 0;
         for g in &generated {
             let value = vocab[g.generated.value_index];
@@ -217,15 +223,7 @@ fn the_default_model_moves_when_its_value_names_a_move() {
     let (mut moving, mut repeated, mut still, mut held) = (0usize, 0usize, 0usize, 0usize);
     for progression in ["blues", "autumn", "rhythm"] {
         for seed in 1..=8u64 {
-            let setup = Setup::from_options(&MusicOptions {
-                seed: Some(seed),
-                progression: Some(progression.into()),
-                rhythm: Some(Rhythm::Phrase),
-                ..Default::default()
-            })
-            .unwrap();
-            let (_, generated) = render_timeline(&setup, 32, 48_000.0, 512);
-            let vocab = setup.model.vocab().to_vec();
+            let (vocab, generated) = default_render(progression, seed, 32);
             let mut prev = None;
             for g in &generated {
                 let Some(note) = g.generated.note else {

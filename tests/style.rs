@@ -5,7 +5,7 @@
 //! reader, `jazz-train --style-from`, `evaluate --style-from` and `--style` end to end.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -82,6 +82,19 @@ fn solo(seed: u64, bars: usize, arpeggio: bool) -> Vec<u8> {
         }
     }
     solo_over_chords(&melody, &chords)
+}
+
+/// `jazz-train evaluate --json` of `weights` over `files`, their styles read from `table`.
+fn evaluate_json(weights: &Path, table: &Path, files: &[PathBuf]) -> serde_json::Value {
+    let text = succeeds(
+        Command::new(TRAIN)
+            .args(["evaluate", "--json", "--weights"])
+            .arg(weights)
+            .arg("--style-from")
+            .arg(table)
+            .args(files),
+    );
+    serde_json::from_str(text.trim()).unwrap()
 }
 
 /// The corpus: `count` solos alternating between the two styles, with the style table (in
@@ -556,19 +569,11 @@ fn jazz_train_learns_styles_from_a_csv_and_evaluate_scores_each() {
     assert!(corpus["styles"]["steps"]["train"].as_u64().unwrap() > 0);
     assert_eq!(model.provenance().hyperparameters["style_dropout"], 0.25);
 
-    let text = succeeds(
-        Command::new(TRAIN)
-            .args(["evaluate", "--json", "--weights"])
-            .arg(&out)
-            .arg("--style-from")
-            .arg(&table)
-            .args(paths),
-    );
-    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    let v = evaluate_json(&out, &table, paths);
     let styles = v["styles"].as_object().expect("an object keyed by style");
     let mut files = 0;
     for (name, s) in styles {
-        assert!(["arpeggios", "steps"].contains(&name.as_str()), "{text}");
+        assert!(["arpeggios", "steps"].contains(&name.as_str()), "{v}");
         for key in [
             "nll_note_style",
             "nll_note_any",
@@ -577,7 +582,7 @@ fn jazz_train_learns_styles_from_a_csv_and_evaluate_scores_each() {
         ] {
             assert!(
                 s[key].as_f64().is_some_and(|x| x > 0.0),
-                "{key} of {name}: {text}"
+                "{key} of {name}: {v}"
             );
         }
         files += s["files"].as_u64().unwrap();
@@ -1123,15 +1128,7 @@ fn style_base_learns_only_the_styles_and_any_plays_as_the_base() {
         input = Some(step % want.len());
     }
     // And each style's held-out solos score better in their own style than as "any".
-    let text = succeeds(
-        Command::new(TRAIN)
-            .args(["evaluate", "--json", "--weights"])
-            .arg(&styled)
-            .arg("--style-from")
-            .arg(&table)
-            .args(paths),
-    );
-    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    let v = evaluate_json(&styled, &table, paths);
     for (name, st) in v["styles"].as_object().unwrap() {
         let (own, any) = (
             st["nll_note_style"].as_f64().unwrap(),
